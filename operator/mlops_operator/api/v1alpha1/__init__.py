@@ -1,0 +1,20 @@
+"""mlops.dev/v1alpha1: Dataset, Model, DriftMonitor."""
+
+from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetSpec, DatasetStatus
+from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor, DriftMonitorSpec, DriftMonitorStatus
+from mlops_operator.api.v1alpha1.model import Model, ModelSpec, ModelStatus
+
+ALL_KINDS = (Dataset, Model, DriftMonitor)
+
+__all__ = [
+    "ALL_KINDS",
+    "Dataset",
+    "DatasetSpec",
+    "DatasetStatus",
+    "DriftMonitor",
+    "DriftMonitorSpec",
+    "DriftMonitorStatus",
+    "Model",
+    "ModelSpec",
+    "ModelStatus",
+]

@@ -1,0 +1,147 @@
+"""The one place the operator and the workloads share names.
+
+Builders write these (flags, env vars, labels, paths); workloads read them. Nothing here imports
+kopf or a Kubernetes client, so a training or serving pod can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+GROUP: Final = "mlops.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+# --- labels and annotations -------------------------------------------------------------
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "mlops-operator"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_DATASET: Final = f"{GROUP}/dataset"
+LABEL_MODEL: Final = f"{GROUP}/model"
+LABEL_DRIFT_MONITOR: Final = f"{GROUP}/driftmonitor"
+LABEL_MODEL_VERSION: Final = f"{GROUP}/model-version"
+LABEL_DATASET_VERSION: Final = f"{GROUP}/dataset-version"
+
+ANNOTATION_RETRAIN_REQUESTED: Final = f"{GROUP}/retrain-requested"
+ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
+ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
+KOPF_PREFIX: Final = f"kopf.{GROUP}"
+FINALIZER: Final = f"{GROUP}/finalizer"
+
+
+class Component(enum.StrEnum):
+    PROFILE = "profile"
+    TRAIN = "train"
+    SERVE = "serve"
+    DRIFT = "drift"
+
+
+# --- environment shared by every workload -------------------------------------------------
+ENV_STORE_URI: Final = "MLOPS_STORE_URI"
+ENV_TERMINATION_LOG: Final = "MLOPS_TERMINATION_LOG"
+ENV_IMAGE: Final = "MLOPS_IMAGE"
+DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+TERMINATION_MESSAGE_LIMIT: Final = 4096
+STORE_MOUNT_PATH: Final = "/var/lib/mlops"
+DEFAULT_STORE_URI: Final = f"file://{STORE_MOUNT_PATH}"
+SERVER_PORT: Final = 8080
+
+
+class ExitCode(enum.IntEnum):
+    """Reserved exit codes of the profile/train/drift programs.
+
+    The operator maps them to condition reasons, and the Job's podFailurePolicy fails the Job at once
+    on the ones a retry cannot fix (data and spec errors).
+    """
+
+    OK = 0
+    USAGE = 2  # argparse's own
+    DATA_ERROR = 10  # empty, malformed, missing target, wrong types, quality rule "fail"
+    SPEC_ERROR = 11  # unknown/disallowed estimator, bad hyperparameters, bad schema
+    STORE_ERROR = 12  # artifact store unreachable or object missing (retryable)
+    INTEGRITY_ERROR = 13  # sha256 mismatch or untrusted artifact
+
+    @classmethod
+    def permanent(cls) -> tuple[ExitCode, ...]:
+        return (cls.DATA_ERROR, cls.SPEC_ERROR, cls.INTEGRITY_ERROR)
+
+
+# --- CLI flags: builders render them, workloads parse them ------------------------------------
+class ProfileFlags:
+    SPEC = "--spec"  # JSON of DatasetSpec
+    NAMESPACE = "--namespace"
+    NAME = "--name"
+    STORE = "--store"
+
+
+class TrainFlags:
+    SPEC = "--spec"  # JSON of TrainingPlan (contracts.py: TrainingPlan in api.results)
+    STORE = "--store"
+
+
+class ServeFlags:
+    MODEL_NAME = "--model-name"
+    MODEL_VERSION = "--model-version"
+    ARTIFACT_URI = "--artifact-uri"
+    SHA256 = "--sha256"
+    PORT = "--port"
+    HOST = "--host"
+    COLLECT_URI = "--collect-uri"
+    SAMPLE_RATE = "--sample-rate"
+    FLUSH_INTERVAL = "--flush-interval"
+    FLUSH_ROWS = "--flush-rows"
+    WORKERS = "--workers"
+
+
+class DriftFlags:
+    SPEC = "--spec"  # JSON of DriftPlan
+    STORE = "--store"
+
+
+# --- artifact store layout --------------------------------------------------------------------
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def dataset_version_dir(root: str, namespace: str, dataset: str, version: str) -> str:
+    return _join(root, namespace, "datasets", dataset, version)
+
+
+def dataset_data_uri(root: str, namespace: str, dataset: str, version: str) -> str:
+    """Immutable snapshot of the data at this content version (what training reads)."""
+    return _join(dataset_version_dir(root, namespace, dataset, version), "data.parquet")
+
+
+def dataset_profile_uri(root: str, namespace: str, dataset: str, version: str) -> str:
+    return _join(dataset_version_dir(root, namespace, dataset, version), "profile.json")
+
+
+def model_version_dir(root: str, namespace: str, model: str, version: int) -> str:
+    return _join(root, namespace, "models", model, f"v{version}")
+
+
+def model_artifact_uri(root: str, namespace: str, model: str, version: int) -> str:
+    return _join(model_version_dir(root, namespace, model, version), "model.skops")
+
+
+def model_registry_uri(root: str, namespace: str, model: str) -> str:
+    """The registry mirror: every version record, so status can be rebuilt from the store."""
+    return _join(root, namespace, "models", model, "registry.json")
+
+
+def collected_prefix(root: str, namespace: str, model: str) -> str:
+    """Scoring inputs/outputs: <prefix>/date=YYYY-MM-DD/hour=HH/<part>.parquet."""
+    return _join(root, namespace, "collected", model)
+
+
+def drift_run_dir(root: str, namespace: str, monitor: str, stamp: str) -> str:
+    return _join(root, namespace, "drift", monitor, stamp)
+
+
+# Columns the server adds to each collected row; drift checks ignore them.
+COLLECT_TIME_COLUMN: Final = "_mlops_ts"
+COLLECT_PREDICTION_COLUMN: Final = "_mlops_prediction"
+COLLECT_MODEL_VERSION_COLUMN: Final = "_mlops_model_version"
