@@ -144,6 +144,8 @@ class DatasetStatus(CRModel):
 
 
 class Dataset(Resource):
+    """A versioned, validated, profiled table; its profile is the drift baseline."""
+
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="Dataset",
         plural="datasets",

@@ -112,6 +112,8 @@ class DriftMonitorStatus(CRModel):
 
 
 class DriftMonitor(Resource):
+    """Checks a Model's collected scoring inputs against its Dataset's profile on a schedule."""
+
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="DriftMonitor",
         plural="driftmonitors",

@@ -224,6 +224,8 @@ class ModelStatus(CRModel):
 
 
 class Model(Resource):
+    """Trains, validates, registers, approves and serves a model; retrains on new data or drift."""
+
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="Model",
         plural="models",

@@ -1,0 +1,225 @@
+"""Generate the CRDs from the pydantic models: `python -m mlops_operator.api.crdgen --write|--check`.
+
+The pydantic classes are the only hand-written schema. This module turns their JSON Schema into a
+structural OpenAPI v3 schema (inlined refs, no titles or defaults, bounds on every string, list and
+map, CEL rules from each kind's CRDMeta) and wraps it in the CRD envelope. Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_operator import contracts
+from mlops_operator.api.base import Resource
+from mlops_operator.api.v1alpha1 import ALL_KINDS
+
+# Bounds applied where a model sets none, so every string/list/map is bounded (CEL cost and abuse).
+DEFAULT_MAX_LENGTH = 1024
+DEFAULT_MAX_ITEMS = 1000
+DEFAULT_MAX_PROPERTIES = 256
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+OUTPUT_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "charts" / "mlops-operator" / "crds")
+
+_DROPPED_KEYS = {"title", "default", "examples", "$defs", "discriminator"}
+
+
+def _resolve(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_resolve(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _resolve(merged, defs)
+    return {k: _resolve(v, defs) for k, v in node.items()}
+
+
+def _structural(node: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite one resolved JSON Schema node into its structural OpenAPI v3 form."""
+    node = {k: v for k, v in node.items() if k not in _DROPPED_KEYS}
+    if "anyOf" in node:
+        branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+        types = {b.get("type") for b in branches}
+        if len(branches) == 1:
+            node = {**_structural(branches[0]), **{k: v for k, v in node.items()}}
+        elif types <= {"integer", "number"}:
+            node = {**node, "type": "number"}
+        else:  # a scalar union (hyperparameter values): any JSON value, checked by pydantic
+            node = {**node, "x-kubernetes-preserve-unknown-fields": True}
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+        if bound in node and not isinstance(node[bound], bool):
+            node["minimum" if bound == "exclusiveMinimum" else "maximum"] = node[bound]
+            node[bound] = True
+    kind = node.get("type")
+    if kind == "object" or "properties" in node:
+        node["type"] = "object"
+        # Kubernetes forbids patternProperties/propertyNames: keep the value schema, check keys in CEL.
+        patterns = node.pop("patternProperties", None)
+        names = node.pop("propertyNames", {})
+        if patterns:
+            (key_pattern, value_schema), *_ = patterns.items()
+            node["additionalProperties"] = value_schema
+            max_key = names.get("maxLength", DEFAULT_MAX_LENGTH)
+            node["x-kubernetes-validations"] = [
+                {
+                    "rule": f"self.all(k, k.matches('{key_pattern}') && size(k) <= {max_key})",
+                    "message": f"keys must match {key_pattern} and be at most {max_key} characters",
+                }
+            ]
+        props = node.get("properties", {})
+        node["properties"] = {k: _structural(v) for k, v in props.items()}
+        if not node["properties"]:
+            node.pop("properties")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            node["additionalProperties"] = _structural(extra)
+            node.setdefault("maxProperties", DEFAULT_MAX_PROPERTIES)
+        elif extra is False or extra is True:
+            node.pop("additionalProperties")
+        if "required" in node:
+            node["required"] = sorted(node["required"])
+    elif kind == "array":
+        node["items"] = _structural(node.get("items", {}))
+        node.setdefault("maxItems", DEFAULT_MAX_ITEMS)
+    elif kind == "string" and "enum" not in node and node.get("format") != "date-time":
+        node.setdefault("maxLength", DEFAULT_MAX_LENGTH)
+    return _ordered(node)
+
+
+_KEY_ORDER = ("description", "type", "format", "enum", "pattern", "minLength", "maxLength", "minimum",
+              "exclusiveMinimum", "maximum", "exclusiveMaximum", "minItems", "maxItems", "maxProperties",
+              "required", "properties", "additionalProperties", "items",
+              "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations")
+
+
+def _ordered(node: dict[str, Any]) -> dict[str, Any]:
+    rank = {k: i for i, k in enumerate(_KEY_ORDER)}
+    return dict(sorted(node.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def _schema_of(cls: type[Resource], field: str) -> dict[str, Any]:
+    annotation = cls.model_fields[field].annotation
+    model = next(a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None))
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(_resolve(raw, raw.get("$defs", {})))
+
+
+def crd_for(cls: type[Resource]) -> dict[str, Any]:
+    meta = cls.crd
+    spec_schema = _schema_of(cls, "spec")
+    if meta.spec_rules:
+        spec_schema["x-kubernetes-validations"] = [{"rule": r, "message": m} for r, m in meta.spec_rules]
+    status_schema = _schema_of(cls, "status")
+    doc = (cls.__doc__ or "").strip().splitlines()[0]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{meta.plural}.{contracts.GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "mlops-operator"},
+        },
+        "spec": {
+            "group": contracts.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": meta.kind,
+                "listKind": f"{meta.kind}List",
+                "plural": meta.plural,
+                "singular": meta.singular,
+                "shortNames": list(meta.short_names),
+                "categories": list(meta.categories),
+            },
+            "versions": [
+                {
+                    "name": contracts.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {
+                            "name": c.name,
+                            "type": c.type,
+                            "jsonPath": c.json_path,
+                            **({"description": c.description} if c.description else {}),
+                            **({"priority": c.priority} if c.priority else {}),
+                        }
+                        for c in meta.printer_columns
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "description": doc,
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render(cls: type[Resource]) -> str:
+    header = "# GENERATED by `make crds` from operator/mlops_operator/api: do not edit.\n"
+    return header + yaml.safe_dump(crd_for(cls), sort_keys=False, width=120, allow_unicode=True)
+
+
+def rendered_files() -> dict[str, str]:
+    return {f"{cls.crd.plural}.{contracts.GROUP}.yaml": render(cls) for cls in ALL_KINDS}
+
+
+def stale_files() -> list[Path]:
+    expected = rendered_files()
+    stale = []
+    for out_dir in OUTPUT_DIRS:
+        for name, text in expected.items():
+            path = out_dir / name
+            if not path.exists() or path.read_text() != text:
+                stale.append(path)
+        if out_dir.exists():
+            stale += [p for p in out_dir.glob("*.yaml") if p.name not in expected]
+    return stale
+
+
+def write() -> None:
+    for out_dir in OUTPUT_DIRS:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered_files().items():
+            (out_dir / name).write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crdgen", description=__doc__)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", action="store_true", help="regenerate crds/ and the chart's copy")
+    group.add_argument("--check", action="store_true", help="fail when crds/ is stale")
+    args = parser.parse_args(argv)
+    if args.write:
+        write()
+        return 0
+    stale = stale_files()
+    for path in stale:
+        print(f"stale: {path}", file=sys.stderr)
+    if stale:
+        print("CRDs are out of date with the pydantic models: run `make crds`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

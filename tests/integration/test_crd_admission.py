@@ -1,0 +1,119 @@
+"""The generated CRDs on a real kube-apiserver: valid resources are accepted, invalid ones are
+rejected at admission with a message that says what to fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+GROUP, VERSION = "mlops.dev", "v1alpha1"
+
+DATASET: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "Dataset",
+    "metadata": {"name": "cancer"},
+    "spec": {
+        "source": {"uri": "sklearn://breast_cancer"},
+        "schema": {"target": "target"},
+        "quality": {"maxMissingFraction": 0.1, "duplicates": "warn", "outliers": {"method": "iqr"}},
+    },
+}
+MODEL: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "Model",
+    "metadata": {"name": "cancer-lr"},
+    "spec": {
+        "datasetRef": {"name": "cancer"},
+        "trainer": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0, "max_iter": 500}},
+        "validation": {"metric": "accuracy", "threshold": 0.9},
+        "approval": {"policy": "Automatic"},
+    },
+}
+MONITOR: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "DriftMonitor",
+    "metadata": {"name": "cancer-drift"},
+    "spec": {"modelRef": {"name": "cancer-lr"}, "schedule": {"intervalSeconds": 60}, "minSamples": 50},
+}
+PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
+
+
+def create(api: client.ApiClient, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURALS[body["kind"]], body, field_validation="Strict"
+    )
+    return result
+
+
+def with_changes(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(base)
+    *parents, leaf = path.split(".")
+    node = body
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is DELETE:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return body
+
+
+DELETE = object()
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_valid_resources_are_accepted(api_client: client.ApiClient, namespace: str) -> None:
+    for body in (DATASET, MODEL, MONITOR):
+        created = create(api_client, namespace, body)
+        assert created["metadata"]["uid"]
+
+
+INVALID = [
+    (MODEL, "spec.trainer.estimator", DELETE, "set exactly one of trainer.estimator or trainer.image"),
+    (MODEL, "spec.trainer.image", "localhost/trainer:1", "set exactly one of trainer.estimator or trainer.image"),
+    (MODEL, "spec.task", "regression", "validation.metric must fit the task"),
+    (MODEL, "spec.approvedVersion", 2, "only meaningful with approval.policy Manual"),
+    (MODEL, "spec.serving", {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}}, "maxReplicas must be >= minReplicas"),
+    (MODEL, "spec.trainer.params", {"bad-key": 1}, "keys must match"),
+    (MODEL, "spec.trainer.estimator", "os.system; rm -rf /", "spec.trainer.estimator"),
+    (MODEL, "spec.trainer.testSize", 0.95, "spec.trainer.testSize"),
+    (MODEL, "spec.validation.metric", "precision_at_k", "Unsupported value"),
+    (MODEL, "spec.datasetRef", DELETE, "spec.datasetRef: Required value"),
+    (MODEL, "spec.trainer.tpyo", 1, 'unknown field "spec.trainer.tpyo"'),
+    (DATASET, "spec.source.uri", "http://example.com/data.csv", "spec.source.uri"),
+    (DATASET, "spec.quality.maxMissingFraction", 1.5, "spec.quality.maxMissingFraction"),
+    (DATASET, "spec.quality.duplicates", "ignore", "Unsupported value"),
+    (DATASET, "spec.source.uri", "file:///" + "x" * 2000, "Too long"),
+    (MONITOR, "spec.schedule", {"intervalSeconds": 60, "cron": "*/5 * * * *"}, "exactly one of intervalSeconds or cron"),
+    (MONITOR, "spec.driftShare", 0, "spec.driftShare"),
+    (MONITOR, "spec.modelRef.name", "Not_A_Name", "spec.modelRef.name"),
+]
+
+
+@pytest.mark.usefixtures("crds_installed")
+@pytest.mark.parametrize(("base", "path", "value", "message"), INVALID, ids=[f"{b['kind']}:{p}" for b, p, *_ in INVALID])
+def test_invalid_resources_are_rejected_with_a_message(
+    api_client: client.ApiClient, namespace: str, base: dict[str, Any], path: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ApiException) as raised:
+        create(api_client, namespace, with_changes(base, path, value))
+    assert raised.value.status in (400, 422)
+    reason = json.loads(raised.value.body)["message"]
+    assert message in reason, reason
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_status_is_a_subresource(api_client: client.ApiClient, namespace: str) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    body = with_changes(MODEL, "status", {"phase": "Serving"})
+    created = create(api_client, namespace, body)
+    assert "status" not in created or created["status"].get("phase") != "Serving"
+    patched = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "models", "cancer-lr", {"status": {"phase": "Training", "latestVersion": 1}}
+    )
+    assert patched["status"]["phase"] == "Training"
