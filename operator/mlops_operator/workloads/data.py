@@ -1,0 +1,231 @@
+"""Reading a dataset source into a DataFrame, and the column kinds every workload agrees on.
+
+Sources: any store URI (`file://`, `az://`, `s3://`, or a plain path) holding CSV or Parquet, or
+`sklearn://<name>` for a dataset bundled with scikit-learn (no download): iris, wine, breast_cancer,
+diabetes, digits. A bundled dataset may be resized for demos: `sklearn://wine?rows=100000&seed=1`
+resamples rows with replacement and `shift=0.5` moves every numeric feature by half its standard
+deviation (a drifted copy).
+
+Normalization, so that training and serving see the same kinds: integers, floats and booleans are
+numeric (booleans as 0/1); strings, dates and times are categorical (as text). A column is one or the
+other, see `feature_kind`.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from mlops_operator import store
+from mlops_operator.api.v1alpha1.dataset import DataFormat, FeatureType
+from mlops_operator.workloads.common import DataError, SpecError
+
+PARQUET_MAGIC: Final = b"PAR1"
+SKLEARN_SCHEME: Final = "sklearn://"
+SKLEARN_TARGET: Final = "target"
+MAX_RESAMPLED_ROWS: Final = 10_000_000
+
+
+@dataclass(frozen=True)
+class Source:
+    frame: pd.DataFrame
+    version: str  # sha256 of the source bytes (of a canonical CSV for sklearn://)
+    format: DataFormat
+
+
+def read_source(uri: str, data_format: DataFormat | str = DataFormat.AUTO) -> Source:
+    """Read a source and compute its content version. Raises DataError, SpecError or StoreError."""
+    if uri.startswith(SKLEARN_SCHEME):
+        return _read_sklearn(uri)
+    data = store.read_bytes(uri)
+    resolved = resolve_format(uri, data, DataFormat(data_format))
+    frame = parse_table(data, resolved, store.redact(uri))
+    return Source(frame=frame, version=store.sha256_bytes(data), format=resolved)
+
+
+def resolve_format(uri: str, data: bytes, declared: DataFormat) -> DataFormat:
+    if declared != DataFormat.AUTO:
+        return declared
+    path = store.redact(uri).lower()
+    if path.endswith((".parquet", ".pq")):
+        return DataFormat.PARQUET
+    if path.endswith((".csv", ".txt")):
+        return DataFormat.CSV
+    return DataFormat.PARQUET if data[:4] == PARQUET_MAGIC else DataFormat.CSV
+
+
+def parse_table(data: bytes, data_format: DataFormat, name: str) -> pd.DataFrame:
+    if not data.strip():
+        raise DataError("EmptyData", f"{name} is empty (0 bytes)")
+    table = _parse_parquet(data, name) if data_format == DataFormat.PARQUET else _parse_csv(data, name)
+    if table.num_columns == 0:
+        raise DataError("EmptyData", f"{name} has no columns")
+    if table.num_rows == 0:
+        raise DataError("EmptyData", f"{name} has a header but no rows")
+    return _to_frame(_normalize(table, name))
+
+
+def _parse_csv(data: bytes, name: str) -> pa.Table:
+    convert = pa_csv.ConvertOptions(strings_can_be_null=True, timestamp_parsers=[])
+    try:
+        return pa_csv.read_csv(io.BytesIO(data), convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise DataError("MalformedData", f"{name} is not valid CSV: {_csv_problem(data, exc)}") from exc
+
+
+def _csv_problem(data: bytes, arrow_error: Exception) -> str:
+    """pyarrow's message lacks line numbers; pandas' parser names the line, so ask it on failure."""
+    try:
+        pd.read_csv(io.BytesIO(data), engine="c", nrows=1_000_000)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        return _one_line(exc)
+    return _one_line(arrow_error)
+
+
+def _parse_parquet(data: bytes, name: str) -> pa.Table:
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError("MalformedData", f"{name} is not valid Parquet: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def _normalize(table: pa.Table, name: str) -> pa.Table:
+    """Map every Arrow type onto numeric (float/int) or categorical (string)."""
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            raise DataError("MalformedData", f"{name}: column {field.name!r} is not valid UTF-8 text")
+        if pa.types.is_boolean(kind) or pa.types.is_decimal(kind) or pa.types.is_null(kind):
+            column = column.cast(pa.float64())
+        elif pa.types.is_temporal(kind) or pa.types.is_dictionary(kind):
+            column = column.cast(pa.string())
+        elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
+                  or pa.types.is_large_string(kind)):
+            raise DataError("MalformedData", f"{name}: column {field.name!r} has unsupported type {kind}")
+        columns.append(column)
+    names = [str(n) for n in table.column_names]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise DataError("MalformedData", f"{name}: duplicate column names {duplicated[:10]}")
+    return pa.table(columns, names=names)
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas()
+    for column in frame.columns:
+        if feature_kind(frame[column]) == FeatureType.CATEGORICAL:
+            frame[column] = as_categorical(frame[column])
+    return frame
+
+
+def feature_kind(series: pd.Series[Any]) -> FeatureType:
+    """Numeric for integer/float/bool dtypes, categorical for everything else (text)."""
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return FeatureType.NUMERIC
+    return FeatureType.CATEGORICAL
+
+
+def as_categorical(series: pd.Series[Any]) -> pd.Series[Any]:
+    """Text values in an object column with NaN for missing: what scikit-learn's imputers expect."""
+    missing = series.isna()
+    if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
+        series = series.map(str, na_action="ignore")
+    return series.astype(object).where(~missing, np.nan)
+
+
+# --- snapshots (Parquet written by profile, read by train) ------------------------------------
+def write_snapshot(frame: pd.DataFrame, uri: str) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with store.atomic_writer(uri) as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def read_snapshot(uri: str) -> pd.DataFrame:
+    data = store.read_bytes(uri)
+    return parse_table(data, DataFormat.PARQUET, store.redact(uri))
+
+
+# --- scikit-learn's bundled datasets -----------------------------------------------------------
+def _bundled() -> dict[str, Callable[..., Any]]:
+    from sklearn import datasets  # imported lazily: only sklearn:// sources need the loaders
+
+    return {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+        "digits": datasets.load_digits,
+    }
+
+
+def _read_sklearn(uri: str) -> Source:
+    parsed = urllib.parse.urlsplit(uri)
+    name = parsed.netloc + parsed.path.rstrip("/")
+    loaders = _bundled()
+    if name not in loaders:
+        raise SpecError(
+            "UnknownDataset", f"sklearn://{name} is not a bundled dataset; choose one of {sorted(loaders)}"
+        )
+    options = _sklearn_options(parsed.query)
+    frame: pd.DataFrame = loaders[name](as_frame=True).frame
+    frame = _resample(frame, **options)
+    # The version is the hash of a canonical CSV, so equal options give an equal version.
+    canonical = frame.to_csv(index=False, float_format="%.17g").encode()
+    return Source(frame=parse_table(canonical, DataFormat.CSV, uri), version=store.sha256_bytes(canonical),
+                  format=DataFormat.CSV)
+
+
+def _sklearn_options(query: str) -> dict[str, Any]:
+    allowed: dict[str, Callable[[str], Any]] = {"rows": int, "seed": int, "shift": float}
+    options: dict[str, Any] = {}
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key not in allowed:
+            raise SpecError("InvalidSource", f"unknown sklearn:// option {key!r}; allowed: {sorted(allowed)}")
+        try:
+            options[key] = allowed[key](value)
+        except ValueError as exc:
+            raise SpecError("InvalidSource", f"sklearn:// option {key}={value!r} is not a number") from exc
+    rows = options.get("rows")
+    if rows is not None and not 1 <= rows <= MAX_RESAMPLED_ROWS:
+        raise SpecError("InvalidSource", f"sklearn:// rows must be between 1 and {MAX_RESAMPLED_ROWS}")
+    return options
+
+
+def _resample(
+    frame: pd.DataFrame, rows: int | None = None, seed: int = 0, shift: float = 0.0
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    if rows is not None:
+        frame = frame.iloc[rng.integers(0, len(frame), size=rows)].reset_index(drop=True)
+    if shift:
+        features = [c for c in frame.columns if c != SKLEARN_TARGET]
+        frame = frame.copy()
+        frame[features] = frame[features] + shift * frame[features].std(ddof=0)
+    return frame
+
+
+__all__ = [
+    "Source",
+    "as_categorical",
+    "feature_kind",
+    "parse_table",
+    "read_snapshot",
+    "read_source",
+    "resolve_format",
+    "write_snapshot",
+]
