@@ -1,0 +1,308 @@
+"""kubectl-mlops: the pure parts (tables, version choices, explanations, argument parsing)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_operator import contracts, plugin
+from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def stamp(minutes_ago: float) -> str:
+    return plugin.rfc3339(NOW - timedelta(minutes=minutes_ago))
+
+
+def sample(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((REPO / "manifests" / "samples" / name).read_text())
+    body["metadata"].update(namespace="team-a", creationTimestamp=stamp(90), generation=1)
+    return body
+
+
+def version(
+    n: int, state: str, accuracy: float | None = None, served_minutes_ago: float | None = None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"version": n, "state": state, "createdAt": stamp(60 - n)}
+    if accuracy is not None:
+        record["metrics"] = {"accuracy": accuracy}
+        record["gate"] = {
+            "passed": True,
+            "reason": "Passed",
+            "message": "ok",
+            "metric": "accuracy",
+            "score": accuracy,
+        }
+    if served_minutes_ago is not None:
+        record["servingAt"] = stamp(served_minutes_ago)
+    return record
+
+
+def manual_model(serving: int | None = 2, **spec: Any) -> Model:
+    body = sample("model-manual.yaml")
+    body["spec"].update(spec)
+    body["status"] = {
+        "phase": "Serving",
+        "latestVersion": 4,
+        "servingVersion": serving,
+        "metric": "accuracy=0.96",
+        "versions": [
+            version(1, "Retired", 0.93, served_minutes_ago=50),
+            version(2, "Serving", 0.96, served_minutes_ago=20),
+            version(3, "Failed"),
+            version(4, "Validated", 0.97),
+        ],
+    }
+    return Model.model_validate(body)
+
+
+def automatic_model() -> Model:
+    body = manual_model().dump()
+    body["spec"]["approval"]["policy"] = "Automatic"
+    return Model.model_validate(body)
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def test_render_table_aligns_columns_and_marks_missing_values() -> None:
+    text = plugin.render_table(("NAME", "ROWS"), [("breast-cancer", 569), ("x", None)])
+    assert text.splitlines() == ["NAME            ROWS", "breast-cancer   569", "x               -"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (7200, "2h"), (3 * 86400, "3d")],
+)
+def test_human_age_is_kubectl_style(seconds: int, expected: str) -> None:
+    assert plugin.human_age(NOW - timedelta(seconds=seconds), NOW) == expected
+
+
+def test_model_table_shows_versions_phase_policy_and_age() -> None:
+    table = plugin.model_table([manual_model()], NOW)
+    assert table.headers[:6] == ("NAME", "LATEST", "SERVING", "METRIC", "PHASE", "APPROVAL")
+    assert table.rows[0][:7] == ("breast-cancer-rf", 4, 2, "accuracy=0.96", "Serving", "Manual", "1h")
+
+
+def test_status_table_handles_resources_without_status() -> None:
+    ds = Dataset.model_validate(sample("dataset.yaml"))
+    table = plugin.status_table(Dataset, [ds], NOW)
+    assert table.records() == [
+        {
+            "name": "breast-cancer",
+            "version": None,
+            "rows": None,
+            "columns": None,
+            "phase": "Pending",
+            "findings": 0,
+            "age": "1h",
+        }
+    ]
+    assert "breast-cancer   -" in table.text()
+
+
+def test_history_lists_newest_first_with_score_gate_and_pending_rejection() -> None:
+    model = manual_model()
+    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: json.dumps({"4": "biased on age"})}
+    table = plugin.history_table(model, NOW)
+    assert [r[0] for r in table.rows] == [4, 3, 2, 1]
+    assert table.headers[2] == "ACCURACY"
+    v4 = table.records()[0]
+    assert (v4["state"], v4["accuracy"], v4["gate"]) == ("Validated", 0.97, "passed")
+    assert v4["note"] == "rejection pending: biased on age"
+
+
+def test_drift_table_lists_drifted_features_first() -> None:
+    body = sample("driftmonitor.yaml")
+    body["status"] = {
+        "lastVerdict": "Drift",
+        "featureScores": [
+            {"name": "a", "test": "ks", "score": 0.5, "threshold": 0.05, "drifted": False},
+            {"name": "z", "test": "psi", "score": 0.4, "threshold": 0.2, "drifted": True},
+        ],
+    }
+    table = plugin.drift_table(DriftMonitor.model_validate(body))
+    assert [(r[0], r[4]) for r in table.rows] == [("z", "yes"), ("a", "no")]
+
+
+# --- version choices ------------------------------------------------------------------------------
+
+
+def test_approve_accepts_a_validated_version_of_a_manual_model() -> None:
+    assert plugin.check_approvable(manual_model(), 4).version == 4
+
+
+@pytest.mark.parametrize(
+    ("model", "n", "message"),
+    [
+        (automatic_model(), 4, "approval policy Automatic"),
+        (manual_model(), 3, "is Failed"),
+        (manual_model(), 9, "has no version 9 (versions: 1, 2, 3, 4)"),
+    ],
+)
+def test_approve_refuses_what_cannot_be_served(model: Model, n: int, message: str) -> None:
+    with pytest.raises(plugin.PluginError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plugin.check_approvable(model, n)
+
+
+def test_approve_refuses_a_rejected_version() -> None:
+    model = manual_model()
+    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: '{"4":"no"}'}
+    with pytest.raises(plugin.PluginError, match="rejected"):
+        plugin.check_approvable(model, 4)
+
+
+def test_reject_refuses_the_serving_and_the_approved_version() -> None:
+    with pytest.raises(plugin.PluginError, match="roll back first"):
+        plugin.check_rejectable(manual_model(), 2)
+    with pytest.raises(plugin.PluginError, match="approvedVersion"):
+        plugin.check_rejectable(manual_model(approvedVersion=4), 4)
+    assert plugin.check_rejectable(manual_model(), 4).version == 4
+
+
+def test_rejections_accumulate_in_a_sorted_json_annotation() -> None:
+    first = plugin.with_rejection({}, 7, "leaks the label")
+    second = plugin.with_rejection({plugin.ANNOTATION_REJECTED_VERSIONS: first}, 3, "too slow")
+    assert second == '{"3":"too slow","7":"leaks the label"}'
+    assert plugin.rejected_versions({plugin.ANNOTATION_REJECTED_VERSIONS: second}) == {
+        3: "too slow",
+        7: "leaks the label",
+    }
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"x": "y"}'])
+def test_a_malformed_rejection_annotation_counts_as_none(raw: str) -> None:
+    assert plugin.rejected_versions({plugin.ANNOTATION_REJECTED_VERSIONS: raw}) == {}
+
+
+def test_retrain_annotation_is_time_and_a_one_line_reason() -> None:
+    value = plugin.retrain_annotation(NOW, "  drift on\n mean radius  ")
+    assert value == "2026-11-28T12:00:00Z;drift on mean radius"
+    assert contracts.ANNOTATION_RETRAIN_REQUESTED == "mlops.dev/retrain-requested"
+    with pytest.raises(plugin.PluginError, match="empty"):
+        plugin.retrain_annotation(NOW, " \n ")
+    assert (
+        len(plugin.retrain_annotation(NOW, "x" * 5000))
+        == len("2026-11-28T12:00:00Z;") + plugin.MAX_REASON_LENGTH
+    )
+
+
+def test_rollback_goes_to_the_version_served_before_the_current_one() -> None:
+    model = manual_model()
+    assert plugin.rollback_target(model, None) == 1
+    assert plugin.rollback_patch(model, 1) == {"spec": {"approvedVersion": 1}}
+
+
+def test_rollback_skips_rejected_versions_and_honours_to() -> None:
+    model = manual_model()
+    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: '{"1":"bad"}'}
+    with pytest.raises(plugin.PluginError, match="served no other version"):
+        plugin.rollback_target(model, None)
+    assert plugin.rollback_target(model, 4) == 4
+    with pytest.raises(plugin.PluginError, match="already serves"):
+        plugin.rollback_target(model, 2)
+    with pytest.raises(plugin.PluginError, match="cannot be served"):
+        plugin.rollback_target(model, 3)
+
+
+def test_rollback_of_an_automatic_model_pins_it_to_manual() -> None:
+    model = automatic_model()
+    target = plugin.rollback_target(model, None)
+    assert plugin.rollback_patch(model, target) == {
+        "spec": {"approvedVersion": 1, "approval": {"policy": "Manual"}}
+    }
+
+
+def test_rollback_without_a_serving_version_says_so() -> None:
+    with pytest.raises(plugin.PluginError, match="serves no version yet"):
+        plugin.rollback_target(manual_model(serving=None), None)
+
+
+# --- why --------------------------------------------------------------------------------------------
+
+
+def test_why_without_status_points_at_the_operator() -> None:
+    (only,) = plugin.explain(Model.model_validate(sample("model-manual.yaml")), NOW)
+    assert only.reason == "NotReconciled"
+    assert "namespace team-a" in (only.hint or "")
+
+
+def test_why_turns_each_condition_into_a_sentence_with_a_hint() -> None:
+    model = manual_model()
+    assert model.status is not None
+    model.metadata["generation"] = 3
+    model.status.observed_generation = 2
+    model.status.conditions = [
+        plugin.Condition(
+            type="Ready",
+            status="False",
+            reason="AwaitingApproval",
+            message="version 4 is validated.",
+            last_transition_time=NOW - timedelta(minutes=5),
+        ),
+        plugin.Condition(
+            type="Serving", status="True", reason="Serving", last_transition_time=NOW - timedelta(hours=2)
+        ),
+    ]
+    pending, ready, serving = plugin.explain(model, NOW)
+    assert pending.reason == "SpecChangePending" and "generation 3" in pending.sentence
+    assert ready.sentence == "Model breast-cancer-rf is not ready (AwaitingApproval): version 4 is validated."
+    assert ready.hint is not None and "kubectl mlops approve breast-cancer-rf <version>" in ready.hint
+    assert ready.since == "5m"
+    assert serving.sentence == "Model breast-cancer-rf serves predictions (Serving)." and serving.hint is None
+    text = plugin.explanation_text([ready])
+    assert text.splitlines()[0].endswith("(for 5m)") and text.splitlines()[1].startswith("  hint: ")
+
+
+def test_every_hint_formats_with_the_resource_fields() -> None:
+    fields = {"kind": "Model", "kind_lower": "model", "name": "m", "namespace": "ns"}
+    for reason, hint in plugin.HINTS.items():
+        assert "{" not in hint.format(**fields), reason
+
+
+# --- parsing and reading -----------------------------------------------------------------------------
+
+
+def test_global_flags_work_before_and_after_the_command() -> None:
+    parser = plugin.build_parser()
+    before = parser.parse_args(["-n", "team-a", "-o", "json", "history", "m"])
+    after = parser.parse_args(["history", "m", "-n", "team-b"])
+    assert (before.namespace, before.output, before.model) == ("team-a", "json", "m")
+    assert (after.namespace, after.output) == ("team-b", "table")
+
+
+def test_versions_must_be_positive_and_reject_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = plugin.build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["approve", "m", "0"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reject", "m", "2"])
+    assert "--reason" in capsys.readouterr().err
+
+
+def test_kind_aliases_resolve_and_unknown_kinds_explain_themselves() -> None:
+    assert plugin.resolve_kind("mdl") is Model and plugin.resolve_kind("DriftMonitors") is DriftMonitor
+    with pytest.raises(plugin.PluginError, match="dataset \\(ds\\)"):
+        plugin.resolve_kind("pod")
+
+
+def test_parse_resource_ignores_kopf_state_and_reports_foreign_fields() -> None:
+    body = sample("model-manual.yaml")
+    body["status"] = {"phase": "Pending", "kopf": {"progress": {}}}
+    assert isinstance(plugin.parse_resource(Model, body), Model)
+    body["status"]["fromTheFuture"] = 1
+    with pytest.raises(plugin.PluginError, match="older than the operator"):
+        plugin.parse_resource(Model, body)
+
+
+def test_table_records_serialise_to_json_and_yaml() -> None:
+    records = plugin.model_table([manual_model()], NOW).records()
+    assert json.loads(json.dumps(records))[0]["serving"] == 2
+    assert yaml.safe_load(yaml.safe_dump(records))[0]["approval"] == "Manual"
