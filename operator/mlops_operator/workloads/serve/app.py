@@ -1,0 +1,252 @@
+"""The ASGI app: a hand-written router over raw ASGI, because the framework tax decides throughput.
+
+For a cheap model (LogisticRegression predicts one row in ~85 µs), FastAPI/Starlette routing,
+request objects and pydantic validation cost more than the model. Here a request is: one dict lookup
+for the route, read the body, orjson → numpy, predict, numpy → orjson. Every client mistake is a
+`ServeError` and becomes `{"error": ...}` with its 4xx status; anything else is a logged 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mlops_operator import __version__
+from mlops_operator.workloads.serve import protocol
+from mlops_operator.workloads.serve.collector import Collector
+from mlops_operator.workloads.serve.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    ServeError,
+    UnsupportedMediaType,
+)
+from mlops_operator.workloads.serve.metrics import ServeMetrics
+from mlops_operator.workloads.serve.model import Prediction, ServedModel
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SERVER_NAME = "mlops-operator"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_rows: int = 10_000
+
+
+class ServeApp:
+    """Routes: see docs/serving.md. `model` is None until loaded (then readiness is 503)."""
+
+    def __init__(
+        self,
+        model_name: str,
+        model_version: str,
+        model: ServedModel | None,
+        metrics: ServeMetrics,
+        collector: Collector | None = None,
+        limits: Limits = Limits(),
+    ) -> None:
+        self.model_name = model_name
+        self.model_version = model_version
+        self.model = model
+        self.metrics = metrics
+        self.collector = collector
+        self.limits = limits
+        self.shutting_down = False
+        base = f"/v2/models/{model_name}"
+        versioned = f"{base}/versions/{model_version}"
+        # Exact paths of this server: one dict lookup routes a request.
+        self._routes: dict[str, tuple[str, str, Callable[..., Awaitable[tuple[int, bytes]]]]] = {
+            "/v2/health/live": ("GET", "health", self._live),
+            "/v2/health/ready": ("GET", "health", self._ready),
+            "/v2": ("GET", "metadata", self._server_metadata),
+            base: ("GET", "metadata", self._model_metadata),
+            versioned: ("GET", "metadata", self._model_metadata),
+            f"{base}/ready": ("GET", "health", self._model_ready),
+            f"{versioned}/ready": ("GET", "health", self._model_ready),
+            f"{base}/infer": ("POST", "infer", self._infer),
+            f"{versioned}/infer": ("POST", "infer", self._infer),
+            "/predict": ("POST", "predict", self._predict),
+        }
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and not self.shutting_down
+
+    # --- ASGI ---------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.collector is not None:
+                    self.collector.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutting_down = True
+                if self.collector is not None:
+                    self.collector.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        route_label = "unknown"
+        extra_headers: list[tuple[bytes, bytes]] = []
+        try:
+            if path == "/metrics":
+                route_label = "metrics"
+                if scope["method"] not in ("GET", "HEAD"):
+                    raise MethodNotAllowed("use GET for /metrics", "GET")
+                await _respond(send, 200, self.metrics.exposition(), [(b"content-type", _METRICS_TYPE)])
+                self.metrics.observe_request(route_label, 200, time.perf_counter() - started)
+                return
+            route = self._routes.get(path)
+            if route is None:
+                raise self._not_found(path)
+            method, route_label, handler = route
+            if scope["method"] != method and not (method == "GET" and scope["method"] == "HEAD"):
+                raise MethodNotAllowed(f"use {method} for {path}", method)
+            if method == "POST":
+                body = await self._read_body(scope, receive)
+                status, payload = await handler(body)
+            else:
+                status, payload = await handler()
+        except ServeError as exc:
+            status, payload = exc.status, orjson.dumps({"error": exc.message})
+            if isinstance(exc, MethodNotAllowed):
+                extra_headers.append((b"allow", exc.allow.encode()))
+        except Exception:
+            log.exception("unexpected error serving %s %s", scope.get("method"), path)
+            status, payload = 500, b'{"error":"internal server error"}'
+        await _respond(
+            send, status, payload, _JSON_HEADERS + extra_headers if extra_headers else _JSON_HEADERS
+        )
+        self.metrics.observe_request(route_label, status, time.perf_counter() - started)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.limits.max_body_bytes
+        content_type = b""
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise InvalidInput("invalid Content-Length") from None
+                if declared > limit:
+                    raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
+            elif key == b"content-type":
+                content_type = value
+        # JSON only; a missing Content-Type is taken as JSON (several V2 clients send none).
+        if content_type and not content_type.split(b";", 1)[0].strip().lower() == b"application/json":
+            raise UnsupportedMediaType(
+                f"Content-Type must be application/json, got {content_type.decode(errors='replace')!r}"
+            )
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if len(body) > limit:
+                raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+            return body
+        parts = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidInput("client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _not_found(self, path: str) -> NotFound:
+        parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
+            if parts[2] != self.model_name:
+                return NotFound(f"unknown model {parts[2]!r}; this server serves {self.model_name!r}")
+            if len(parts) >= 5 and parts[3] == "versions" and parts[4] != self.model_version:
+                return NotFound(
+                    f"unknown version {parts[4]!r} of model {self.model_name!r}; "
+                    f"serving {self.model_version!r}"
+                )
+        return NotFound(f"no route {path}")
+
+    def _require_model(self) -> ServedModel:
+        if self.model is None or self.shutting_down:
+            raise NotReady("the model is not ready")
+        return self.model
+
+    # --- handlers -----------------------------------------------------------------------------------
+    async def _live(self) -> tuple[int, bytes]:
+        return 200, b'{"live":true}'
+
+    async def _ready(self) -> tuple[int, bytes]:
+        return (200, b'{"ready":true}') if self.ready else (503, b'{"error":"the model is not ready"}')
+
+    async def _model_ready(self) -> tuple[int, bytes]:
+        self._require_model()
+        return 200, orjson.dumps({"name": self.model_name, "ready": True})
+
+    async def _server_metadata(self) -> tuple[int, bytes]:
+        return 200, orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": []})
+
+    async def _model_metadata(self) -> tuple[int, bytes]:
+        return 200, orjson.dumps(protocol.model_metadata(self._require_model()))
+
+    async def _infer(self, body: bytes) -> tuple[int, bytes]:
+        model = self._require_model()
+        request = protocol.parse_v2(body, model, self.limits.max_batch_rows)
+        prediction = self._run(model, request.batch, protocol.PROBA_OUTPUT in request.outputs)
+        return 200, protocol.v2_response(model, request, prediction)
+
+    async def _predict(self, body: bytes) -> tuple[int, bytes]:
+        model = self._require_model()
+        batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
+        return 200, protocol.records_response(self._run(model, batch, False))
+
+    def _run(self, model: ServedModel, batch: Any, with_proba: bool) -> Prediction:
+        try:
+            prediction = model.predict(batch, with_proba)
+        except (ValueError, TypeError) as exc:
+            # Validated input the model still refuses (e.g. NaN without an imputer, an unseen
+            # category without handle_unknown): the client's data, so a 400 with sklearn's reason.
+            raise InvalidInput(f"the model rejected the input: {exc}") from None
+        self.metrics.observe_batch(batch.rows)
+        if self.collector is not None:
+            self.collector.offer(batch, prediction.labels)
+        return prediction
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

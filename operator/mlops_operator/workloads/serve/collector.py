@@ -1,0 +1,198 @@
+"""Collect scoring inputs and outputs into the store as Parquet, off the request path.
+
+A request only appends a reference to its already-parsed batch to an in-memory buffer (under a lock,
+O(1)); a background thread turns the buffer into Parquet files when it holds `flush_rows` rows or
+every `flush_interval` seconds, and once more on shutdown. The buffer is bounded: when full, rows are
+dropped and counted, never waited for. A store that fails a write costs that write's rows (counted),
+never the server.
+
+Layout: <prefix>/date=YYYY-MM-DD/hour=HH/<utc-stamp>-<pid>-<random>.parquet (UTC). Each file is
+written under a dot-name in the same directory and then renamed, so readers (which skip dot-files)
+never see a partial file. Columns: the model's features, then contracts.COLLECT_TIME_COLUMN,
+COLLECT_PREDICTION_COLUMN and COLLECT_MODEL_VERSION_COLUMN.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from mlops_operator import contracts
+from mlops_operator.workloads.serve.model import Batch, Feature
+
+log = logging.getLogger(__name__)
+
+DROP_BUFFER_FULL = "buffer_full"
+DROP_STORE_ERROR = "store_error"
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    uri: str
+    sample_rate: float = 1.0
+    flush_rows: int = 10_000
+    flush_interval: float = 60.0
+    max_buffer_rows: int = 200_000
+
+
+@dataclass
+class _Chunk:
+    ts: float
+    batch: Batch
+    labels: NDArray[Any]
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        features: Sequence[Feature],
+        model_version: str,
+        on_written: Callable[[int], None] = lambda n: None,
+        on_dropped: Callable[[str, int], None] = lambda reason, n: None,
+    ) -> None:
+        self.settings = settings
+        self.features = tuple(features)
+        self.model_version = model_version
+        self._on_written = on_written
+        self._on_dropped = on_dropped
+        self._lock = threading.Lock()
+        self._chunks: list[_Chunk] = []
+        self._rows = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._last_error_log = 0.0
+
+    # --- request path ---------------------------------------------------------------------------
+    def offer(self, batch: Batch, labels: NDArray[Any]) -> None:
+        """Maybe keep this request's rows (sampled per request). Never blocks on I/O."""
+        rate = self.settings.sample_rate
+        if rate <= 0.0 or (rate < 1.0 and random.random() >= rate):
+            return
+        with self._lock:
+            if self._rows + batch.rows > self.settings.max_buffer_rows:
+                full = True
+            else:
+                full = False
+                self._chunks.append(_Chunk(time.time(), batch, labels))
+                self._rows += batch.rows
+                due = self._rows >= self.settings.flush_rows
+        if full:
+            self._on_dropped(DROP_BUFFER_FULL, batch.rows)
+        elif due:
+            self._wake.set()
+
+    # --- background ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="collector-flush", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread and flush what is left (called on graceful shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.settings.flush_interval)
+            self._wake.clear()
+            if not self._stopping:
+                self.flush()
+
+    def flush(self) -> int:
+        """Write everything buffered so far; returns rows written."""
+        with self._write_lock:
+            with self._lock:
+                chunks, self._chunks, self._rows = self._chunks, [], 0
+            if not chunks:
+                return 0
+            written = 0
+            for partition, group in _by_hour(chunks).items():
+                rows = sum(c.batch.rows for c in group)
+                try:
+                    self._write(partition, self._table(group))
+                except Exception as exc:  # any store failure: count, log (rate-limited), carry on
+                    self._on_dropped(DROP_STORE_ERROR, rows)
+                    now = time.monotonic()
+                    if now - self._last_error_log > 30:
+                        self._last_error_log = now
+                        log.warning("collector: dropped %d rows, store write failed: %s", rows, exc)
+                    continue
+                written += rows
+                self._on_written(rows)
+            return written
+
+    def _table(self, chunks: list[_Chunk]) -> pa.Table:
+        names = [f.name for f in self.features]
+        columns: dict[str, Any] = {}
+        if chunks[0].batch.matrix is not None:
+            matrix = np.concatenate([c.batch.matrix for c in chunks if c.batch.matrix is not None])
+            for j, name in enumerate(names):
+                columns[name] = pa.array(matrix[:, j])
+        else:
+            for j, feature in enumerate(self.features):
+                values = np.concatenate([c.batch.columns[j] for c in chunks if c.batch.columns is not None])
+                if feature.categorical:
+                    columns[feature.name] = pa.array(
+                        [None if isinstance(v, float) else v for v in values], type=pa.string()
+                    )
+                else:
+                    columns[feature.name] = pa.array(values.astype(np.float64))
+        stamps = np.concatenate(
+            [np.full(c.batch.rows, int(c.ts * 1_000_000), dtype=np.int64) for c in chunks]
+        )
+        columns[contracts.COLLECT_TIME_COLUMN] = pa.array(stamps, type=pa.timestamp("us", tz="UTC"))
+        labels = np.concatenate([np.asarray(c.labels).reshape(c.batch.rows, -1)[:, 0] for c in chunks])
+        columns[contracts.COLLECT_PREDICTION_COLUMN] = pa.array(
+            labels.astype(str) if labels.dtype.kind not in "iufb" else labels
+        )
+        columns[contracts.COLLECT_MODEL_VERSION_COLUMN] = pa.array(
+            [self.model_version] * len(stamps), type=pa.string()
+        )
+        return pa.table(columns)
+
+    def _write(self, partition: tuple[str, str], table: pa.Table) -> None:
+        fs, prefix = fsspec.core.url_to_fs(self.settings.uri)
+        date, hour = partition
+        directory = f"{prefix.rstrip('/')}/date={date}/hour={hour}"
+        part = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        final, temp = f"{directory}/{part}", f"{directory}/.{part}.tmp"
+        fs.makedirs(directory, exist_ok=True)
+        try:
+            with fs.open(temp, "wb") as f:
+                pq.write_table(table, f)
+            fs.mv(temp, final)
+        except Exception:
+            try:
+                if fs.exists(temp):
+                    fs.rm(temp)
+            except Exception:
+                pass
+            raise
+
+
+def _by_hour(chunks: list[_Chunk]) -> dict[tuple[str, str], list[_Chunk]]:
+    groups: dict[tuple[str, str], list[_Chunk]] = {}
+    for c in chunks:
+        t = datetime.fromtimestamp(c.ts, UTC)
+        groups.setdefault((f"{t:%Y-%m-%d}", f"{t:%H}"), []).append(c)
+    return groups

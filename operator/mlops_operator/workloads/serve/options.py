@@ -1,0 +1,87 @@
+"""Command-line options of `mlops-operator serve` (flag names from contracts.ServeFlags)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlops_operator import contracts
+from mlops_operator.contracts import ServeFlags
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    model_name: str
+    model_version: str
+    artifact_uri: str
+    sha256: str
+    host: str
+    port: int
+    collect_uri: str | None
+    sample_rate: float
+    flush_interval: float
+    flush_rows: int
+    collect_buffer_rows: int
+    workers: int
+    max_body_bytes: int
+    max_batch_rows: int
+    graceful_timeout: float
+    log_level: str
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlops-operator serve", description="Serve a model over the Open Inference Protocol V2."
+    )
+    p.add_argument(ServeFlags.MODEL_NAME, required=True)
+    p.add_argument(ServeFlags.MODEL_VERSION, required=True)
+    p.add_argument(ServeFlags.ARTIFACT_URI, required=True, help="skops artifact (file://, az://, s3://)")
+    p.add_argument(ServeFlags.SHA256, required=True, help="expected sha256 of the artifact bytes")
+    p.add_argument(ServeFlags.HOST, default="0.0.0.0")
+    p.add_argument(ServeFlags.PORT, type=int, default=contracts.SERVER_PORT)
+    p.add_argument(
+        ServeFlags.COLLECT_URI, default=None, help="collect scoring rows under this prefix (off if unset)"
+    )
+    p.add_argument(ServeFlags.SAMPLE_RATE, type=_rate, default=1.0, help="fraction of requests collected")
+    p.add_argument(
+        ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes"
+    )
+    p.add_argument(
+        ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait"
+    )
+    p.add_argument("--collect-buffer-rows", type=_positive_int, default=200_000, help="drop rows beyond this")
+    p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
+    p.add_argument("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)
+    p.add_argument("--max-batch-rows", type=_positive_int, default=10_000)
+    p.add_argument(
+        "--graceful-timeout", type=_positive_float, default=25.0, help="seconds to finish in-flight requests"
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def parse(argv: Sequence[str]) -> ServeOptions:
+    ns = parser().parse_args(list(argv))
+    return ServeOptions(**vars(ns))

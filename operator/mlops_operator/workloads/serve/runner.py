@@ -1,0 +1,125 @@
+"""Run the app under uvicorn (uvloop + httptools), in one process or several sharing one socket.
+
+With `--workers N` the parent binds the socket, loads the model once, and forks N workers that
+inherit both (copy-on-write, so the model's memory is shared). SIGTERM/SIGINT are forwarded; each
+worker's uvicorn stops accepting, finishes in-flight requests, and flushes its collector in the
+lifespan shutdown. If one worker dies, the parent stops the others and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from mlops_operator.workloads.serve.app import Limits, ServeApp
+from mlops_operator.workloads.serve.collector import Collector, CollectorSettings
+from mlops_operator.workloads.serve.metrics import ServeMetrics
+from mlops_operator.workloads.serve.model import ServedModel
+from mlops_operator.workloads.serve.options import ServeOptions
+
+log = logging.getLogger("mlops_operator.serve")
+
+
+def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
+    metrics = ServeMetrics()
+    collector = None
+    if options.collect_uri and model is not None:
+        collector = Collector(
+            CollectorSettings(
+                uri=options.collect_uri,
+                sample_rate=options.sample_rate,
+                flush_rows=options.flush_rows,
+                flush_interval=options.flush_interval,
+                max_buffer_rows=options.collect_buffer_rows,
+            ),
+            model.features,
+            options.model_version,
+            on_written=metrics.collector_written.inc,
+            on_dropped=lambda reason, n: metrics.collector_dropped.labels(reason).inc(n),
+        )
+    limits = Limits(max_body_bytes=options.max_body_bytes, max_batch_rows=options.max_batch_rows)
+    return ServeApp(options.model_name, options.model_version, model, metrics, collector, limits)
+
+
+def uvicorn_config(app: ServeApp, options: ServeOptions) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level=options.log_level,
+        timeout_graceful_shutdown=round(options.graceful_timeout),
+        timeout_keep_alive=5,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_socket(options: ServeOptions, model: ServedModel, sock: socket.socket) -> int:
+    server = uvicorn.Server(uvicorn_config(build_app(options, model), options))
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def run(options: ServeOptions, model: ServedModel) -> int:
+    try:
+        sock = bind(options.host, options.port)
+    except OSError as exc:
+        print(f"mlops-operator serve: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
+        return 1
+    log.info("listening on %s:%d with %d worker(s)", options.host, options.port, options.workers)
+    if options.workers == 1:
+        return serve_socket(options, model, sock)
+    return _supervise(options, model, sock)
+
+
+def _supervise(options: ServeOptions, model: ServedModel, sock: socket.socket) -> int:
+    children: list[int] = []
+    for _ in range(options.workers):
+        pid = os.fork()
+        if pid == 0:  # worker: serve until told to stop, never return into the parent's code
+            code = 1
+            try:
+                code = serve_socket(options, model, sock)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    remaining = set(children)
+    while remaining:
+        pid, status = os.wait()
+        if pid not in remaining:
+            continue
+        remaining.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            worst = worst or (code if code > 0 else 1)
+            log.error("worker %d exited with %d; stopping the others", pid, code)
+            forward(signal.SIGTERM, None)
+    return worst
