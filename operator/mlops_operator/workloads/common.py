@@ -34,7 +34,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class WorkloadError(Exception):
     """A failure with a known cause: its exit code and reason reach the operator."""
 
-    def __init__(self, exit_code: contracts.ExitCode, reason: str, message: str) -> None:
+    def __init__(self, exit_code: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.reason = reason
@@ -135,43 +135,38 @@ def emit_result(result: CRModel) -> None:
         log.debug("termination-message path %s is not writable; result printed only", path)
 
 
-def run_workload(
-    name: str,
-    work: Callable[[], ResultT],
-    failure: Callable[[str, str], ResultT],
-) -> int:
+def run_workload(name: str, work: Callable[[], ResultT], failure: Callable[[WorkloadError], ResultT]) -> int:
     """Run `work`, emit its result, and map what it raises to a reserved exit code.
 
-    `failure(reason, message)` builds the ok=false result for the same result model.
+    `failure(error)` builds the ok=false result (same result model) from the error's reason and
+    message; a subclass of WorkloadError may carry more (profile's quality findings).
     """
     try:
         result = work()
     except WorkloadError as exc:
-        return _fail(name, failure, exc.exit_code, exc.reason, exc.message, exc)
+        return _fail(name, failure, exc, exc)
     except StoreError as exc:
-        return _fail(name, failure, contracts.ExitCode.STORE_ERROR, exc.reason, exc.message, exc)
+        store_error = WorkloadError(contracts.ExitCode.STORE_ERROR, exc.reason, exc.message)
+        return _fail(name, failure, store_error, exc)
     except MemoryError as exc:
-        return _fail(name, failure, INTERNAL_ERROR_EXIT, "OutOfMemory", "ran out of memory", exc)
+        memory_error = WorkloadError(INTERNAL_ERROR_EXIT, "OutOfMemory", "ran out of memory")
+        return _fail(name, failure, memory_error, exc)
     except Exception as exc:  # a bug: keep the traceback, still hand back a result
         log.exception("%s failed unexpectedly", name)
-        emit_result(failure("InternalError", f"{type(exc).__name__}: {exc}"[:512]))
+        message = f"{type(exc).__name__}: {exc}"[:512]
+        emit_result(failure(WorkloadError(INTERNAL_ERROR_EXIT, "InternalError", message)))
         return INTERNAL_ERROR_EXIT
     emit_result(result)
     return int(contracts.ExitCode.OK)
 
 
 def _fail(
-    name: str,
-    failure: Callable[[str, str], CRModel],
-    exit_code: int,
-    reason: str,
-    message: str,
-    exc: BaseException,
+    name: str, failure: Callable[[WorkloadError], CRModel], error: WorkloadError, cause: BaseException
 ) -> int:
-    log.error("%s failed: %s: %s", name, reason, message)
-    log.debug("traceback of the %s failure", name, exc_info=exc)
-    emit_result(failure(reason, message))
-    return int(exit_code)
+    log.error("%s failed: %s: %s", name, error.reason, error.message)
+    log.debug("traceback of the %s failure", name, exc_info=cause)
+    emit_result(failure(error))
+    return int(error.exit_code)
 
 
 __all__ = [
