@@ -1,0 +1,300 @@
+"""Two-sample drift statistics on a presorted reference: vectorised numpy, p-values from scipy.
+
+Every function takes the reference side already prepared (a sorted float64 sample without NaNs, or
+category counts) and the current side as it comes, and returns an `Outcome`. Inputs a statistic cannot
+be computed on (an empty side, all values missing) give an `Outcome` with `value=None` and a `note`,
+never an exception or a NaN.
+
+Agreement with scipy (tests/unit/drift check each of these):
+- `ks`: statistic and p-value of `scipy.stats.ks_2samp(ref, cur)` with the default method='auto'
+  (exact distribution when both sides have at most 10,000 values, else the asymptotic one), on the
+  values left after dropping NaNs;
+- `chi_square`: `scipy.stats.chi2_contingency(table, correction=False)` on the 2-by-k table of reference
+  counts vs current counts over the union of categories (a category unseen on one side is a zero cell).
+  This is a test of independence, so the reference counts carry sampling error too; treating reference
+  proportions as exact (a goodness-of-fit test) flags undrifted features when the reference is small.
+  No Yates correction, also for k=2, so the statistic is the same function of the table for every k;
+- `z_test`: the two-proportion z-test with pooled variance; z² equals the uncorrected 2-by-2 chi-squared;
+- `wasserstein`: `scipy.stats.wasserstein_distance(ref, cur) / std(ref)` (Evidently's normed
+  Wasserstein; the std is floored at 0.001 as Evidently does, so a constant reference still scores);
+- `psi`, `jensen_shannon`: on reference-decile bins (numeric) or categories, with empty cells set to
+  1e-4 as Evidently does; `jensen_shannon` is `scipy.spatial.distance.jensenshannon` (natural log).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as scipy_stats
+from scipy.spatial import distance as scipy_distance
+from scipy.stats._stats_py import _attempt_exact_2kssamp  # the exact routine ks_2samp itself calls
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+KS_EXACT_MAX_N: Final = 10_000  # scipy's MAX_AUTO_N: method='auto' is exact up to this size per side
+EMPTY_BIN_FRACTION: Final = 1e-4  # Evidently's "feel zeroes" value for empty bins
+WASSERSTEIN_MIN_STD: Final = 0.001  # Evidently's floor for the reference std in normed Wasserstein
+PSI_QUANTILES: Final = tuple(q / 10 for q in range(1, 10))  # interior reference deciles
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One statistic on one feature.
+
+    `value` is what the threshold is compared with: the p-value of a test, or the distance.
+    `statistic` is the test statistic behind a p-value (KS D, chi-squared, z), else the distance.
+    """
+
+    value: float | None
+    statistic: float | None = None
+    note: str | None = None
+
+    @property
+    def computable(self) -> bool:
+        return self.value is not None
+
+
+def not_computable(note: str) -> Outcome:
+    return Outcome(value=None, statistic=None, note=note)
+
+
+def finite_sorted(values: npt.ArrayLike) -> FloatArray:
+    """The current side as KS, PSI and Wasserstein need it: float64, NaNs dropped, sorted."""
+    array = np.asarray(values, dtype=np.float64)
+    array = array[~np.isnan(array)] if np.isnan(array).any() else array
+    return np.sort(array)
+
+
+def _empty_side(reference: FloatArray | IntArray, current: FloatArray | IntArray) -> Outcome | None:
+    if reference.size == 0:
+        return not_computable("the reference has no non-missing values")
+    if current.size == 0:
+        return not_computable("the current window has no non-missing values")
+    return None
+
+
+# --- Kolmogorov-Smirnov ---------------------------------------------------------------------------
+
+
+def right_ranks(reference: FloatArray, current: FloatArray) -> IntArray:
+    """For each value of `current` (sorted), how many values of `reference` (sorted) are <= it.
+
+    Equal to `np.searchsorted(reference, current, side="right")`, computed as a merge: a stable
+    argsort of the two concatenated sorted runs is a single linear merge pass (timsort finds the runs),
+    and it reads memory sequentially, where a binary search per value misses the cache on large inputs.
+    Reference values come first in the concatenation, so a reference value equal to a current one sorts
+    before it and is counted, as side="right" requires.
+    """
+    order = np.argsort(np.concatenate((reference, current)), kind="stable")
+    current_positions = np.flatnonzero(order >= reference.size)
+    return current_positions - np.arange(current.size, dtype=np.int64)
+
+
+def ks_statistic_sorted(reference: FloatArray, current: FloatArray) -> float:
+    """sup |F_ref - F_cur| over the union of values, for two sorted NaN-free non-empty samples.
+
+    The supremum of F_cur - F_ref is reached at a current value; that of F_ref - F_cur just below a
+    current value (F_ref only grows between two current values). So both come from one merge of the
+    current sample into the reference. The maxima are found on exact integer numerators and the winner
+    is evaluated as count/n1 - count/n2, the same floating-point expression ks_2samp evaluates.
+    """
+    n1, n2 = reference.size, current.size
+    index = np.arange(current.size, dtype=np.int64)
+    ref_at_or_below = right_ranks(reference, current)  # count(ref <= c_i)
+    # A run of equal current values: count(cur < c_i) is the index where the run starts.
+    run_starts = np.empty(n2, dtype=bool)
+    run_starts[0] = True
+    np.not_equal(current[1:], current[:-1], out=run_starts[1:])
+    cur_below = index if run_starts.all() else np.maximum.accumulate(np.where(run_starts, index, 0))
+    # count(ref < c_i) differs from count(ref <= c_i) only where c_i is also a reference value.
+    previous_ref = reference[np.maximum(ref_at_or_below - 1, 0)]
+    tied = (ref_at_or_below > 0) & (previous_ref == current)
+    ref_below = ref_at_or_below
+    if tied.any():
+        ref_below = ref_at_or_below.copy()
+        ref_below[tied] = np.searchsorted(reference, current[tied], side="left")
+
+    cur_minus_ref = (index + 1) * n1 - ref_at_or_below * n2  # (F_cur - F_ref)(c_i) * n1 * n2
+    ref_minus_cur = ref_below * n2 - cur_below * n1  # (F_ref - F_cur)(c_i-) * n1 * n2
+    i_minus, i_plus = int(np.argmax(cur_minus_ref)), int(np.argmax(ref_minus_cur))
+    d_minus = -(int(ref_at_or_below[i_minus]) / n1 - int(index[i_minus] + 1) / n2)
+    d_plus = int(ref_below[i_plus]) / n1 - int(cur_below[i_plus]) / n2
+    d_minus = min(max(d_minus, 0.0), 1.0)
+    d_plus = max(d_plus, 0.0)
+    return d_minus if d_minus > d_plus else d_plus
+
+
+def ks_pvalue(statistic: float, n1: int, n2: int) -> tuple[float, float]:
+    """(statistic, p-value) as ks_2samp(method='auto', alternative='two-sided') reports them.
+
+    The exact routine rounds the statistic to the lattice of the exact distribution, so the returned
+    statistic may differ from the input in the last bits, as ks_2samp's does.
+    """
+    if max(n1, n2) <= KS_EXACT_MAX_N:
+        success, exact_d, p = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), statistic, "two-sided")
+        if success:
+            return float(exact_d), float(np.clip(p, 0.0, 1.0))
+        statistic = float(exact_d)  # ks_2samp falls back to the asymptotic form with the rounded value
+    m, n = sorted((float(n1), float(n2)), reverse=True)
+    p = scipy_stats.kstwo.sf(statistic, np.round(m * n / (m + n)))
+    return statistic, float(np.clip(p, 0.0, 1.0))
+
+
+def ks(reference_sorted: FloatArray, current_sorted: FloatArray) -> Outcome:
+    """Two-sample KS test; the score is the p-value (drift when it is small)."""
+    if (empty := _empty_side(reference_sorted, current_sorted)) is not None:
+        return empty
+    d = ks_statistic_sorted(reference_sorted, current_sorted)
+    d, p = ks_pvalue(d, reference_sorted.size, current_sorted.size)
+    return Outcome(value=p, statistic=d)
+
+
+# --- distances on numeric features -----------------------------------------------------------------
+
+
+def wasserstein_sorted(reference: FloatArray, current: FloatArray) -> float:
+    """The 1-Wasserstein distance of two sorted samples, as an integral of quantile functions.
+
+    W1 = ∫_0^1 |Q_ref(u) - Q_cur(u)| du. Both quantile functions are steps on the grids k/n1 and i/n2,
+    so the integral is a sum over the merged grid, and the merge of two arithmetic progressions has a
+    closed form: no value comparison, no search, only sequential reads of the two sorted samples.
+    Lengths are kept as integers over n1*n2 until the end.
+    """
+    n1, n2 = reference.size, current.size
+    k = np.arange(1, n1 + 1, dtype=np.int64)
+    i = np.arange(1, n2 + 1, dtype=np.int64)
+    # Grid points k*n2 and i*n1 (in units of 1/(n1*n2)); ties put the reference point first.
+    ref_positions = (k - 1) + (k * n2 + n1 - 1) // n1 - 1
+    grid = np.empty(n1 + n2, dtype=np.int64)
+    is_ref = np.zeros(n1 + n2, dtype=bool)
+    is_ref[ref_positions] = True
+    grid[ref_positions] = k * n2
+    grid[~is_ref] = i * n1
+    widths = np.diff(grid, prepend=0)
+    # On the piece (grid[j-1], grid[j]] the quantile indices are ceil(grid/n2)-1 and ceil(grid/n1)-1.
+    ref_index = (grid + n2 - 1) // n2 - 1
+    cur_index = (grid + n1 - 1) // n1 - 1
+    gaps = np.abs(reference[ref_index] - current[cur_index])
+    return float(np.dot(widths.astype(np.float64), gaps) / (float(n1) * float(n2)))
+
+
+def normed_wasserstein(
+    reference_sorted: FloatArray, current_sorted: FloatArray, reference_std: float
+) -> Outcome:
+    if (empty := _empty_side(reference_sorted, current_sorted)) is not None:
+        return empty
+    distance = wasserstein_sorted(reference_sorted, current_sorted)
+    score = distance / max(reference_std, WASSERSTEIN_MIN_STD)
+    return Outcome(value=score, statistic=distance)
+
+
+def decile_edges(reference_sorted: FloatArray) -> FloatArray:
+    """Interior bin edges at the reference deciles (duplicates merged: a constant column has one)."""
+    if reference_sorted.size == 0:
+        return np.empty(0, dtype=np.float64)
+    return np.unique(np.quantile(reference_sorted, PSI_QUANTILES))
+
+
+def binned_counts(sorted_values: FloatArray, edges: FloatArray) -> IntArray:
+    """Counts in the bins (-inf, e1], (e1, e2], ..., (ek, inf) of a sorted sample: k binary searches."""
+    cuts = np.searchsorted(sorted_values, edges, side="right")
+    return np.diff(np.concatenate(([0], cuts, [sorted_values.size]))).astype(np.int64)
+
+
+def frequencies(counts: IntArray) -> FloatArray:
+    """Counts as fractions, with empty cells raised to EMPTY_BIN_FRACTION so logs and ratios exist."""
+    fractions = counts / counts.sum()
+    return np.where(fractions == 0, EMPTY_BIN_FRACTION, fractions)
+
+
+def psi_from_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+    if (empty := _empty_counts(reference_counts, current_counts)) is not None:
+        return empty
+    ref, cur = frequencies(reference_counts), frequencies(current_counts)
+    value = float(np.sum((cur - ref) * np.log(cur / ref)))
+    return Outcome(value=value, statistic=value)
+
+
+def jensen_shannon_from_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+    if (empty := _empty_counts(reference_counts, current_counts)) is not None:
+        return empty
+    value = float(scipy_distance.jensenshannon(frequencies(reference_counts), frequencies(current_counts)))
+    return Outcome(value=value, statistic=value)
+
+
+def _empty_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome | None:
+    if reference_counts.sum() == 0:
+        return not_computable("the reference has no non-missing values")
+    if current_counts.sum() == 0:
+        return not_computable("the current window has no non-missing values")
+    return None
+
+
+# --- tests on category counts -----------------------------------------------------------------------
+
+
+def chi_square(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+    """Chi-squared test of independence on the 2-by-k table [reference counts; current counts].
+
+    Columns empty on both sides carry no information and are dropped (scipy refuses zero expected
+    frequencies). With a single category left both sides are identical: chi² = 0, p = 1, dof = 0,
+    which is what chi2_contingency returns for a 2-by-1 table.
+    """
+    if (empty := _empty_counts(reference_counts, current_counts)) is not None:
+        return empty
+    table = np.vstack((reference_counts, current_counts)).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return Outcome(value=1.0, statistic=0.0)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    p = float(scipy_stats.chi2.sf(statistic, table.shape[1] - 1))
+    return Outcome(value=p, statistic=statistic)
+
+
+def z_test(
+    reference_positive: int, reference_total: int, current_positive: int, current_total: int
+) -> Outcome:
+    """Two-sided two-proportion z-test with pooled variance (the share of one of two categories).
+
+    When the pooled share is 0 or 1 both samples hold one and the same value: z = 0, p = 1.
+    """
+    if reference_total == 0:
+        return not_computable("the reference has no non-missing values")
+    if current_total == 0:
+        return not_computable("the current window has no non-missing values")
+    p1, p2 = reference_positive / reference_total, current_positive / current_total
+    pooled = (reference_positive + current_positive) / (reference_total + current_total)
+    variance = pooled * (1 - pooled) * (1 / reference_total + 1 / current_total)
+    if variance <= 0:
+        return Outcome(value=1.0, statistic=0.0)
+    z = (p1 - p2) / math.sqrt(variance)
+    p = float(2 * scipy_stats.norm.sf(abs(z)))
+    return Outcome(value=min(p, 1.0), statistic=z)
+
+
+__all__ = [
+    "EMPTY_BIN_FRACTION",
+    "KS_EXACT_MAX_N",
+    "Outcome",
+    "binned_counts",
+    "chi_square",
+    "decile_edges",
+    "finite_sorted",
+    "frequencies",
+    "jensen_shannon_from_counts",
+    "ks",
+    "ks_pvalue",
+    "ks_statistic_sorted",
+    "normed_wasserstein",
+    "not_computable",
+    "psi_from_counts",
+    "right_ranks",
+    "wasserstein_sorted",
+    "z_test",
+]

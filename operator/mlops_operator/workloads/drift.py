@@ -1,0 +1,327 @@
+"""`mlops-operator drift --spec <DriftPlan JSON>`: one drift check of a model's collected inputs.
+
+Reads the Dataset profile (the reference, cached locally per profile hash), reads only the collected
+partitions (`date=YYYY-MM-DD/hour=HH/*.parquet`) that overlap the window and only the feature and
+timestamp columns, keeps rows with window_start <= timestamp < window_end, and then:
+
+- a feature column missing, unexpected, or of the wrong type → verdict SchemaMismatch (ok=true: a
+  valid outcome, not drift, so the operator neither retrains nor retries);
+- fewer rows than min_samples → verdict NotEnoughData (no verdict, no retrain);
+- else per-feature scores (drift/select.py) and the verdict Drift or NoDrift.
+
+Every valid outcome writes report.html and then result.json (the full DriftResult) into
+plan.output_dir, and prints a compact DriftResult (≤ 4 KiB, drifted features first) on stdout and to
+the termination-message file. Bad input exits with a reserved code (workloads/common.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlops_operator import contracts, store
+from mlops_operator.api.results import DriftFeatureResult, DriftPlan, DriftResult
+from mlops_operator.drift import reference as reference_mod
+from mlops_operator.drift import report, select, stats
+from mlops_operator.drift.reference import NumericReference, Reference
+from mlops_operator.drift.select import CurrentCategorical, CurrentFeature, CurrentNumeric, Evaluation
+from mlops_operator.workloads import common
+
+log = logging.getLogger("mlops_operator.workloads.drift")
+
+RESULT_FILE: Final = "result.json"
+REPORT_FILE: Final = "report.html"
+COLLECTED_COLUMNS: Final = frozenset(
+    {
+        contracts.COLLECT_TIME_COLUMN,
+        contracts.COLLECT_PREDICTION_COLUMN,
+        contracts.COLLECT_MODEL_VERSION_COLUMN,
+    }
+)
+MAX_PROBLEMS: Final = 10
+MICROS_PER_UNIT: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1e-3}
+
+
+# --- reading the window ----------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def partition_uris(prefix: str, start: datetime, end: datetime) -> Iterator[str]:
+    """The hour partitions that can hold rows of [start, end)."""
+    hour = _utc(start).replace(minute=0, second=0, microsecond=0)
+    end = _utc(end)
+    while hour < end:
+        yield store.join(prefix, f"date={hour:%Y-%m-%d}", f"hour={hour:%H}")
+        hour += timedelta(hours=1)
+
+
+def window_files(plan: DriftPlan) -> list[str]:
+    files: list[str] = []
+    for partition in partition_uris(plan.collected_prefix, plan.window_start, plan.window_end):
+        files += [uri for uri in store.list_prefix(partition) if uri.endswith(".parquet")]
+    return files
+
+
+def _type_fits(kind: Literal["numeric", "categorical"], arrow_type: pa.DataType) -> bool:
+    if kind == "numeric":
+        return bool(
+            pa.types.is_integer(arrow_type)
+            or pa.types.is_floating(arrow_type)
+            or pa.types.is_boolean(arrow_type)
+            or pa.types.is_decimal(arrow_type)
+            or pa.types.is_null(arrow_type)
+        )
+    return not pa.types.is_nested(arrow_type)
+
+
+def schema_problems(schema: pa.Schema, reference: Reference) -> list[str]:
+    """What keeps this file from being compared with the reference, as sentences for the user."""
+    names = set(schema.names)
+    problems = [f"feature {name!r} is missing" for name in reference.features if name not in names]
+    target = reference.profile.target
+    extra = sorted(names - set(reference.features) - COLLECTED_COLUMNS - ({target} if target else set()))
+    problems += [f"column {name!r} is not a feature of the reference" for name in extra]
+    for name, feature in reference.features.items():
+        if name in names:
+            kind: Literal["numeric", "categorical"] = (
+                "numeric" if isinstance(feature, NumericReference) else "categorical"
+            )
+            arrow_type = schema.field(name).type
+            if not _type_fits(kind, arrow_type):
+                problems.append(f"feature {name!r} is {kind} in the reference but {arrow_type} in the inputs")
+    if contracts.COLLECT_TIME_COLUMN not in names:
+        problems.append(f"the timestamp column {contracts.COLLECT_TIME_COLUMN!r} is missing")
+    return problems
+
+
+def _micros_since_epoch(column: pa.ChunkedArray) -> np.ndarray:
+    """The timestamp column as float microseconds since the epoch (naive timestamps are UTC)."""
+    if pa.types.is_timestamp(column.type):
+        unit = column.type.unit
+        raw = pc.cast(column, pa.timestamp(unit)).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        return np.asarray(raw, dtype=np.float64) * MICROS_PER_UNIT[unit]
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):  # epoch seconds
+        return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)) * 1e6
+    raise common.DataError("SchemaMismatch", f"the timestamp column has type {column.type}")
+
+
+@dataclass
+class Window:
+    """The current side, accumulated file by file."""
+
+    rows: int = 0
+    files: int = 0
+    numeric: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    categorical: dict[str, Counter[str]] = field(default_factory=dict)
+    missing: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, table: pa.Table, reference: Reference) -> None:
+        self.rows += table.num_rows
+        for name, feature in reference.features.items():
+            column = table.column(name)
+            self.missing[name] += column.null_count
+            if isinstance(feature, NumericReference):
+                values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+                self.numeric.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+            else:
+                counts = pc.value_counts(pc.cast(column.drop_null(), pa.string()))
+                tally = self.categorical.setdefault(name, Counter())
+                for item in counts.to_pylist():
+                    tally[str(item["values"])] += int(item["counts"])
+
+    def current(self, reference: Reference) -> dict[str, CurrentFeature]:
+        features: dict[str, CurrentFeature] = {}
+        for name, feature in reference.features.items():
+            if isinstance(feature, NumericReference):
+                chunks = self.numeric.get(name, [])
+                joined = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float64)
+                sorted_values = stats.finite_sorted(joined)
+                features[name] = CurrentNumeric(sorted_values, missing=int(joined.size - sorted_values.size))
+            else:
+                features[name] = CurrentCategorical(self.categorical.get(name, Counter()), self.missing[name])
+        return features
+
+
+def read_window(plan: DriftPlan, reference: Reference) -> Window:
+    window = Window()
+    start_us = _utc(plan.window_start).timestamp() * 1e6
+    end_us = _utc(plan.window_end).timestamp() * 1e6
+    columns = [*reference.features, contracts.COLLECT_TIME_COLUMN]
+    for uri in window_files(plan):
+        with store.open_read(uri) as handle:
+            try:
+                parquet = pq.ParquetFile(handle)
+                problems = schema_problems(parquet.schema_arrow, reference)
+                if problems:
+                    window.problems += [p for p in problems if p not in window.problems]
+                    continue
+                table = parquet.read(columns=columns)
+            except (pa.ArrowException, OSError) as exc:
+                raise common.DataError("CorruptInput", f"cannot read {store.redact(uri)}: {exc}") from exc
+        stamps = _micros_since_epoch(table.column(contracts.COLLECT_TIME_COLUMN))
+        window.add(table.filter(pa.array((stamps >= start_us) & (stamps < end_us))), reference)
+        window.files += 1
+    return window
+
+
+# --- the check -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outputs:
+    result_uri: str
+    report_uri: str
+
+    @classmethod
+    def under(cls, output_dir: str) -> Outputs:
+        return cls(store.join(output_dir, RESULT_FILE), store.join(output_dir, REPORT_FILE))
+
+
+def to_scores(evaluation: Evaluation) -> list[DriftFeatureResult]:
+    return [
+        DriftFeatureResult(
+            name=f.name, test=f.test, score=f.outcome.value, threshold=f.threshold, drifted=f.drifted
+        )
+        for f in evaluation.features
+    ]
+
+
+def check(plan: DriftPlan, cache_dir: Path | None = None) -> DriftResult:
+    try:
+        reference = reference_mod.load(plan.profile_uri, cache_dir)
+    except reference_mod.ReferenceDataError as exc:
+        raise common.DataError("InvalidReference", str(exc)) from exc
+    window = read_window(plan, reference)
+    outputs = Outputs.under(plan.output_dir)
+    header = report.Header(
+        title=f"Drift check: {plan.namespace}/{plan.monitor} (model {plan.model})",
+        verdict="",
+        samples=window.rows,
+        window=f"{_utc(plan.window_start).isoformat()} to {_utc(plan.window_end).isoformat()}",
+        reference=f"{reference.profile.dataset} version {reference.profile.version[:12]} "
+        f"({reference.rows} rows)",
+    )
+    evaluation: Evaluation | None = None
+    current: dict[str, CurrentFeature] | None = None
+    if window.problems:
+        shown = window.problems[:MAX_PROBLEMS]
+        more = f" (and {len(window.problems) - len(shown)} more)" if len(window.problems) > len(shown) else ""
+        result = DriftResult(
+            ok=True,
+            verdict="SchemaMismatch",
+            samples=window.rows,
+            reason="SchemaMismatch",
+            message="; ".join(shown) + more,
+        )
+    elif window.rows < plan.min_samples:
+        result = DriftResult(
+            ok=True,
+            verdict="NotEnoughData",
+            samples=window.rows,
+            reason="NotEnoughData",
+            message=f"{window.rows} rows in the window from {window.files} files, "
+            f"fewer than minSamples={plan.min_samples}",
+        )
+    else:
+        current = window.current(reference)
+        try:
+            evaluation = select.evaluate(reference, current, select.Settings.from_plan(plan))
+        except select.SelectionError as exc:
+            raise common.SpecError("InvalidTest", str(exc)) from exc
+        result = _verdict(evaluation, window.rows)
+    result.report_uri, result.result_uri = outputs.report_uri, outputs.result_uri
+    header = dataclasses.replace(header, verdict=result.verdict, message=result.message or "")
+    store.write_bytes_atomic(
+        outputs.report_uri, report.render(header, evaluation, reference, current).encode()
+    )
+    store.write_json_atomic(outputs.result_uri, result.dump())  # written last: its presence commits the check
+    log.info("drift check %s/%s: %s over %d rows", plan.namespace, plan.monitor, result.verdict, window.rows)
+    return result
+
+
+def _verdict(evaluation: Evaluation, rows: int) -> DriftResult:
+    share = evaluation.drifted_share
+    scores = to_scores(evaluation)
+    if share is None:
+        return DriftResult(
+            ok=True,
+            verdict="NotEnoughData",
+            samples=rows,
+            scores=scores,
+            reason="NotEnoughData",
+            message="no feature has a computable statistic (every value missing?)",
+        )
+    drifted = evaluation.drifted
+    verdict: Literal["Drift", "NoDrift"] = "Drift" if evaluation.dataset_drift else "NoDrift"
+    return DriftResult(
+        ok=True,
+        verdict=verdict,
+        samples=rows,
+        drifted_share=share,
+        drifted_features=drifted,
+        scores=scores,
+        message=f"{len(drifted)} of {len(evaluation.computable)} features drifted "
+        f"(share {share:.3f}, dataset drift at >= {evaluation.drift_share:g})",
+    )
+
+
+def compact(result: DriftResult, limit: int = contracts.TERMINATION_MESSAGE_LIMIT) -> DriftResult:
+    """The result trimmed for the termination message: drifted scores first, the rest while they fit.
+
+    drifted_features and the verdict always stay (common.encode_result shortens them only if the
+    names alone exceed the limit); result.json keeps every score.
+    """
+    small = result.model_copy(deep=True)
+    small.scores = sorted(small.scores, key=lambda s: not s.drifted)
+    total = len(small.scores)
+    while small.scores and len(common.encode_result(small, limit=1 << 30)) > limit - 64:
+        small.scores.pop()
+    if len(small.scores) < total:
+        note = f"scores trimmed to {len(small.scores)} of {total}; all in result.json"
+        small.message = f"{small.message}; {note}" if small.message else note
+    return small
+
+
+def failure(error: common.WorkloadError) -> DriftResult:
+    return DriftResult(ok=False, verdict="Failed", reason=error.reason, error=error.message)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mlops-operator drift", description=__doc__.split("\n")[0])
+    parser.add_argument(contracts.DriftFlags.SPEC, required=True, help="the DriftPlan as JSON")
+    parser.add_argument(
+        contracts.DriftFlags.STORE, default=None, help="store root URI (the plan carries full URIs)"
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="local cache of reference samples")
+    common.add_common_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    common.setup_logging(args.log_level)
+
+    def work() -> DriftResult:
+        plan = common.parse_plan(DriftPlan, args.spec)
+        return compact(check(plan, args.cache_dir))
+
+    return common.run_workload("drift", work, failure)
+
+
+__all__ = ["check", "compact", "main", "partition_uris", "read_window", "schema_problems"]
