@@ -216,6 +216,9 @@ class ModelStatus(CRModel):
     active_training: ActiveTraining | None = None
     trained_dataset_version: ShortText | None = None
     trained_generation: int | None = None
+    training_spec_hash: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Hash of the training-relevant spec of the last training request."
+    )
     handled_retrain_request: Annotated[str, StringConstraints(max_length=512)] | None = None
     last_retrain_time: datetime | None = None
     versions: Annotated[list[ModelVersion], Field(max_length=100)] = Field(default_factory=list)

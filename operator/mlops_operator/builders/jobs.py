@@ -1,0 +1,363 @@
+"""Profile, training, drift-check and webhook-notify Jobs.
+
+Every Job: deterministic name (so a retried reconcile finds the same Job, never a second one), owner
+reference to its custom resource (GC removes it, and its Pods, with the owner), small backoffLimit,
+activeDeadlineSeconds, ttlSecondsAfterFinished, and a podFailurePolicy: evictions and other
+disruptions are ignored, the reserved exit codes of data and spec errors fail the Job at once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlops_operator import contracts
+from mlops_operator.api.base import Resource, Resources
+from mlops_operator.api.results import ChampionRef, DriftPlan, TrainingPlan
+from mlops_operator.api.v1alpha1.dataset import Dataset
+from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor
+from mlops_operator.api.v1alpha1.model import Model
+from mlops_operator.builders import meta, pods
+from mlops_operator.settings import Settings
+
+WORKLOAD_CONTAINER = "main"
+PROFILE_BACKOFF_LIMIT = 2
+DRIFT_BACKOFF_LIMIT = 1
+NOTIFY_BACKOFF_LIMIT = 2
+NOTIFY_DEADLINE_SECONDS = 120
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+
+
+def _plan_json(plan: Any) -> str:
+    return json.dumps(plan.dump(), sort_keys=True, separators=(",", ":"))
+
+
+def _job(
+    name: str,
+    owner: Resource,
+    component: contracts.Component,
+    container: dict[str, Any],
+    settings: Settings,
+    *,
+    backoff_limit: int,
+    deadline_seconds: int,
+    extra_labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    service_account: str | None = None,
+    fail_fast_exit_codes: bool = True,
+) -> dict[str, Any]:
+    metadata = meta.object_meta(name, owner, component, extra_labels=extra_labels, annotations=annotations)
+    rules: list[dict[str, Any]] = [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+    if fail_fast_exit_codes:
+        rules.append(
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": container["name"],
+                    "operator": "In",
+                    "values": sorted(int(code) for code in contracts.ExitCode.permanent()),
+                },
+            }
+        )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "activeDeadlineSeconds": deadline_seconds,
+            "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+            "podFailurePolicy": {"rules": rules},
+            "template": {
+                "metadata": {"labels": dict(metadata["labels"])},
+                "spec": pods.pod_spec(
+                    [container],
+                    settings,
+                    service_account=service_account or settings.workload_service_account,
+                    restart_policy="Never",
+                ),
+            },
+        },
+    }
+
+
+# --- Dataset --------------------------------------------------------------------------------------
+def profile_request(dataset: Dataset, tick: int) -> dict[str, Any]:
+    """What identifies one profiling run: the spec and, with a refresh interval, the refresh tick."""
+    return {"spec": dataset.spec.dump(), "tick": tick}
+
+
+def profile_job_name(dataset: Dataset, tick: int) -> str:
+    return meta.child_name(dataset.name, "profile", meta.hash8(profile_request(dataset, tick)))
+
+
+def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, Any]:
+    args = [
+        contracts.ProfileFlags.SPEC,
+        _plan_json(dataset.spec),
+        contracts.ProfileFlags.NAMESPACE,
+        dataset.namespace,
+        contracts.ProfileFlags.NAME,
+        dataset.name,
+        contracts.ProfileFlags.STORE,
+        settings.store_uri,
+    ]
+    container = pods.workload_container(
+        WORKLOAD_CONTAINER, ["profile", *args], settings, dataset.spec.resources
+    )
+    return _job(
+        profile_job_name(dataset, tick),
+        dataset,
+        contracts.Component.PROFILE,
+        container,
+        settings,
+        backoff_limit=PROFILE_BACKOFF_LIMIT,
+        deadline_seconds=settings.profile_deadline_seconds,
+        annotations={meta.ANNOTATION_TICK: str(tick)},
+    )
+
+
+# --- Model ----------------------------------------------------------------------------------------
+def training_spec_hash(model: Model) -> str:
+    """Hash of the fields whose change calls for a new training run (not approval or serving)."""
+    spec = model.spec
+    return meta.hash8(
+        {
+            "task": spec.task,
+            "target": spec.target,
+            "trainer": spec.trainer.dump(),
+            "dataset": spec.dataset_ref.name,
+        }
+    )
+
+
+def training_request(spec_hash: str, dataset_version: str, retrain_request: str | None) -> dict[str, str]:
+    return {"spec": spec_hash, "dataset": dataset_version, "retrain": retrain_request or ""}
+
+
+def training_job_name(model: Model, request: dict[str, str]) -> str:
+    return meta.child_name(model.name, "train", meta.hash8(request))
+
+
+def training_plan(
+    model: Model,
+    *,
+    version: int,
+    target: str,
+    dataset_version: str,
+    data_uri: str,
+    champion: ChampionRef | None,
+    trigger: str,
+    settings: Settings,
+) -> TrainingPlan:
+    trainer = model.spec.trainer
+    return TrainingPlan(
+        namespace=model.namespace,
+        model=model.name,
+        version=version,
+        task=model.spec.task,
+        target=target,
+        estimator=trainer.estimator or "",
+        params=dict(trainer.params),
+        test_size=trainer.test_size,
+        seed=trainer.seed,
+        dataset_version=dataset_version,
+        data_uri=data_uri,
+        output_dir=contracts.model_version_dir(settings.store_uri, model.namespace, model.name, version),
+        champion=champion,
+        image=trainer.image or settings.image,
+        trigger=trigger,
+    )
+
+
+def training_job(
+    model: Model, plan: TrainingPlan, request: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    trainer = model.spec.trainer
+    args = [contracts.TrainFlags.SPEC, _plan_json(plan), contracts.TrainFlags.STORE, settings.store_uri]
+    if trainer.image:  # a custom image honours the same contract; its command replaces ours
+        container = pods.workload_container(
+            WORKLOAD_CONTAINER,
+            args,
+            settings,
+            trainer.resources,
+            image=trainer.image,
+            command=trainer.command,
+        )
+        if not trainer.command:
+            container.pop("command")  # the image's own entrypoint
+    else:
+        container = pods.workload_container(WORKLOAD_CONTAINER, ["train", *args], settings, trainer.resources)
+    annotations = {
+        meta.ANNOTATION_REQUEST: meta.canonical_json(request),
+        contracts.ANNOTATION_TRIGGER: plan.trigger[:256],
+    }
+    if plan.champion is not None:
+        annotations[meta.ANNOTATION_CHAMPION_VERSION] = str(plan.champion.version)
+    return _job(
+        training_job_name(model, request),
+        model,
+        contracts.Component.TRAIN,
+        container,
+        settings,
+        backoff_limit=trainer.backoff_limit,
+        deadline_seconds=trainer.active_deadline_seconds,
+        extra_labels={
+            contracts.LABEL_MODEL_VERSION: str(plan.version),
+            contracts.LABEL_DATASET_VERSION: meta.label_value(plan.dataset_version),
+        },
+        annotations=annotations,
+    )
+
+
+# --- DriftMonitor ---------------------------------------------------------------------------------
+def stamp(tick: datetime) -> str:
+    return tick.strftime(STAMP_FORMAT)
+
+
+def drift_job_name(monitor: DriftMonitor, tick: datetime) -> str:
+    return meta.child_name(monitor.name, "drift", stamp(tick))
+
+
+def drift_plan(monitor: DriftMonitor, *, tick: datetime, profile_uri: str, settings: Settings) -> DriftPlan:
+    spec = monitor.spec
+    return DriftPlan(
+        namespace=monitor.namespace,
+        monitor=monitor.name,
+        model=spec.model_ref.name,
+        profile_uri=profile_uri,
+        collected_prefix=contracts.collected_prefix(
+            settings.store_uri, monitor.namespace, spec.model_ref.name
+        ),
+        window_start=tick - timedelta(seconds=spec.window_seconds),
+        window_end=tick,
+        min_samples=spec.min_samples,
+        numeric_test=spec.numeric_test,
+        categorical_test=spec.categorical_test,
+        threshold=spec.threshold,
+        drift_share=spec.drift_share,
+        bonferroni=spec.bonferroni,
+        features=list(spec.features),
+        output_dir=contracts.drift_run_dir(settings.store_uri, monitor.namespace, monitor.name, stamp(tick)),
+    )
+
+
+def drift_job(monitor: DriftMonitor, plan: DriftPlan, tick: datetime, settings: Settings) -> dict[str, Any]:
+    args = [
+        "drift",
+        contracts.DriftFlags.SPEC,
+        _plan_json(plan),
+        contracts.DriftFlags.STORE,
+        settings.store_uri,
+    ]
+    container = pods.workload_container(WORKLOAD_CONTAINER, args, settings, monitor.spec.resources)
+    return _job(
+        drift_job_name(monitor, tick),
+        monitor,
+        contracts.Component.DRIFT,
+        container,
+        settings,
+        backoff_limit=DRIFT_BACKOFF_LIMIT,
+        deadline_seconds=settings.drift_deadline_seconds,
+        extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name},
+        annotations={meta.ANNOTATION_TICK: tick.isoformat()},
+    )
+
+
+# The notifier runs in the workload image's Python with only the standard library: the operator
+# never reads the Secret; the pod gets the URL through secretKeyRef.
+NOTIFY_SCRIPT = """\
+import os, sys, urllib.request
+req = urllib.request.Request(os.environ["WEBHOOK_URL"], data=os.environ["WEBHOOK_PAYLOAD"].encode(),
+                             headers={"Content-Type": "application/json"}, method="POST")
+try:
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        print("webhook answered", resp.status)
+except Exception as exc:  # the URL is secret: never print it
+    print("webhook failed:", type(exc).__name__, file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def webhook_payload(
+    monitor: DriftMonitor,
+    *,
+    verdict: str,
+    drifted_features: list[str],
+    drifted_share: float | None,
+    report_uri: str | None,
+    tick: datetime,
+) -> dict[str, Any]:
+    """Slack and Teams incoming webhooks both render `text`; the other keys serve generic receivers."""
+    features = ", ".join(drifted_features[:20]) or "none"
+    share = f"{drifted_share:.0%}" if drifted_share is not None else "n/a"
+    text = (
+        f"Drift detected by DriftMonitor {monitor.namespace}/{monitor.name} on model "
+        f"{monitor.spec.model_ref.name} at {tick.isoformat()}: {share} of features drifted ({features})."
+    )
+    if report_uri:
+        text += f" Report: {report_uri}"
+    payload: dict[str, Any] = {"text": text}
+    if monitor.spec.action.webhook is not None and monitor.spec.action.webhook.format == "teams":
+        payload |= {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": "Drift detected",
+        }
+    payload |= {
+        "namespace": monitor.namespace,
+        "monitor": monitor.name,
+        "model": monitor.spec.model_ref.name,
+        "verdict": verdict,
+        "driftedShare": drifted_share,
+        "driftedFeatures": drifted_features,
+        "reportUri": report_uri,
+        "time": tick.isoformat(),
+    }
+    return payload
+
+
+def notify_job_name(monitor: DriftMonitor, tick: datetime) -> str:
+    return meta.child_name(monitor.name, "notify", stamp(tick))
+
+
+def notify_job(
+    monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, settings: Settings
+) -> dict[str, Any]:
+    webhook = monitor.spec.action.webhook
+    if webhook is None:
+        raise ValueError("notify_job needs spec.action.webhook")
+    container = pods.workload_container(
+        WORKLOAD_CONTAINER,
+        ["-c", NOTIFY_SCRIPT],
+        settings,
+        Resources.model_validate(
+            {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+        ),
+        command=["python"],
+    )
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == pods.TMP_VOLUME]
+    container["env"] = [
+        {
+            "name": "WEBHOOK_URL",
+            "valueFrom": {"secretKeyRef": {"name": webhook.secret_ref.name, "key": webhook.secret_ref.key}},
+        },
+        {"name": "WEBHOOK_PAYLOAD", "value": json.dumps(payload, sort_keys=True)},
+        {"name": "HOME", "value": pods.TMP_PATH},
+    ]
+    job = _job(
+        notify_job_name(monitor, tick),
+        monitor,
+        contracts.Component.DRIFT,
+        container,
+        settings,
+        backoff_limit=NOTIFY_BACKOFF_LIMIT,
+        deadline_seconds=NOTIFY_DEADLINE_SECONDS,
+        extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name, "mlops.dev/role": "notify"},
+        fail_fast_exit_codes=False,
+    )
+    job["spec"]["template"]["spec"]["volumes"] = [
+        v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == pods.TMP_VOLUME
+    ]
+    return job

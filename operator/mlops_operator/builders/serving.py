@@ -1,0 +1,160 @@
+"""The serving Deployment, Service and optional HorizontalPodAutoscaler of a Model.
+
+Zero-downtime rollouts: maxUnavailable 0 / maxSurge 1 and a readiness probe on the model's own ready
+endpoint, so traffic only moves to a pod that has loaded and verified its artifact. The pod template
+carries the version (label and annotation), so a new version always rolls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_operator import contracts
+from mlops_operator.api.v1alpha1.model import Model, ModelVersion
+from mlops_operator.builders import meta, pods
+from mlops_operator.settings import Settings
+
+SERVER_CONTAINER = "server"
+PORT_NAME = "http"
+SERVICE_PORT = 80
+ANNOTATION_SERVED_VERSION = f"{contracts.GROUP}/served-version"
+
+
+def deployment_name(model: Model) -> str:
+    return meta.child_name(model.name, "server")
+
+
+def service_name(model: Model) -> str:
+    return model.name
+
+
+def selector(model: Model) -> dict[str, str]:
+    return {contracts.LABEL_MODEL: model.name, contracts.LABEL_COMPONENT: str(contracts.Component.SERVE)}
+
+
+def server_args(model: Model, version: ModelVersion, settings: Settings) -> list[str]:
+    if not version.artifact_uri or not version.sha256:
+        raise ValueError(f"version {version.version} has no verified artifact to serve")
+    args = [
+        "serve",
+        contracts.ServeFlags.MODEL_NAME,
+        model.name,
+        contracts.ServeFlags.MODEL_VERSION,
+        str(version.version),
+        contracts.ServeFlags.ARTIFACT_URI,
+        version.artifact_uri,
+        contracts.ServeFlags.SHA256,
+        version.sha256,
+        contracts.ServeFlags.HOST,
+        "0.0.0.0",
+        contracts.ServeFlags.PORT,
+        str(contracts.SERVER_PORT),
+    ]
+    collection = model.spec.serving.collection
+    if collection.enabled:
+        args += [
+            contracts.ServeFlags.COLLECT_URI,
+            contracts.collected_prefix(settings.store_uri, model.namespace, model.name),
+            contracts.ServeFlags.SAMPLE_RATE,
+            str(collection.sample_rate),
+            contracts.ServeFlags.FLUSH_INTERVAL,
+            str(collection.flush_interval_seconds),
+            contracts.ServeFlags.FLUSH_ROWS,
+            str(collection.flush_rows),
+        ]
+    return args
+
+
+def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[str, Any]:
+    serving = model.spec.serving
+    version_labels = {contracts.LABEL_MODEL_VERSION: str(version.version)}
+    metadata = meta.object_meta(
+        deployment_name(model),
+        model,
+        contracts.Component.SERVE,
+        annotations={ANNOTATION_SERVED_VERSION: str(version.version)},
+    )
+    container = pods.workload_container(
+        SERVER_CONTAINER, server_args(model, version, settings), settings, serving.resources
+    )
+    container["ports"] = [{"name": PORT_NAME, "containerPort": contracts.SERVER_PORT, "protocol": "TCP"}]
+    container["readinessProbe"] = {
+        "httpGet": {"path": f"/v2/models/{model.name}/ready", "port": PORT_NAME},
+        "periodSeconds": 2,
+        "failureThreshold": 3,
+        "timeoutSeconds": 2,
+    }
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/v2/health/live", "port": PORT_NAME},
+        "initialDelaySeconds": 5,
+        "periodSeconds": 10,
+        "failureThreshold": 6,
+        "timeoutSeconds": 2,
+    }
+    pod_labels = {**metadata["labels"], **version_labels}
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(model)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "progressDeadlineSeconds": serving.progress_deadline_seconds,
+        "revisionHistoryLimit": 3,
+        "template": {
+            "metadata": {
+                "labels": pod_labels,
+                "annotations": {ANNOTATION_SERVED_VERSION: str(version.version)},
+            },
+            "spec": pods.pod_spec([container], settings, service_account=settings.serving_service_account),
+        },
+    }
+    # With an HPA the replica count is the autoscaler's; writing it here would fight it on every apply.
+    if serving.autoscaling is None:
+        spec["replicas"] = serving.replicas
+    spec["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+    return meta.with_spec_hash(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+    )
+
+
+def service(model: Model) -> dict[str, Any]:
+    metadata = meta.object_meta(service_name(model), model, contracts.Component.SERVE)
+    spec = {
+        "type": "ClusterIP",
+        "selector": selector(model),
+        "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+    }
+    return meta.with_spec_hash({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec})
+
+
+def hpa(model: Model) -> dict[str, Any] | None:
+    autoscaling = model.spec.serving.autoscaling
+    if autoscaling is None:
+        return None
+    metadata = meta.object_meta(deployment_name(model), model, contracts.Component.SERVE)
+    spec = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name(model)},
+        "minReplicas": autoscaling.min_replicas,
+        "maxReplicas": autoscaling.max_replicas,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": autoscaling.target_cpu_utilization,
+                    },
+                },
+            }
+        ],
+    }
+    return meta.with_spec_hash(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": metadata,
+            "spec": spec,
+        }
+    )
+
+
+def endpoint(model: Model) -> str:
+    return f"http://{service_name(model)}.{model.namespace}.svc"

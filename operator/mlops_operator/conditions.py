@@ -1,0 +1,132 @@
+"""Status conditions shaped like metav1.Condition (Kubernetes API conventions). Pure.
+
+Conditions are a list used as a map keyed by `type`. `lastTransitionTime` moves only when `status`
+moves, so a reconcile that re-asserts the same state writes nothing new. The clock is passed in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+
+from mlops_operator.api.base import Condition, ConditionStatus
+
+State = tuple[ConditionStatus, str, str]  # (status, reason, message)
+
+TRUE = ConditionStatus.TRUE
+FALSE = ConditionStatus.FALSE
+UNKNOWN = ConditionStatus.UNKNOWN
+
+
+class Type(enum.StrEnum):
+    READY = "Ready"
+    # Dataset
+    PROFILED = "Profiled"
+    # Model
+    DATASET_RESOLVED = "DatasetResolved"
+    TRAINED = "Trained"
+    VALIDATED = "Validated"
+    APPROVED = "Approved"
+    SERVING = "Serving"
+    # DriftMonitor
+    DRIFT_DETECTED = "DriftDetected"
+
+
+class Reason(enum.StrEnum):
+    """Every reason the operator itself writes. Workload results may add their own (CamelCase)."""
+
+    INITIALIZING = "Initializing"
+    INVALID_SPEC = "InvalidSpec"
+    JOB_RUNNING = "JobRunning"
+    JOB_LOST = "JobLost"
+    SUCCEEDED = "Succeeded"
+    OOM_KILLED = "OOMKilled"
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    DATA_ERROR = "DataError"
+    SPEC_ERROR = "SpecError"
+    STORE_ERROR = "StoreError"
+    INTEGRITY_ERROR = "IntegrityError"
+    JOB_FAILED = "JobFailed"
+    RESULT_UNREADABLE = "ResultUnreadable"
+    # Dataset
+    PROFILING = "Profiling"
+    PROFILED = "Profiled"
+    # Model
+    DATASET_NOT_FOUND = "DatasetNotFound"
+    DATASET_NOT_READY = "DatasetNotReady"
+    DATASET_RESOLVED = "DatasetResolved"
+    TARGET_MISSING = "TargetMissing"
+    NOT_TRAINED = "NotTrained"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPROVED = "Approved"
+    VERSION_NOT_FOUND = "VersionNotFound"
+    VERSION_NOT_APPROVABLE = "VersionNotApprovable"
+    NO_VALIDATED_VERSION = "NoValidatedVersion"
+    ROLLING_OUT = "RollingOut"
+    SERVING = "Serving"
+    ROLLED_BACK = "RolledBack"
+    ROLLOUT_FAILED = "RolloutFailed"
+    SERVING_DISABLED = "ServingDisabled"
+    NOTHING_TO_SERVE = "NothingToServe"
+    SUPERSEDED = "Superseded"
+    # DriftMonitor
+    MODEL_NOT_FOUND = "ModelNotFound"
+    BASELINE_NOT_READY = "BaselineNotReady"
+    WAITING_FOR_SCHEDULE = "WaitingForSchedule"
+    CHECKING = "Checking"
+    DRIFT = "Drift"
+    NO_DRIFT = "NoDrift"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    SCHEMA_MISMATCH = "SchemaMismatch"
+    CHECK_FAILED = "CheckFailed"
+    READY = "Ready"
+
+
+def get(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+    found = get(conditions, type_)
+    return found is not None and found.status == TRUE
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """Return a new list with `type_` set; its position in the list is kept."""
+    previous = get(conditions, type_)
+    transition = now if previous is None or previous.status != status else previous.last_transition_time
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message[:1024],
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
+    if previous is None:
+        return [*conditions, updated]
+    return [updated if c.type == type_ else c for c in conditions]
+
+
+def ready_from(
+    conditions: Sequence[Condition], dependencies: Sequence[str]
+) -> tuple[ConditionStatus, str, str]:
+    """Ready summarises its dependencies: the first one that is not True explains why (KServe's rule)."""
+    for type_ in dependencies:
+        found = get(conditions, type_)
+        if found is None:
+            return UNKNOWN, Reason.INITIALIZING, f"{type_} not evaluated yet"
+        if found.status != TRUE:
+            return found.status, found.reason, found.message
+    return TRUE, Reason.READY, ""

@@ -1,0 +1,25 @@
+"""Events of owned Jobs, Deployments and serving Pods wake their parent at once (no polling)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from mlops_operator import contracts
+from mlops_operator.reconcilers.controller import Controller
+
+MANAGED = {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY}
+SERVING_PODS = {**MANAGED, contracts.LABEL_COMPONENT: str(contracts.Component.SERVE)}
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry, id="jobs")
+    @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry, id="deployments")
+    @kopf.on.event(
+        group="", version="v1", plural="pods", labels=SERVING_PODS, registry=registry, id="serving-pods"
+    )
+    async def child_changed(namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any) -> None:
+        controller: Controller = memo["controller"]
+        controller.child_changed(namespace or "", dict(labels))

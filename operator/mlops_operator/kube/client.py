@@ -1,0 +1,253 @@
+"""Async access to the API server: the official `kubernetes` client run in worker threads.
+
+Why not kopf's own client: it is private API (`kopf._cogs.clients`) and may change under us in any
+release. Why not the typed `*Api` classes: the operator thinks in plain dicts (builders render
+dicts, observe reads dicts), so every call here is one raw REST request on the shared ApiClient,
+returning parsed JSON. Every call carries an explicit timeout (the client has none by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import socket
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import kubernetes
+from kubernetes.client import ApiClient
+
+from mlops_operator import contracts
+from mlops_operator.kube.kinds import EVENT, Kind, kind_of
+
+log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        return self.status in (0, 429) or self.status >= 500
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+class Kube:
+    def __init__(self, api_client: ApiClient, *, timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._timeout = timeout
+        self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
+
+    @classmethod
+    def from_environment(cls, *, kubeconfig: str | None = None, timeout: float = 30.0) -> Kube:
+        """In-cluster credentials inside a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+        configuration = kubernetes.client.Configuration()
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = 16
+        return cls(ApiClient(configuration), timeout=timeout)
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    # --- the one request primitive ----------------------------------------------------------
+    def _request_sync(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method_, url, headers_, body_, _ = self._api.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        try:
+            response = self._api.call_api(
+                method_, url, header_params=headers_, body=body_, _request_timeout=self._timeout
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except kubernetes.client.exceptions.ApiException as exc:
+            raise ApiError(int(exc.status or 0), str(exc.reason or ""), str(exc.body or "")) from exc
+        except Exception as exc:  # urllib3 connection, timeout, TLS errors: transient by nature
+            raise ApiError(0, type(exc).__name__, str(exc)) from exc
+        status = int(response.status)
+        if 200 <= status < 300:
+            return json.loads(data) if data else None
+        try:
+            payload = json.loads(data)
+            message, reason = str(payload.get("message", "")), str(payload.get("reason", ""))
+        except ValueError:
+            message, reason = data.decode(errors="replace")[:500], ""
+        error = {404: NotFound, 409: Conflict}.get(status, ApiError)
+        raise error(status, reason or str(response.reason), message)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self._request_sync, method, path, **kwargs)
+
+    # --- reads ------------------------------------------------------------------------------
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self._request("GET", kind.path(namespace, name))
+            return obj
+        except NotFound:
+            return None
+
+    async def list(
+        self, kind: Kind, namespace: str | None, labels: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": _selector(labels)} if labels else None
+        result = await self._request("GET", kind.path(namespace), query=query)
+        items: list[dict[str, Any]] = result.get("items") or []
+        for item in items:  # list items come without apiVersion/kind
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
+        return items
+
+    # --- writes -----------------------------------------------------------------------------
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        kind = kind_of(obj)
+        created: dict[str, Any] = await self._request(
+            "POST", kind.path(obj["metadata"]["namespace"]), body=obj
+        )
+        return created
+
+    async def create_or_adopt(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create; on 409 return the existing object if our owner controls it. (obj, created)
+
+        A deterministic name makes a retried or restarted reconcile find its own child instead of
+        creating a second one. An object of the same name owned by someone else is a real conflict.
+        """
+        try:
+            return await self.create(obj), True
+        except Conflict:
+            meta = obj["metadata"]
+            existing = await self.get(kind_of(obj), meta["namespace"], meta["name"])
+            if existing is None:  # deleted in between: the next reconcile creates it
+                raise
+            wanted = {r["uid"] for r in meta.get("ownerReferences") or []}
+            owners = {r.get("uid") for r in existing["metadata"].get("ownerReferences") or []}
+            if wanted and not wanted & owners:
+                raise Conflict(
+                    409, "AlreadyExists", f"{kind_of(obj).kind} {meta['name']} exists with another owner"
+                ) from None
+            return existing, False
+
+    async def ensure(self, obj: dict[str, Any], existing: dict[str, Any] | None = None) -> str:
+        """Create or bring up to date by the spec-hash annotation. Returns created|patched|unchanged."""
+        kind = kind_of(obj)
+        meta = obj["metadata"]
+        if existing is None:
+            existing = await self.get(kind, meta["namespace"], meta["name"])
+        if existing is None:
+            await self.create_or_adopt(obj)
+            return "created"
+        have = (existing["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_SPEC_HASH)
+        want = (meta.get("annotations") or {}).get(contracts.ANNOTATION_SPEC_HASH)
+        if have == want:
+            return "unchanged"
+        patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+        patch["metadata"] = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
+        await self._request(
+            "PATCH", kind.path(meta["namespace"], meta["name"]), body=patch, content_type=MERGE_PATCH
+        )
+        return "patched"
+
+    async def patch(
+        self, kind: Kind, namespace: str, name: str, patch: dict[str, Any], *, subresource: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "PATCH", kind.path(namespace, name, subresource), body=patch, content_type=MERGE_PATCH
+        )
+        return result
+
+    async def patch_status(
+        self, kind: Kind, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.patch(kind, namespace, name, {"status": status}, subresource="status")
+
+    async def annotate(
+        self, kind: Kind, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> dict[str, Any]:
+        return await self.patch(kind, namespace, name, {"metadata": {"annotations": annotations}})
+
+    async def delete(self, kind: Kind, namespace: str, name: str, *, propagation: str = "Background") -> bool:
+        """Delete with explicit propagation (a Job deleted without it orphans its Pods). False if gone."""
+        try:
+            await self._request(
+                "DELETE",
+                kind.path(namespace, name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+            )
+            return True
+        except NotFound:
+            return False
+
+    async def event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str, *, now: datetime
+    ) -> None:
+        """Post a core/v1 Event. The name is derived from (object, reason, message), so re-posting the
+        same event after a restart is a harmless 409 rather than a duplicate."""
+        meta = involved.get("metadata") or {}
+        digest = hashlib.sha256(json.dumps([meta.get("uid"), reason, message]).encode()).hexdigest()[:10]
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name'][:200]}.{digest}",
+                "namespace": meta["namespace"],
+                "labels": {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY},
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": contracts.MANAGED_BY},
+            "reportingComponent": f"{contracts.GROUP}/operator",
+            "reportingInstance": self._instance[:128],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self._request("POST", EVENT.path(meta["namespace"]), body=event)
+        except Conflict:
+            pass
+        except ApiError as exc:  # an Event is an audit aid; losing one must not fail a reconcile
+            log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)

@@ -1,0 +1,1 @@
+"""Orchestration: read the world (kube), decide (pure), act (kube), record (status)."""

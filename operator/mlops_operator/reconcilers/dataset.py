@@ -1,0 +1,236 @@
+"""Dataset: one profile Job per (spec, refresh tick); a new content hash is a new version.
+
+The profile workload computes the content hash itself, so the operator learns the version only
+from the Job's result: the same hash as `status.version` changes nothing, a new one records a
+version, posts a `NewVersion` Event and wakes the Models that train on this Dataset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlops_operator import conditions as cond
+from mlops_operator import contracts
+from mlops_operator.api.results import ProfileResult
+from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetPhase, DatasetStatus, DatasetVersion
+from mlops_operator.builders import jobs, meta
+from mlops_operator.kube import DATASET, JOB, MODEL, POD
+from mlops_operator.reconcilers import observe, schedule
+from mlops_operator.reconcilers.context import (
+    Context,
+    EventSpec,
+    Key,
+    Outcome,
+    deleting,
+    normal,
+    status_patch,
+    validation_message,
+    warning,
+)
+
+
+def refresh_tick(dataset: Dataset, now: datetime) -> int:
+    return schedule.interval_tick(dataset.spec.refresh_interval_seconds or 0, now)
+
+
+def profile_handled(status: DatasetStatus, job_name: str) -> bool:
+    """The result of `job_name` is already in status (so a TTL-deleted Job is not run again)."""
+    profiled = cond.get(status.conditions, cond.Type.PROFILED)
+    return status.profile_job == job_name and profiled is not None and profiled.status != cond.UNKNOWN
+
+
+def start_profiling(status: DatasetStatus, job_name: str, generation: int, now: datetime) -> None:
+    status.profile_job = job_name
+    status.conditions = cond.set_condition(
+        status.conditions,
+        cond.Type.PROFILED,
+        cond.UNKNOWN,
+        cond.Reason.PROFILING,
+        f"profile Job {job_name} is running",
+        now=now,
+        generation=generation,
+    )
+    if status.version is None:
+        status.phase = DatasetPhase.PROFILING
+
+
+def apply_profile_outcome(
+    status: DatasetStatus,
+    dataset: Dataset,
+    job_name: str,
+    outcome: observe.JobOutcome[ProfileResult],
+    now: datetime,
+    store_uri: str,
+) -> tuple[list[EventSpec], bool]:
+    """Record a finished profile Job in `status`. Returns (events, is_new_version)."""
+    generation = dataset.generation
+    status.profile_job = job_name
+    status.last_refresh_time = now
+    result = outcome.result
+    if outcome.phase != observe.JobPhase.SUCCEEDED or result is None or not result.version:
+        message = outcome.message or "the profile Job reported no version"
+        status.conditions = cond.set_condition(
+            status.conditions,
+            cond.Type.PROFILED,
+            cond.FALSE,
+            outcome.reason or cond.Reason.JOB_FAILED,
+            message,
+            now=now,
+            generation=generation,
+        )
+        status.phase = DatasetPhase.FAILED
+        return [warning(outcome.reason or cond.Reason.JOB_FAILED, f"profiling failed: {message}")], False
+
+    new_version = result.version != status.version
+    status.conditions = cond.set_condition(
+        status.conditions,
+        cond.Type.PROFILED,
+        cond.TRUE,
+        cond.Reason.PROFILED,
+        f"version {result.version[:12]}: {result.rows} rows, {result.columns} columns",
+        now=now,
+        generation=generation,
+    )
+    status.phase = DatasetPhase.READY
+    status.findings = list(result.findings)
+    status.target = result.target or status.target
+    status.task_hint = result.task_hint or status.task_hint
+    if not new_version:
+        return [], False
+    status.version = result.version
+    status.rows = result.rows
+    status.columns = result.columns
+    ns, name = dataset.namespace, dataset.name
+    status.profile_uri = result.profile_uri or contracts.dataset_profile_uri(
+        store_uri, ns, name, result.version
+    )
+    status.data_uri = result.data_uri or contracts.dataset_data_uri(store_uri, ns, name, result.version)
+    record = DatasetVersion(
+        version=result.version,
+        rows=result.rows or 0,
+        columns=result.columns or 0,
+        profile_uri=status.profile_uri,
+        data_uri=status.data_uri,
+        created_at=now,
+    )
+    status.versions = [*(v for v in status.versions if v.version != result.version), record][
+        -Dataset.MAX_VERSIONS :
+    ]
+    errors = [f for f in result.findings if f.severity == "error"]
+    events = [
+        normal(
+            "NewVersion", f"new version {result.version[:12]}: {result.rows} rows, {result.columns} columns"
+        )
+    ]
+    if errors:
+        events.append(warning("QualityFindings", "; ".join(f.message for f in errors[:3])))
+    return events, True
+
+
+def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
+    """Ready: a usable version exists and the latest profiling did not fail."""
+    profiled = cond.get(status.conditions, cond.Type.PROFILED)
+    if status.version and (profiled is None or profiled.status != cond.FALSE):
+        ready: cond.State = (cond.TRUE, cond.Reason.READY, f"version {status.version[:12]} is ready")
+        status.phase = DatasetPhase.READY
+    elif profiled is not None:
+        ready = (profiled.status, profiled.reason, profiled.message)
+    else:
+        ready = (cond.UNKNOWN, cond.Reason.INITIALIZING, "not profiled yet")
+    status.conditions = cond.set_condition(
+        status.conditions, cond.Type.READY, *ready, now=now, generation=generation
+    )
+    status.observed_generation = generation
+
+
+async def reconcile(ctx: Context, key: Key) -> Outcome:
+    kube = ctx.kube
+    body = await kube.get(DATASET, key.namespace, key.name)
+    if body is None or deleting(body):
+        return Outcome()
+    now = ctx.clock()
+    try:
+        dataset = Dataset.model_validate(body)
+    except ValidationError as exc:
+        return await _invalid(ctx, body, validation_message(exc), now)
+    old = dataset.status or DatasetStatus()
+    work = old.model_copy(deep=True)
+    events: list[EventSpec] = []
+
+    tick = refresh_tick(dataset, now)
+    job_name = jobs.profile_job_name(dataset, tick)
+    job = await kube.get(JOB, key.namespace, job_name)
+    if job is None and not profile_handled(work, job_name):
+        job, created = await kube.create_or_adopt(jobs.profile_job(dataset, ctx.settings, tick))
+        if created:
+            ctx.metrics.jobs_created.labels(contracts.Component.PROFILE).inc()
+        start_profiling(work, job_name, dataset.generation, now)
+    new_version = False
+    if job is not None and not profile_handled(work, job_name):
+        phase, _, _ = observe.job_phase(job)
+        if phase == observe.JobPhase.ACTIVE:
+            start_profiling(work, job_name, dataset.generation, now)
+        else:
+            pods = await kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: job_name})
+            outcome = observe.job_outcome(job, pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
+            found, new_version = apply_profile_outcome(
+                work, dataset, job_name, outcome, now, ctx.settings.store_uri
+            )
+            events += found
+    summarize(work, dataset.generation, now)
+
+    patch = status_patch(body.get("status"), work.dump())
+    if patch:
+        await kube.patch_status(DATASET, key.namespace, key.name, patch)
+    for event in events:
+        await kube.event(body, event.type, event.reason, event.message, now=now)
+
+    also: tuple[Key, ...] = ()
+    if patch:  # Models waiting for this Dataset (or training on it) re-evaluate at once
+        also = await _dependent_models(ctx, key)
+    interval = dataset.spec.refresh_interval_seconds
+    requeue = (
+        schedule.seconds_until(schedule.interval_start(interval, tick + 1), now) + 1 if interval else None
+    )
+    if new_version:
+        ctx.logger.info("%s: new version %s", key, work.version)
+    return Outcome(requeue_after=requeue, also=also)
+
+
+async def _dependent_models(ctx: Context, key: Key) -> tuple[Key, ...]:
+    models = await ctx.kube.list(MODEL, key.namespace)
+    return tuple(
+        Key("Model", key.namespace, m["metadata"]["name"])
+        for m in models
+        if ((m.get("spec") or {}).get("datasetRef") or {}).get("name") == key.name
+    )
+
+
+async def _invalid(ctx: Context, body: dict[str, Any], message: str, now: datetime) -> Outcome:
+    generation = int(body["metadata"].get("generation") or 0)
+    old = body.get("status") or {}
+    try:
+        work = DatasetStatus.model_validate(old)
+    except ValidationError:
+        work = DatasetStatus()
+    for type_ in (cond.Type.PROFILED, cond.Type.READY):
+        work.conditions = cond.set_condition(
+            work.conditions,
+            type_,
+            cond.FALSE,
+            cond.Reason.INVALID_SPEC,
+            message,
+            now=now,
+            generation=generation,
+        )
+    work.phase = DatasetPhase.FAILED
+    work.observed_generation = generation
+    patch = status_patch(old, work.dump())
+    if patch:
+        meta_ = body["metadata"]
+        await ctx.kube.patch_status(DATASET, meta_["namespace"], meta_["name"], patch)
+        await ctx.kube.event(body, "Warning", cond.Reason.INVALID_SPEC, message, now=now)
+    return Outcome()

@@ -1,0 +1,109 @@
+"""The validation gate. Pure.
+
+A version passes when its metric reaches the absolute threshold (if any) and, when a champion
+serves and `mustBeatChampion` is set, beats the champion's score on the same test split by at
+least `minImprovement` (absolute, or relative to the champion's score). "Beat" is strict: an equal
+score does not replace a serving model.
+
+`delta` is the improvement over the champion, positive meaning better, whatever the metric's
+direction (for rmse/mae it is champion - challenger).
+"""
+
+from __future__ import annotations
+
+from mlops_operator.api.v1alpha1.model import LOWER_IS_BETTER, GateVerdict, ImprovementMode, ValidationSpec
+
+PASSED = "Passed"
+METRIC_MISSING = "MetricMissing"
+BELOW_THRESHOLD = "BelowThreshold"
+ABOVE_THRESHOLD = "AboveThreshold"
+NOT_BETTER = "NotBetterThanChampion"
+INSUFFICIENT_IMPROVEMENT = "InsufficientImprovement"
+CHAMPION_NOT_SCORED = "ChampionNotScored"
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+def improvement(metric: str, score: float, champion: float) -> float:
+    return champion - score if lower_is_better(metric) else score - champion
+
+
+def evaluate(
+    spec: ValidationSpec,
+    metrics: dict[str, float],
+    *,
+    champion_metrics: dict[str, float] | None,
+    champion_version: int | None,
+) -> GateVerdict:
+    metric = str(spec.metric)
+    score = metrics.get(metric)
+
+    def verdict(
+        passed: bool, reason: str, message: str, champion: float | None = None, delta: float | None = None
+    ) -> GateVerdict:
+        return GateVerdict(
+            passed=passed,
+            reason=reason,
+            message=message,
+            metric=spec.metric,
+            score=score,
+            champion_score=champion,
+            delta=delta,
+            champion_version=champion_version,
+        )
+
+    if score is None:
+        found = ", ".join(sorted(metrics)) or "none"
+        return verdict(
+            False, METRIC_MISSING, f"the training result has no {metric} (metrics reported: {found})"
+        )
+
+    if spec.threshold is not None:
+        if lower_is_better(metric) and score > spec.threshold:
+            return verdict(
+                False,
+                ABOVE_THRESHOLD,
+                f"{metric} {score:.6g} is above the threshold {spec.threshold:.6g} (lower is better)",
+            )
+        if not lower_is_better(metric) and score < spec.threshold:
+            return verdict(
+                False, BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}"
+            )
+
+    if champion_version is None or not spec.must_beat_champion:
+        bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
+        why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
+        return verdict(True, PASSED, f"{metric} {score:.6g}{bar}; {why}")
+
+    champion = (champion_metrics or {}).get(metric)
+    if champion is None:
+        return verdict(
+            False,
+            CHAMPION_NOT_SCORED,
+            f"the champion v{champion_version} was not scored on the same split, "
+            "so the comparison cannot be made; check the training Job's logs for why "
+            "the champion artifact could not be loaded",
+        )
+    delta = improvement(metric, score, champion)
+    if spec.improvement_mode == ImprovementMode.RELATIVE:
+        gained = delta / abs(champion) if champion != 0 else (float("inf") if delta > 0 else 0.0)
+        needed = f"{spec.min_improvement:.4g} relative"
+    else:
+        gained = delta
+        needed = f"{spec.min_improvement:.6g}"
+    comparison = (
+        f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
+    )
+    if delta <= 0:
+        return verdict(False, NOT_BETTER, f"{comparison}: does not beat the champion", champion, delta)
+    if gained < spec.min_improvement:
+        return verdict(
+            False,
+            INSUFFICIENT_IMPROVEMENT,
+            f"{comparison}: below the required improvement {needed}",
+            champion,
+            delta,
+        )
+    return verdict(True, PASSED, f"{comparison}: beats the champion", champion, delta)

@@ -1,0 +1,205 @@
+"""The version registry of a Model: pure transitions over `status.versions`, and its store mirror.
+
+States: Training → Failed | Validated | Rejected; Validated → Approved → Serving → Retired;
+Approved/Serving → RolledBack when its rollout fails. The functions work on a working copy of the
+status that the reconciler owns; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from mlops_operator.api.results import TrainResult
+from mlops_operator.api.v1alpha1.model import (
+    ApprovalPolicy,
+    GateVerdict,
+    ModelVersion,
+    VersionState,
+)
+from mlops_operator.conditions import Reason
+
+SERVABLE = frozenset({VersionState.APPROVED, VersionState.SERVING})
+# States from which a person may (re-)approve a version with spec.approvedVersion.
+APPROVABLE = frozenset(
+    {VersionState.VALIDATED, VersionState.APPROVED, VersionState.SERVING, VersionState.RETIRED}
+)
+
+
+def find(versions: Iterable[ModelVersion], version: int | None) -> ModelVersion | None:
+    return next((v for v in versions if v.version == version), None) if version is not None else None
+
+
+def next_version(versions: Iterable[ModelVersion], job_versions: Iterable[int], latest: int | None) -> int:
+    """One above every number ever used: in status, on existing Jobs' labels, and `latestVersion`.
+
+    Jobs count because a Job may exist whose version the status never recorded (a crash between
+    create and status patch): its number must not be handed out twice.
+    """
+    used = [v.version for v in versions] + list(job_versions) + ([latest] if latest else [])
+    return max(used, default=0) + 1
+
+
+def start(
+    versions: list[ModelVersion],
+    *,
+    version: int,
+    job: str,
+    trigger: str,
+    dataset_version: str,
+    estimator: str | None,
+    params: dict[str, Any],
+    now: datetime,
+) -> ModelVersion:
+    record = find(versions, version)
+    if record is None:
+        record = ModelVersion(
+            version=version,
+            state=VersionState.TRAINING,
+            trigger=trigger[:256],
+            dataset_version=dataset_version,
+            estimator=estimator,
+            params=params,
+            job=job,
+            created_at=now,
+        )
+        versions.append(record)
+        versions.sort(key=lambda v: v.version)
+    return record
+
+
+def fail(record: ModelVersion, reason: str, message: str, now: datetime) -> None:
+    record.state = VersionState.FAILED
+    record.reason = reason
+    record.message = message[:1024]
+    record.trained_at = record.trained_at or now
+
+
+def trained(record: ModelVersion, result: TrainResult, verdict: GateVerdict, now: datetime) -> None:
+    record.metrics = dict(result.metrics)
+    record.artifact_uri = result.artifact_uri
+    record.sha256 = result.sha256
+    record.trained_at = now
+    record.gate = verdict
+    record.state = VersionState.VALIDATED if verdict.passed else VersionState.REJECTED
+    record.reason = verdict.reason
+    record.message = verdict.message[:1024]
+
+
+def approve(record: ModelVersion, now: datetime, how: str) -> None:
+    if record.state == VersionState.VALIDATED or (record.state == VersionState.RETIRED and how == "Manual"):
+        record.state = VersionState.APPROVED
+        record.approved_at = now
+        record.reason = Reason.APPROVED
+        record.message = f"approved ({how})"
+
+
+def auto_approve(versions: Iterable[ModelVersion], now: datetime) -> list[ModelVersion]:
+    approved = [v for v in versions if v.state == VersionState.VALIDATED]
+    for record in approved:
+        approve(record, now, "Automatic")
+    return approved
+
+
+def candidate(
+    versions: list[ModelVersion], policy: str, approved_version: int | None
+) -> tuple[ModelVersion | None, str, str]:
+    """The version that should serve, and why not when there is none.
+
+    Automatic: the newest Approved/Serving version. Manual: exactly `spec.approvedVersion`, if it
+    passed validation (a Rejected, Failed or RolledBack version is refused with the reason).
+    """
+    if policy == ApprovalPolicy.AUTOMATIC:
+        servable = [v for v in versions if v.state in SERVABLE and v.artifact_uri and v.sha256]
+        if servable:
+            return max(servable, key=lambda v: v.version), Reason.APPROVED, ""
+        return None, Reason.NO_VALIDATED_VERSION, "no version has passed validation yet"
+    if approved_version is None:
+        waiting = [v.version for v in versions if v.state == VersionState.VALIDATED]
+        if waiting:
+            newest = max(waiting)
+            return (
+                None,
+                Reason.AWAITING_APPROVAL,
+                f"version {newest} passed validation; set spec.approvedVersion: {newest} to serve it",
+            )
+        return None, Reason.NO_VALIDATED_VERSION, "no version has passed validation yet"
+    record = find(versions, approved_version)
+    if record is None:
+        return (
+            None,
+            Reason.VERSION_NOT_FOUND,
+            f"spec.approvedVersion {approved_version} does not exist "
+            f"(known: {[v.version for v in versions]})",
+        )
+    if record.state not in APPROVABLE or not record.artifact_uri or not record.sha256:
+        return (
+            None,
+            Reason.VERSION_NOT_APPROVABLE,
+            (
+                f"spec.approvedVersion {approved_version} is {record.state}"
+                f"{' (' + record.reason + ')' if record.reason else ''}; "
+                "only a validated version can be approved"
+            ),
+        )
+    return record, Reason.APPROVED, ""
+
+
+def mark_serving(versions: list[ModelVersion], version: int, now: datetime) -> list[ModelVersion]:
+    """`version` serves; every older Approved/Serving version retires. Returns the retired ones."""
+    retired = []
+    for record in versions:
+        if record.version == version:
+            if record.state != VersionState.SERVING:
+                record.state = VersionState.SERVING
+                record.serving_at = now
+                record.reason = Reason.SERVING
+                record.message = "rolled out"
+        elif record.state == VersionState.SERVING or (
+            record.state == VersionState.APPROVED and record.version < version
+        ):
+            record.state = VersionState.RETIRED
+            record.retired_at = now
+            record.reason = "Replaced"
+            record.message = f"replaced by version {version}"
+            retired.append(record)
+    return retired
+
+
+def roll_back(record: ModelVersion, reason: str, message: str, now: datetime) -> None:
+    record.state = VersionState.ROLLED_BACK
+    record.reason = reason
+    record.message = message[:1024]
+    record.retired_at = now
+
+
+def prune(versions: list[ModelVersion], limit: int, keep: Iterable[int | None]) -> list[ModelVersion]:
+    """Keep the newest `limit` versions, never dropping the serving or training one (the store keeps all)."""
+    pinned = {v for v in keep if v is not None}
+    ordered = sorted(versions, key=lambda v: v.version)
+    while len(ordered) > limit:
+        victim = next((v for v in ordered if v.version not in pinned), None)
+        if victim is None:
+            break
+        ordered.remove(victim)
+    return ordered
+
+
+def merge_mirror(
+    existing: dict[str, Any] | None, namespace: str, model: str, versions: Iterable[ModelVersion]
+) -> dict[str, Any]:
+    """The store's registry.json: every version ever recorded (status keeps only the newest)."""
+    by_version: dict[int, dict[str, Any]] = {}
+    for entry in (existing or {}).get("versions") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("version"), int):
+            by_version[entry["version"]] = entry
+    for record in versions:
+        by_version[record.version] = record.dump()
+    return {
+        "apiVersion": "mlops.dev/v1alpha1",
+        "kind": "ModelRegistry",
+        "namespace": namespace,
+        "model": model,
+        "versions": [by_version[v] for v in sorted(by_version)],
+    }

@@ -1,0 +1,92 @@
+"""`mlops-operator run`: the operator process (kopf) with our handlers, liveness and metrics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+
+import kopf
+
+from mlops_operator.handlers import build_registry
+from mlops_operator.metrics import Metrics
+from mlops_operator.settings import Settings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlops-operator run", description="Run the mlops-operator controller (kopf)."
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
+    )
+    p.add_argument(
+        "--liveness",
+        default=None,
+        help="liveness endpoint, default http://0.0.0.0:<MLOPS_LIVENESS_PORT>/healthz",
+    )
+    p.add_argument("--no-liveness", action="store_true", help="do not serve a liveness endpoint")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus port (0 disables); default MLOPS_METRICS_PORT",
+    )
+    p.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then KUBECONFIG)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+async def run(
+    settings: Settings,
+    *,
+    liveness: str | None,
+    kubeconfig: str | None = None,
+    metrics: Metrics | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+) -> None:
+    """Run until stopped. Namespaces come from settings (none: cluster-wide)."""
+    memo = kopf.Memo(settings=settings, kubeconfig=kubeconfig, metrics=metrics or Metrics())
+    await kopf.operator(
+        registry=build_registry(),
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=liveness,
+        standalone=True,
+        memo=memo,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(list(argv))
+    settings = Settings.from_env()
+    if args.namespace:
+        settings = Settings(**{**settings.__dict__, "namespaces": tuple(args.namespace)})
+    elif args.all_namespaces:
+        settings = Settings(**{**settings.__dict__, "namespaces": ()})
+    kopf.configure(verbose=args.verbose, quiet=args.quiet)
+    logging.getLogger("mlops_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    liveness = (
+        None if args.no_liveness else (args.liveness or f"http://0.0.0.0:{settings.liveness_port}/healthz")
+    )
+    metrics = Metrics()
+    port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    if port:
+        metrics.serve(port)
+    try:
+        asyncio.run(run(settings, liveness=liveness, kubeconfig=args.kubeconfig, metrics=metrics))
+    except KeyboardInterrupt:
+        return 130
+    return 0
