@@ -32,6 +32,7 @@ from mlops_operator import contracts
 from mlops_operator.api.base import Condition, Resource
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
 from mlops_operator.api.v1alpha1.model import ApprovalPolicy, ModelVersion, VersionState
+from mlops_operator.conditions import Reason, Type
 
 ANNOTATION_REJECTED_VERSIONS = f"{contracts.GROUP}/rejected-versions"
 MAX_REASON_LENGTH = 200
@@ -384,124 +385,141 @@ def rollback_patch(model: Model, target: int) -> dict[str, Any]:
 
 # --- why: conditions in plain words (pure) ---------------------------------------------------------
 
-# Hints per condition reason. {kind}, {name} and {namespace} are filled in. Reasons not listed get
-# the condition's own message only.
+# Hints per condition reason (the operator's conditions.Reason, plus the validation gate's reasons).
+# {kind}, {kind_lower}, {name} and {namespace} are filled in. A reason without a hint is explained by
+# the condition's own message alone: it needs no action (Succeeded, Serving, NoDrift, ...).
+R = Reason
 HINTS: dict[str, str] = {
-    "DataError": (
-        "The data broke the schema or a quality rule. `kubectl mlops status dataset {name}` lists "
-        "the findings; fix the source or relax spec.quality."
+    R.INVALID_SPEC: (
+        "The spec is valid for the API but not usable (see the message). Fix the spec and apply it again."
     ),
-    "SpecError": (
-        "The spec asks for something the trainer refuses (estimator not allowed, unknown or badly "
-        "typed parameter). Fix spec.trainer; the next change of the spec retries."
+    R.JOB_LOST: (
+        "The Job disappeared before it reported a result (deleted by hand or by TTL). The "
+        "operator starts a new one on its own."
     ),
-    "StoreError": (
+    R.JOB_FAILED: (
+        "The Job failed. Its pod's termination message is in the condition; the logs say more: "
+        "`kubectl logs -n {namespace} -l mlops.dev/{kind_lower}={name}`."
+    ),
+    R.OOM_KILLED: (
+        "The pod ran out of memory. Raise resources.limits.memory in the spec "
+        "(spec.trainer.resources for training, spec.resources for Datasets and DriftMonitors)."
+    ),
+    R.BACKOFF_LIMIT_EXCEEDED: (
+        "Every retry of the Job failed. `kubectl logs -n {namespace} -l "
+        "mlops.dev/{kind_lower}={name}` shows why."
+    ),
+    R.DEADLINE_EXCEEDED: (
+        "The Job ran past its deadline. Raise spec.trainer.activeDeadlineSeconds or choose "
+        "cheaper hyperparameters."
+    ),
+    R.DATA_ERROR: (
+        "The data broke the schema or a quality rule. `kubectl mlops status dataset <name>` lists"
+        " the findings; fix the source or relax spec.quality."
+    ),
+    R.SPEC_ERROR: (
+        "The trainer refused the spec (estimator not in the allowlist, unknown or badly typed "
+        "parameter). Fix spec.trainer; the next change of the spec retries."
+    ),
+    R.STORE_ERROR: (
         "The artifact store could not be read or written. Check the claim (`kubectl get pvc -n "
         "{namespace}`) or the storage credentials; the operator retries on its own."
     ),
-    "IntegrityError": (
-        "An artifact does not match the sha256 recorded for it; it will not be served. Retrain: "
-        "`kubectl mlops retrain {name} --reason 'integrity'`."
+    R.INTEGRITY_ERROR: (
+        "An artifact does not match the sha256 recorded for it and will not be used. Retrain: "
+        "`kubectl mlops retrain {name} --reason integrity`."
     ),
-    "OOMKilled": (
-        "The pod ran out of memory. Raise resources.limits.memory in the spec (trainer, serving or "
-        "the Dataset/DriftMonitor's resources)."
+    R.RESULT_UNREADABLE: (
+        "The Job finished but its result could not be read. With a custom training image, check "
+        "that it writes the result JSON to the termination log."
     ),
-    "DeadlineExceeded": (
-        "The Job ran past its deadline. Raise spec.trainer.activeDeadlineSeconds or choose cheaper "
-        "hyperparameters."
+    R.DATASET_NOT_FOUND: (
+        "The Dataset in spec.datasetRef does not exist in {namespace}. Create it or fix the name."
     ),
-    "BackoffLimitExceeded": (
-        "Every retry of the Job failed. The Job's pod logs say why: `kubectl logs -n {namespace} -l"
-        " mlops.dev/{kind_lower}={name}`."
+    R.DATASET_NOT_READY: (
+        "The Model waits for its Dataset: `kubectl mlops why dataset <name> -n {namespace}`."
     ),
-    "DatasetNotFound": (
-        "The Dataset named in spec.datasetRef does not exist in {namespace}. Create it or fix the name."
+    R.TARGET_MISSING: (
+        "No target column: set spec.target on the Model or spec.schema.target on the Dataset."
     ),
-    "DatasetNotReady": (
-        "The Model waits for its Dataset. `kubectl mlops why dataset <name>` explains why it is not ready."
-    ),
-    "ModelNotFound": (
-        "The Model named in spec.modelRef does not exist in {namespace}. Create it or fix the name."
-    ),
-    "ModelNotServing": (
-        "Drift is checked on the inputs the model server collects; the Model serves no version yet."
-    ),
-    "BelowThreshold": (
-        "The new version scored under spec.validation.threshold; the serving version stays. Improve"
-        " the data or the estimator, or lower the threshold."
-    ),
-    "DidNotBeatChampion": (
-        "The new version did not beat the version that is serving; the serving version stays. Set "
-        "spec.validation.mustBeatChampion false to accept ties or losses."
-    ),
-    "ValidationFailed": (
-        "The new version failed the validation gate; `kubectl mlops history {name}` shows the scores."
-    ),
-    "AwaitingApproval": (
-        "Approval policy Manual: a person approves. `kubectl mlops history {name}` lists the "
+    R.AWAITING_APPROVAL: (
+        "Approval policy Manual: a person decides. `kubectl mlops history {name}` lists the "
         "candidates; `kubectl mlops approve {name} <version>` serves one."
     ),
-    "VersionNotFound": (
-        "spec.approvedVersion names a version that does not exist. `kubectl mlops history {name}` lists them."
+    R.VERSION_NOT_FOUND: (
+        "spec.approvedVersion names a version that does not exist; `kubectl mlops history {name}` lists them."
     ),
-    "VersionNotServable": (
-        "spec.approvedVersion names a version that failed or was rejected. Approve a validated "
-        "version instead."
+    R.VERSION_NOT_APPROVABLE: (
+        "spec.approvedVersion names a version that failed validation or was rejected. Approve a "
+        "validated version instead."
     ),
-    "RejectedByUser": (
-        "A person rejected this version (annotation mlops.dev/rejected-versions). It is never served."
+    R.NO_VALIDATED_VERSION: (
+        "No version passed the validation gate yet; `kubectl mlops history {name}` shows each "
+        "version's score and gate verdict."
     ),
-    "RollingOut": (
-        "The Deployment is rolling out the approved version; the old version serves until the new "
-        "pods are ready."
+    R.ROLLOUT_FAILED: (
+        "The new model server pods did not become ready in time; the previous version keeps "
+        "serving. `kubectl describe pods -n {namespace} -l mlops.dev/model={name}` shows why."
     ),
-    "ProgressDeadlineExceeded": (
-        "The new model server pods did not become ready in time. `kubectl describe pods -n "
-        "{namespace} -l mlops.dev/model={name}` shows why (image, memory, failing readiness)."
+    R.SERVING_DISABLED: "spec.serving.enabled is false: nothing is served until it is true again.",
+    R.NOTHING_TO_SERVE: "There is no approved version to serve yet.",
+    R.MODEL_NOT_FOUND: (
+        "The Model in spec.modelRef does not exist in {namespace}. Create it or fix the name."
     ),
-    "ImagePullBackOff": (
-        "The image cannot be pulled. Check the operator's image setting and the node's access to it."
+    R.BASELINE_NOT_READY: "The baseline Dataset has no profile yet: `kubectl mlops why dataset <name>`.",
+    R.DRIFT: (
+        "The scoring inputs drifted from the training data. `kubectl mlops drift {name}` shows "
+        "the features and the report; with spec.action.retrain the Model retrains (after the "
+        "cooldown)."
     ),
-    "CrashLoopBackOff": (
-        "The container keeps crashing. `kubectl logs -n {namespace} -l mlops.dev/model={name}` shows why."
+    R.NOT_ENOUGH_DATA: (
+        "Fewer scoring inputs than spec.minSamples arrived in the window. Send more traffic, "
+        "lower spec.minSamples or widen spec.windowSeconds."
     ),
-    "NotEnoughData": (
-        "Fewer scoring inputs than spec.minSamples arrived in the window. Send more traffic, lower "
-        "spec.minSamples or widen spec.windowSeconds."
-    ),
-    "SchemaMismatch": (
+    R.SCHEMA_MISMATCH: (
         "The collected inputs do not have the baseline's columns. Is the Model trained on the "
         "Dataset the monitor compares with (spec.datasetRef)?"
     ),
-    "DriftDetected": (
-        "The inputs drifted from the training data. `kubectl mlops drift {name}` shows the features"
-        " and the report; with spec.action.retrain the Model retrains after the cooldown."
+    R.CHECK_FAILED: (
+        "The drift check Job failed; `kubectl logs -n {namespace} -l mlops.dev/driftmonitor={name}`."
     ),
-    "CooldownActive": (
-        "Drift was found again but the last retrain request is younger than spec.action.cooldownSeconds."
+    # The validation gate (status.versions[].gate.reason).
+    "BelowThreshold": "The new version scored under spec.validation.threshold; the serving version stays.",
+    "AboveThreshold": (
+        "The new version's error is above spec.validation.threshold; the serving version stays."
     ),
-    "Forbidden": (
-        "The operator lacks an RBAC right. Is {namespace} among the chart's operator.watchNamespaces?"
+    "NotBetterThanChampion": (
+        "The new version did not beat the serving version; set spec.validation.mustBeatChampion "
+        "false to accept it anyway."
     ),
+    "InsufficientImprovement": (
+        "The new version beat the serving one by less than spec.validation.minImprovement."
+    ),
+    "MetricMissing": "The training result lacks the validation metric; with a custom image, report it.",
 }
 
 CONDITION_WORDS: dict[tuple[str, str], str] = {
-    ("Ready", "True"): "is ready",
-    ("Ready", "False"): "is not ready",
-    ("Ready", "Unknown"): "is still being reconciled",
-    ("Validated", "True"): "has a version that passed validation",
-    ("Validated", "False"): "has no version that passed validation",
-    ("Approved", "True"): "has an approved version",
-    ("Approved", "False"): "is waiting for an approved version",
-    ("Serving", "True"): "serves predictions",
-    ("Serving", "False"): "does not serve predictions",
-    ("Training", "True"): "is training a new version",
-    ("Training", "False"): "is not training",
-    ("Drifted", "True"): "sees drift in its model's inputs",
-    ("Drifted", "False"): "sees no drift",
-    ("Degraded", "True"): "is degraded",
-    ("Degraded", "False"): "is not degraded",
+    (Type.READY, "True"): "is ready",
+    (Type.READY, "False"): "is not ready",
+    (Type.READY, "Unknown"): "is still being reconciled",
+    (Type.PROFILED, "True"): "has a validated, profiled version",
+    (Type.PROFILED, "False"): "has no validated, profiled version",
+    (Type.PROFILED, "Unknown"): "is being profiled",
+    (Type.DATASET_RESOLVED, "True"): "found its Dataset",
+    (Type.DATASET_RESOLVED, "False"): "cannot use its Dataset",
+    (Type.TRAINED, "True"): "has a trained version",
+    (Type.TRAINED, "False"): "has no trained version",
+    (Type.TRAINED, "Unknown"): "is training",
+    (Type.VALIDATED, "True"): "has a version that passed validation",
+    (Type.VALIDATED, "False"): "has no version that passed validation",
+    (Type.APPROVED, "True"): "has an approved version",
+    (Type.APPROVED, "False"): "has no approved version",
+    (Type.SERVING, "True"): "serves predictions",
+    (Type.SERVING, "False"): "does not serve predictions",
+    (Type.SERVING, "Unknown"): "is rolling out",
+    (Type.DRIFT_DETECTED, "True"): "sees drift in its model's inputs",
+    (Type.DRIFT_DETECTED, "False"): "sees no drift",
+    (Type.DRIFT_DETECTED, "Unknown"): "has no drift verdict yet",
 }
 
 

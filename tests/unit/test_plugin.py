@@ -12,6 +12,7 @@ import yaml
 
 from mlops_operator import contracts, plugin
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+from mlops_operator.conditions import Reason
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -259,6 +260,19 @@ def test_why_turns_each_condition_into_a_sentence_with_a_hint() -> None:
     assert serving.sentence == "Model breast-cancer-rf serves predictions (Serving)." and serving.hint is None
     text = plugin.explanation_text([ready])
     assert text.splitlines()[0].endswith("(for 5m)") and text.splitlines()[1].startswith("  hint: ")
+
+
+# Reasons that describe a normal state: nothing for the user to do, so no hint.
+INFORMATIONAL = {
+    "Initializing", "JobRunning", "Succeeded", "Profiling", "Profiled", "DatasetResolved", "NotTrained",
+    "Approved", "RollingOut", "Serving", "RolledBack", "Superseded", "WaitingForSchedule", "Checking",
+    "NoDrift", "Ready",
+}  # fmt: skip
+
+
+def test_every_reason_that_needs_action_has_a_hint() -> None:
+    missing = {r.value for r in Reason} - INFORMATIONAL - set(plugin.HINTS)
+    assert not missing, f"add a hint to plugin.HINTS for {sorted(missing)}"
 
 
 def test_every_hint_formats_with_the_resource_fields() -> None:

@@ -1,0 +1,344 @@
+"""The Helm chart lints, renders, refuses wrong values, and equals the kustomize base."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "mlops-operator"
+CACHE_BIN = Path("/var/cache/mlops-operator/bin")
+
+
+def _load_sync_base() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sync_base", REPO / "manifests" / "sync-base.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync_base = _load_sync_base()
+
+
+def _tool(name: str) -> str:
+    for candidate in (CACHE_BIN / name, shutil.which(name)):
+        if candidate and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.skip(f"{name} is not built yet: run `make binaries`")
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    return _tool("helm")
+
+
+@pytest.fixture(scope="module")
+def kubectl() -> str:
+    return _tool("kubectl")
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@cache
+def render(helm: str, *extra: str) -> tuple[dict[str, Any], ...]:
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *extra)
+    assert done.returncode == 0, done.stderr
+    return tuple(o for o in yaml.safe_load_all(done.stdout) if o)
+
+
+def by_kind(objects: tuple[dict[str, Any], ...], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from walk(child)
+
+
+# --- lint and render ---------------------------------------------------------------------------------
+
+
+def test_helm_lint_is_clean(helm: str) -> None:
+    done = run(helm, "lint", "--strict", str(CHART), "-n", "mlops-system")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_default_render_is_the_operator_its_accounts_rbac_and_claim(helm: str) -> None:
+    objects = render(helm)
+    assert sorted(key(o) for o in objects) == sorted(
+        [
+            ("ServiceAccount", "mlops-system", "mlops-operator"),
+            ("ServiceAccount", "mlops-system", "mlops-workload"),
+            ("ServiceAccount", "mlops-system", "mlops-serving"),
+            ("ClusterRole", "", "mlops-operator"),
+            ("ClusterRoleBinding", "", "mlops-operator"),
+            ("PersistentVolumeClaim", "mlops-system", "mlops-artifacts"),
+            ("Deployment", "mlops-system", "mlops-operator"),
+        ]
+    )
+    accounts = {o["metadata"]["name"]: o for o in by_kind(objects, "ServiceAccount")}
+    assert accounts["mlops-workload"]["automountServiceAccountToken"] is False
+    assert accounts["mlops-serving"]["automountServiceAccountToken"] is False
+    claim = by_kind(objects, "PersistentVolumeClaim")[0]
+    assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_operator_pod_is_restricted_and_probed(helm: str) -> None:
+    (deployment,) = by_kind(render(helm), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["image"] == "localhost/mlops-operator:0.1.0"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["args"] == ["run"]
+    sc = container["securityContext"]
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["resources"]["limits"]["memory"] == "512Mi"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_IMAGE"] == container["image"]
+    assert env["MLOPS_STORE_URI"] == "file:///var/lib/mlops"
+    assert env["MLOPS_STORE_CLAIM"] == "mlops-artifacts"
+    assert env["MLOPS_NAMESPACES"] == ""
+    assert env["MLOPS_WORKLOAD_SERVICE_ACCOUNT"] == "mlops-workload"
+    assert env["MLOPS_SERVING_SERVICE_ACCOUNT"] == "mlops-serving"
+
+
+def test_image_values_reach_the_operator_and_its_workloads(helm: str) -> None:
+    (deployment,) = by_kind(
+        render(helm, "--set", "image.tag=abc123", "--set", "image.pullPolicy=Never"), "Deployment"
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["image"] == env["MLOPS_IMAGE"] == "localhost/mlops-operator:abc123"
+    assert container["imagePullPolicy"] == env["MLOPS_IMAGE_PULL_POLICY"] == "Never"
+
+
+def test_azure_store_wires_workload_identity(helm: str) -> None:
+    client_id = "11111111-2222-3333-4444-555555555555"
+    objects = render(
+        helm,
+        *("--set", "store.type=azure", "--set", "store.azure.storageAccount=mlopsdata"),
+        *("--set", "store.azure.container=artifacts", "--set", "store.azure.prefix=prod"),
+        *("--set", f"store.azure.clientId={client_id}"),
+    )
+    assert not by_kind(objects, "PersistentVolumeClaim")
+    for account in by_kind(objects, "ServiceAccount"):
+        assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+    (deployment,) = by_kind(objects, "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MLOPS_STORE_URI"] == "az://artifacts/prod" and env["MLOPS_STORE_CLAIM"] == ""
+    assert env["AZURE_STORAGE_ACCOUNT_NAME"] == "mlopsdata"
+    assert env["MLOPS_AZURE_CLIENT_ID"] == client_id
+
+
+def test_s3_store_reads_credentials_through_the_kubelet_only(helm: str) -> None:
+    objects = render(
+        helm,
+        "--set",
+        "store.type=s3",
+        "--set",
+        "store.s3.bucket=models",
+        "--set",
+        "store.s3.secretRef.name=s3",
+    )
+    (deployment,) = by_kind(objects, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "s3"}}]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_STORE_URI"] == "s3://models" and env["MLOPS_STORE_SECRET"] == "s3"
+
+
+def test_monitoring_objects_only_when_enabled(helm: str) -> None:
+    assert not [o for o in render(helm) if o["apiVersion"].startswith("monitoring.coreos.com")]
+    objects = render(
+        helm,
+        "--set",
+        "monitoring.serviceMonitor.enabled=true",
+        "--set",
+        "monitoring.prometheusRule.enabled=true",
+    )
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (service,) = by_kind(objects, "Service")
+    assert service["spec"]["ports"][0]["port"] == 9090
+    (rule,) = by_kind(objects, "PrometheusRule")
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {"MlopsDriftDetected", "MlopsTrainingFailed"}
+    assert "{{ $labels.model }}" in alerts["MlopsDriftDetected"]["annotations"]["summary"]
+
+
+def test_notes_tell_the_user_what_to_do_next(helm: str) -> None:
+    done = run(helm, "install", "mlops-operator", str(CHART), "-n", "mlops-system", "--dry-run=client")
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert "kubectl apply -n <namespace> -f manifests/samples/" in notes
+    assert "kubectl get datasets,models,driftmonitors" in notes
+    assert "kubectl mlops status" in notes
+
+
+# --- wrong values fail at install ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--set", "operator.watchNamespaces=team-a"), "watchNamespaces"),  # a string, not a list
+        (("--set-string", "monitoring.metricsPort=9090"), "metricsPort"),  # a string, not an integer
+        (("--set", "store.type=nfs"), "store.type"),  # not in the enum
+        (("--set", "image.pullPolicy=Sometimes"), "pullPolicy"),
+        (("--set", "operator.replicas=2"), "replicas"),  # unknown key: additionalProperties false
+        (("--set", "store.pvc.size=ten"), "size"),
+        (("--set", "serviceAccount.create=yes please"), "create"),
+    ],
+)
+def test_schema_rejects_a_wrong_value(helm: str, flags: tuple[str, ...], complaint: str) -> None:
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *flags)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr
+    assert complaint in done.stderr
+
+
+def test_cross_field_rules_fail_with_a_clear_message(helm: str) -> None:
+    done = run(
+        helm, "template", "x", str(CHART), "--set", "store.type=azure", "--set", "store.azure.container=c"
+    )
+    assert done.returncode != 0
+    assert "store.type=azure needs store.azure.storageAccount and store.azure.container" in done.stderr
+
+
+# --- manifests/ --------------------------------------------------------------------------------------------
+
+
+def kustomize(kubectl: str, path: Path) -> list[dict[str, Any]]:
+    done = run(kubectl, "kustomize", str(path))
+    assert done.returncode == 0, done.stderr
+    return [o for o in yaml.safe_load_all(done.stdout) if o]
+
+
+def test_kustomize_base_equals_the_chart_for_default_values(helm: str, kubectl: str) -> None:
+    chart = [sync_base.strip_helm_labels(o) for o in render(helm, "--include-crds")]
+    base = [o for o in kustomize(kubectl, REPO / "manifests" / "base") if o["kind"] != "Namespace"]
+    chart_by_key = {key(o): o for o in chart}
+    base_by_key = {key(o): o for o in base}
+    assert sorted(base_by_key) == sorted(chart_by_key), "run: .venv/bin/python manifests/sync-base.py"
+    for k, obj in chart_by_key.items():
+        assert base_by_key[k] == obj, f"{k} differs: run .venv/bin/python manifests/sync-base.py"
+
+
+def test_base_namespace_enforces_restricted(kubectl: str) -> None:
+    (namespace,) = [o for o in kustomize(kubectl, REPO / "manifests" / "base") if o["kind"] == "Namespace"]
+    assert namespace["metadata"]["name"] == "mlops-system"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def _operator_env(objects: list[dict[str, Any]]) -> dict[str, str]:
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    return {
+        e["name"]: e.get("value", "") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
+def test_kind_overlay_uses_the_local_storage_class(kubectl: str) -> None:
+    objects = kustomize(kubectl, REPO / "manifests" / "overlays" / "kind")
+    (claim,) = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["storageClassName"] == "mlops-local"
+    assert _operator_env(objects)["MLOPS_STORE_STORAGE_CLASS"] == "mlops-local"
+
+
+def test_aks_overlay_uses_azure_files_rwx_and_workload_identity(kubectl: str) -> None:
+    objects = kustomize(kubectl, REPO / "manifests" / "overlays" / "aks")
+    (claim,) = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["storageClassName"] == "azurefile-csi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    env = _operator_env(objects)
+    assert (env["MLOPS_STORE_STORAGE_CLASS"], env["MLOPS_STORE_ACCESS_MODES"]) == (
+        "azurefile-csi",
+        "ReadWriteMany",
+    )
+    for account in (o for o in objects if o["kind"] == "ServiceAccount"):
+        assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == env["MLOPS_IMAGE"]
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+
+
+def test_no_wildcards_anywhere_in_the_rendered_manifests(helm: str) -> None:
+    for obj in render(helm, "--set", "monitoring.serviceMonitor.enabled=true"):
+        for node in walk(obj):
+            assert node != "*", f"wildcard in {key(obj)}"
+
+
+# Settings the chart passes that settings.py does not read yet (asked for in issue 6's report):
+# the class/size/modes of the claims the operator ensures, the workload-identity client id, the
+# S3 Secret name for workload pods. MLOPS_OPERATOR_NAMESPACE is informational.
+NOT_YET_READ = {
+    "MLOPS_OPERATOR_NAMESPACE",
+    "MLOPS_STORE_STORAGE_CLASS",
+    "MLOPS_STORE_SIZE",
+    "MLOPS_STORE_ACCESS_MODES",
+    "MLOPS_AZURE_CLIENT_ID",
+    "MLOPS_STORE_SECRET",
+}
+
+
+class RecordingEnv(dict[str, str]):
+    """An environment that remembers which names were asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.add(name)
+        return super().get(name, default)
+
+
+def test_every_setting_the_chart_passes_is_one_the_operator_reads(helm: str) -> None:
+    from mlops_operator.settings import Settings
+
+    env = RecordingEnv()
+    Settings.from_env(env)
+    passed: set[str] = set()
+    for flags in [
+        (),
+        ("--set", "store.type=s3", "--set", "store.s3.bucket=b", "--set", "store.s3.secretRef.name=s"),
+    ]:
+        (deployment,) = by_kind(render(helm, *flags), "Deployment")
+        passed |= {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    mlops = {name for name in passed if name.startswith("MLOPS_")}
+    assert mlops - NOT_YET_READ <= env.asked, (
+        f"the operator ignores {sorted(mlops - NOT_YET_READ - env.asked)}"
+    )
