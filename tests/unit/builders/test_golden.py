@@ -1,0 +1,97 @@
+"""Every manifest the operator can render, compared with its golden YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_operator.api.results import ChampionRef
+from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
+from mlops_operator.builders import jobs, serving
+from mlops_operator.settings import Settings
+from tests.unit import factories as f
+
+Golden = Callable[[str, Any], None]
+TICK = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
+SERVED = ModelVersion(
+    version=3,
+    state=VersionState.APPROVED,
+    artifact_uri="file:///var/lib/mlops/team-a/models/iris-clf/v3/model.skops",
+    sha256="a" * 64,
+)
+
+
+def test_profile_job(golden: Golden) -> None:
+    golden("profile-job", jobs.profile_job(f.dataset(refreshIntervalSeconds=600), f.SETTINGS, tick=42))
+
+
+def _training_job(
+    model_: Any, champion: ChampionRef | None, settings: Settings = f.SETTINGS
+) -> dict[str, Any]:
+    request = jobs.training_request(jobs.training_spec_hash(model_), "d" * 64, None) | {"version": "4"}
+    plan = jobs.training_plan(
+        model_,
+        version=4,
+        target="target",
+        dataset_version="d" * 64,
+        data_uri="file:///var/lib/mlops/team-a/datasets/iris/" + "d" * 64 + "/data.parquet",
+        champion=champion,
+        trigger="initial",
+        settings=settings,
+    )
+    return jobs.training_job(model_, plan, request, settings)
+
+
+def test_training_job(golden: Golden) -> None:
+    golden("training-job", _training_job(f.model(), None))
+
+
+def test_training_job_custom_image_with_champion(golden: Golden) -> None:
+    model_ = f.model(
+        trainer={"image": "registry.example/trainer:1.0", "command": ["python", "/app/train.py"]}
+    )
+    champion = ChampionRef(version=3, artifact_uri=SERVED.artifact_uri or "", sha256="a" * 64)
+    golden(
+        "training-job-custom-image",
+        _training_job(model_, champion, Settings(store_uri="az://ml/store", store_claim="")),
+    )
+
+
+def test_drift_job(golden: Golden) -> None:
+    monitor = f.monitor(
+        windowSeconds=1800, features=[{"name": "petal_width", "test": "psi", "threshold": 0.2}]
+    )
+    plan = jobs.drift_plan(
+        monitor, tick=TICK, profile_uri="file:///var/lib/mlops/p.json", settings=f.SETTINGS
+    )
+    golden("drift-job", jobs.drift_job(monitor, plan, TICK, f.SETTINGS))
+
+
+def test_notify_job(golden: Golden) -> None:
+    monitor = f.monitor(action={"webhook": {"secretRef": {"name": "hooks", "key": "slack"}}})
+    payload = jobs.webhook_payload(
+        monitor,
+        verdict="Drift",
+        drifted_features=["petal_width"],
+        drifted_share=0.25,
+        report_uri=None,
+        tick=TICK,
+    )
+    golden("notify-job", jobs.notify_job(monitor, payload, TICK, f.SETTINGS))
+
+
+def test_server_deployment(golden: Golden) -> None:
+    golden("server-deployment", serving.deployment(f.model(), SERVED, f.SETTINGS))
+
+
+def test_server_deployment_with_autoscaling_and_no_collection(golden: Golden) -> None:
+    model_ = f.model(
+        serving={"autoscaling": {"minReplicas": 2, "maxReplicas": 5}, "collection": {"enabled": False}}
+    )
+    golden("server-deployment-hpa", serving.deployment(model_, SERVED, f.SETTINGS))
+    golden("server-hpa", serving.hpa(model_))
+
+
+def test_server_service(golden: Golden) -> None:
+    golden("server-service", serving.service(f.model()))

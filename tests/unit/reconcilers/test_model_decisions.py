@@ -1,0 +1,168 @@
+"""The Model reconciler's pure decisions: what to train, adopting orphaned Jobs, conditions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from mlops_operator import conditions as cond
+from mlops_operator import contracts
+from mlops_operator.api.results import TrainResult
+from mlops_operator.api.v1alpha1.model import ModelStatus, ModelVersion, VersionState
+from mlops_operator.builders import jobs, meta
+from mlops_operator.reconcilers import model as m
+from mlops_operator.reconcilers import observe
+from tests.unit import factories as f
+from tests.unit.factories import NOW
+
+RETRAIN = contracts.ANNOTATION_RETRAIN_REQUESTED
+
+
+def trained_status(model_: Any, dataset_version: str = "v1", **kw: Any) -> ModelStatus:
+    return ModelStatus(
+        training_spec_hash=jobs.training_spec_hash(model_),
+        trained_dataset_version=dataset_version,
+        versions=[ModelVersion(version=1, state=VersionState.SERVING)],
+        **kw,
+    )
+
+
+def test_first_training_then_nothing() -> None:
+    model_ = f.model()
+    assert m.decide_training(model_, ModelStatus(), "h", "v1", NOW).trigger == "initial"
+    assert (
+        m.decide_training(model_, trained_status(model_), jobs.training_spec_hash(model_), "v1", NOW).trigger
+        is None
+    )
+
+
+def test_spec_change_and_dataset_change_retrain() -> None:
+    model_ = f.model()
+    status = trained_status(model_)
+    assert "spec changed" in (m.decide_training(model_, status, "other", "v1", NOW).trigger or "")
+    assert "dataset version v2" in (
+        m.decide_training(model_, status, jobs.training_spec_hash(model_), "v2", NOW).trigger or ""
+    )
+    no_follow = f.model(retrain={"onDatasetChange": False})
+    assert (
+        m.decide_training(
+            no_follow, trained_status(no_follow), jobs.training_spec_hash(no_follow), "v2", NOW
+        ).trigger
+        is None
+    )
+
+
+def test_retrain_annotation_is_honoured_once() -> None:
+    model_ = f.model(annotations={RETRAIN: "2026-01-02T00:00:00Z;drift: petal_width"})
+    h = jobs.training_spec_hash(model_)
+    decision = m.decide_training(model_, trained_status(model_), h, "v1", NOW)
+    assert (
+        decision.trigger == "retrain: drift: petal_width"
+        and decision.retrain_request == model_.annotations[RETRAIN]
+    )
+    handled = trained_status(model_, handled_retrain_request=model_.annotations[RETRAIN])
+    assert m.decide_training(model_, handled, h, "v1", NOW).trigger is None
+
+
+def test_retrain_within_cooldown_is_deferred_until_it_ends() -> None:
+    model_ = f.model(annotations={RETRAIN: "t;drift"}, retrain={"cooldownSeconds": 600})
+    status = trained_status(model_, last_retrain_time=NOW - timedelta(seconds=200))
+    decision = m.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW)
+    assert (
+        decision.trigger is None
+        and decision.deferred_for == 400
+        and "cooldownSeconds is 600" in decision.deferred_message
+    )
+    later = m.decide_training(
+        model_, status, jobs.training_spec_hash(model_), "v1", NOW + timedelta(seconds=401)
+    )
+    assert later.trigger is not None
+
+
+def _job(version: int, request: dict[str, str], trigger: str = "initial") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"iris-clf-train-{version}",
+            "labels": {contracts.LABEL_MODEL_VERSION: str(version)},
+            "annotations": {
+                meta.ANNOTATION_REQUEST: meta.canonical_json(request),
+                contracts.ANNOTATION_TRIGGER: trigger,
+            },
+        }
+    }
+
+
+def test_a_job_the_status_never_recorded_is_adopted_with_its_version_and_request() -> None:
+    """The operator died between creating the Job and patching status: nothing is lost or redone."""
+    model_ = f.model()
+    request = jobs.training_request(jobs.training_spec_hash(model_), "v1", None)
+    work = ModelStatus()
+    events = m.recover_jobs(work, [_job(1, request)], NOW)
+    assert [v.version for v in work.versions] == [1] and work.versions[0].state == VersionState.TRAINING
+    assert work.latest_version == 1 and events[0].reason == "TrainingAdopted"
+    # …and the request it answers is no longer pending, so no second Job is created
+    assert m.decide_training(model_, work, jobs.training_spec_hash(model_), "v1", NOW).trigger is None
+    assert m.recover_jobs(work, [_job(1, request)], NOW) == []  # idempotent
+
+
+def test_finish_training_gates_against_the_champion() -> None:
+    model_ = f.model()
+    work = ModelStatus(versions=[ModelVersion(version=2, state=VersionState.TRAINING, job="j")])
+    result = TrainResult(
+        ok=True,
+        metrics={"accuracy": 0.8},
+        champion_metrics={"accuracy": 0.9},
+        artifact_uri="file:///a",
+        sha256="a" * 64,
+    )
+    events = m.finish_training(
+        work, model_, work.versions[0], observe.JobOutcome(observe.JobPhase.SUCCEEDED, result=result), 1, NOW
+    )
+    assert work.versions[0].state == VersionState.REJECTED and events[0].reason == "Rejected"
+    assert work.versions[0].gate is not None and work.versions[0].gate.champion_score == 0.9
+
+
+def test_failed_training_keeps_reason_and_message() -> None:
+    work = ModelStatus(versions=[ModelVersion(version=1, state=VersionState.TRAINING, job="j")])
+    outcome: observe.JobOutcome[TrainResult] = observe.JobOutcome(
+        observe.JobPhase.FAILED, "EstimatorNotAllowed", "os.system is not allowed"
+    )
+    m.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
+    assert (work.versions[0].state, work.versions[0].reason) == (VersionState.FAILED, "EstimatorNotAllowed")
+    m.summarize(
+        work,
+        f.model(),
+        dataset=(cond.TRUE, "DatasetResolved", ""),
+        approval=(cond.UNKNOWN, "NoValidatedVersion", ""),
+        serving_=(cond.FALSE, "NothingToServe", ""),
+        now=NOW,
+    )
+    trained = cond.get(work.conditions, "Trained")
+    ready = cond.get(work.conditions, "Ready")
+    assert trained is not None and (trained.status, trained.reason) == (cond.FALSE, "EstimatorNotAllowed")
+    assert ready is not None and (ready.status, ready.reason) == (cond.FALSE, "EstimatorNotAllowed")
+    assert work.phase == "Failed" and work.observed_generation == 1
+
+
+def test_summary_of_a_serving_model() -> None:
+    gate = {"passed": True, "reason": "Passed", "message": "ok", "metric": "accuracy", "score": 0.9667}
+    record = ModelVersion.model_validate({"version": 1, "state": "Serving", "gate": gate})
+    work = ModelStatus(serving_version=1, versions=[record])
+    m.summarize(
+        work,
+        f.model(),
+        dataset=(cond.TRUE, "DatasetResolved", ""),
+        approval=(cond.TRUE, "Approved", ""),
+        serving_=(cond.TRUE, "Serving", ""),
+        now=NOW,
+    )
+    assert work.phase == "Serving" and work.metric == "accuracy=0.9667"
+    assert [c.type for c in work.conditions] == [
+        "DatasetResolved",
+        "Trained",
+        "Validated",
+        "Approved",
+        "Serving",
+        "Ready",
+    ]
+    assert all(c.status == cond.TRUE for c in work.conditions)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from mlops_operator.api.results import TrainResult
+from mlops_operator.api.v1alpha1.model import GateVerdict, ModelVersion, VersionState
+from mlops_operator.reconcilers import registry
+from tests.unit.factories import NOW
+
+S = VersionState
+
+
+def v(n: int, state: VersionState, artifact: bool = True) -> ModelVersion:
+    return ModelVersion(
+        version=n,
+        state=state,
+        artifact_uri=f"file:///m/v{n}" if artifact else None,
+        sha256="a" * 64 if artifact else None,
+    )
+
+
+def test_next_version_counts_status_jobs_and_latest() -> None:
+    assert registry.next_version([], [], None) == 1
+    assert registry.next_version([v(1, S.SERVING), v(2, S.REJECTED)], [], 2) == 3
+    assert registry.next_version([v(1, S.SERVING)], [4], 1) == 5  # a Job the status never recorded
+    assert registry.next_version([], [], 7) == 8  # pruned from status, still used
+
+
+def test_trained_records_gate_and_state() -> None:
+    record = v(1, S.TRAINING, artifact=False)
+    result = TrainResult(ok=True, metrics={"accuracy": 0.9}, artifact_uri="file:///m", sha256="b" * 64)
+    gate = GateVerdict(
+        passed=False, reason="NotBetterThanChampion", message="m", metric=Metric.ACCURACY, score=0.9
+    )
+    registry.trained(record, result, gate, NOW)
+    assert (record.state, record.reason, record.sha256, record.metrics) == (
+        S.REJECTED,
+        "NotBetterThanChampion",
+        "b" * 64,
+        {"accuracy": 0.9},
+    )
+
+
+def test_automatic_candidate_is_the_newest_approved() -> None:
+    versions = [v(1, S.SERVING), v(2, S.ROLLED_BACK), v(3, S.REJECTED), v(4, S.VALIDATED)]
+    registry.auto_approve(versions, NOW)
+    assert versions[3].state == S.APPROVED
+    target, _, _ = registry.candidate(versions, "Automatic", None)
+    assert target is not None and target.version == 4
+    versions[3].state = S.ROLLED_BACK
+    target, _, _ = registry.candidate(versions, "Automatic", None)
+    assert target is not None and target.version == 1  # back to the champion
+
+
+def test_manual_candidate_waits_for_approved_version_and_refuses_rejected() -> None:
+    versions = [v(1, S.SERVING), v(2, S.VALIDATED), v(3, S.REJECTED)]
+    target, reason, message = registry.candidate(versions, "Manual", None)
+    assert target is None and reason == "AwaitingApproval" and "approvedVersion: 2" in message
+    target, _, _ = registry.candidate(versions, "Manual", 2)
+    assert target is not None and target.version == 2
+    target, reason, _ = registry.candidate(versions, "Manual", 3)
+    assert target is None and reason == "VersionNotApprovable"
+    target, reason, _ = registry.candidate(versions, "Manual", 9)
+    assert target is None and reason == "VersionNotFound"
+
+
+def test_mark_serving_retires_older_serving_and_approved_only() -> None:
+    versions = [v(1, S.RETIRED), v(2, S.SERVING), v(3, S.APPROVED), v(4, S.APPROVED), v(5, S.APPROVED)]
+    retired = registry.mark_serving(versions, 4, NOW)
+    assert [r.version for r in retired] == [2, 3]
+    assert [x.state for x in versions] == [S.RETIRED, S.RETIRED, S.RETIRED, S.SERVING, S.APPROVED]
+
+
+def test_prune_keeps_serving_and_training() -> None:
+    versions = [v(n, S.REJECTED) for n in range(1, 8)]
+    versions[0].state = S.SERVING
+    kept = registry.prune(versions, 3, keep=[1, 7])
+    assert [x.version for x in kept] == [1, 6, 7]
+
+
+def test_mirror_merges_so_pruned_versions_survive_in_the_store() -> None:
+    first = registry.merge_mirror(None, "ns", "m", [v(1, S.SERVING), v(2, S.REJECTED)])
+    second = registry.merge_mirror(first, "ns", "m", [v(2, S.REJECTED), v(3, S.VALIDATED)])
+    assert [e["version"] for e in second["versions"]] == [1, 2, 3]
+    assert second["versions"][0]["state"] == "Serving"
