@@ -32,7 +32,7 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
         hint = "run: pytest tests/unit/builders --update-golden"
         assert path.exists(), f"no golden file {path}; {hint}"
         assert yaml.safe_load(path.read_text()) == rendered, (
-            f"{name} differs from {path}; if the change is intended run: pytest tests/unit/builders --update-golden"
+            f"{name} differs from {path}; if the change is intended, {hint}"
         )
 
     return check

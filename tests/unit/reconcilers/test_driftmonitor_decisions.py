@@ -8,10 +8,10 @@ from mlops_operator.api.results import DriftFeatureResult, DriftResult
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitorStatus, DriftTest
 from mlops_operator.reconcilers import driftmonitor as dm
 from mlops_operator.reconcilers import observe
-
-Verdict = Literal["Drift", "NoDrift", "NotEnoughData", "SchemaMismatch", "Failed"]
 from tests.unit import factories as f
 from tests.unit.factories import NOW
+
+Verdict = Literal["Drift", "NoDrift", "NotEnoughData", "SchemaMismatch", "Failed"]
 
 
 def result(verdict: Verdict, drifted: list[str] | None = None) -> observe.JobOutcome[DriftResult]:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from mlops_operator.api.results import TrainResult
-from mlops_operator.api.v1alpha1.model import GateVerdict, ModelVersion, VersionState
+from mlops_operator.api.v1alpha1.model import GateVerdict, Metric, ModelVersion, VersionState
 from mlops_operator.reconcilers import registry
 from tests.unit.factories import NOW
 
