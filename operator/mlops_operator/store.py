@@ -187,6 +187,7 @@ def _object_atomic_writer(uri: str, fs: fsspec.AbstractFileSystem, path: str) ->
         with contextlib.suppress(Exception):
             if discard is not None:
                 discard()
+            handle.closed = True  # or the file's finalizer would flush (commit) what is left
         raise
     with _translated(uri):
         handle.close()
