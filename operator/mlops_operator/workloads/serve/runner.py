@@ -74,6 +74,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve_socket(options: ServeOptions, model: ServedModel, sock: socket.socket) -> int:
     server = uvicorn.Server(uvicorn_config(build_app(options, model), options))
+    # uvicorn re-raises the signal it stopped on once it is done, under the handlers that were
+    # installed before it: make those no-ops so a graceful stop exits 0, not -SIGTERM.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
