@@ -64,12 +64,14 @@ class Collector:
         model_version: str,
         on_written: Callable[[int], None] = lambda n: None,
         on_dropped: Callable[[str, int], None] = lambda reason, n: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.features = tuple(features)
         self.model_version = model_version
         self._on_written = on_written
         self._on_dropped = on_dropped
+        self._clock = clock
         self._lock = threading.Lock()
         self._chunks: list[_Chunk] = []
         self._rows = 0
@@ -86,13 +88,11 @@ class Collector:
         if rate <= 0.0 or (rate < 1.0 and random.random() >= rate):
             return
         with self._lock:
-            if self._rows + batch.rows > self.settings.max_buffer_rows:
-                full = True
-            else:
-                full = False
-                self._chunks.append(_Chunk(time.time(), batch, labels))
+            full = self._rows + batch.rows > self.settings.max_buffer_rows
+            if not full:
+                self._chunks.append(_Chunk(self._clock(), batch, labels))
                 self._rows += batch.rows
-                due = self._rows >= self.settings.flush_rows
+            due = self._rows >= self.settings.flush_rows
         if full:
             self._on_dropped(DROP_BUFFER_FULL, batch.rows)
         elif due:
