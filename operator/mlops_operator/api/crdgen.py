@@ -69,12 +69,14 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             (key_pattern, value_schema), *_ = patterns.items()
             node["additionalProperties"] = value_schema
             max_key = names.get("maxLength", DEFAULT_MAX_LENGTH)
-            node["x-kubernetes-validations"] = [
-                {
-                    "rule": f"self.all(k, k.matches('{key_pattern}') && size(k) <= {max_key})",
-                    "message": f"keys must match {key_pattern} and be at most {max_key} characters",
-                }
-            ]
+            # CEL cannot type a map of untyped values; pydantic checks those keys instead.
+            if "type" in _structural(value_schema):
+                node["x-kubernetes-validations"] = [
+                    {
+                        "rule": f"self.all(k, k.matches('{key_pattern}') && size(k) <= {max_key})",
+                        "message": f"keys must match {key_pattern} and be at most {max_key} characters",
+                    }
+                ]
         props = node.get("properties", {})
         node["properties"] = {k: _structural(v) for k, v in props.items()}
         if not node["properties"]:
