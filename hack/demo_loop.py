@@ -95,7 +95,9 @@ class Cluster:
 
     def training_jobs(self, model: str) -> list[str]:
         jobs = self.batch.list_namespaced_job(self.namespace, label_selector=f"{GROUP}/model={model}")
-        return sorted(j.metadata.name for j in jobs.items if j.metadata.labels.get("app.kubernetes.io/component") == "train")
+        return sorted(
+            j.metadata.name for j in jobs.items if j.metadata.labels.get("app.kubernetes.io/component") == "train"
+        )
 
     def service_url(self, model: str) -> str:
         svc = self.core.read_namespaced_service(model, self.namespace)
@@ -110,8 +112,10 @@ class Cluster:
             pv = self.core.read_persistent_volume(pvc.spec.volume_name)
         except ApiException:
             return None
-        base = (pv.spec.host_path.path if pv.spec.host_path else None) or (pv.spec.local.path if pv.spec.local else None)
-        return None if base is None else base.rstrip("/") + uri[len("file://") + len(mount):]
+        base = (pv.spec.host_path.path if pv.spec.host_path else None) or (
+            pv.spec.local.path if pv.spec.local else None
+        )
+        return None if base is None else base.rstrip("/") + uri[len("file://") + len(mount) :]
 
 
 def wait_for(what: str, check: Callable[[], Any], narrator: Narrator, timeout: float, poll: float = 1.0) -> Any:
@@ -156,8 +160,12 @@ class Traffic:
             batch = [self.rows[self.rng.randrange(len(self.rows))] * (1.0 + shift) for _ in range(rows_per_request)]
             body = {
                 "inputs": [
-                    {"name": "input-0", "shape": [len(batch), len(self.features)], "datatype": "FP64",
-                     "data": [float(v) for row in batch for v in row]}
+                    {
+                        "name": "input-0",
+                        "shape": [len(batch), len(self.features)],
+                        "datatype": "FP64",
+                        "data": [float(v) for row in batch for v in row],
+                    }
                 ]
             }
             self.report.requests_sent += 1
@@ -199,8 +207,11 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
 
     ds = wait_for("the Dataset to be profiled", dataset_ready, narrator, timeout)
     st = ds["status"]
-    stage("dataset_ready", f"Dataset profiled: version {st['version'][:12]}, {st['rows']} rows, "
-                           f"{len(st.get('findings', []))} quality findings")
+    stage(
+        "dataset_ready",
+        f"Dataset profiled: version {st['version'][:12]}, {st['rows']} rows, "
+        f"{len(st.get('findings', []))} quality findings",
+    )
 
     def model_status() -> dict[str, Any]:
         m = cluster.get("models", "breast-cancer-lr")
@@ -212,8 +223,11 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
     stage("v1_training", f"training Job started: {cluster.training_jobs('breast-cancer-lr')[0]}")
     wait_for("version 1 to serve", lambda: model_status().get("servingVersion") == 1, narrator, timeout)
     v1 = model_status()["versions"][0]
-    stage("v1_serving", f"v1 {v1['state']}: accuracy={v1['metrics'].get('accuracy', float('nan')):.3f} "
-                        f"({(v1.get('gate') or {}).get('message', '')}); endpoint up")
+    stage(
+        "v1_serving",
+        f"v1 {v1['state']}: accuracy={v1['metrics'].get('accuracy', float('nan')):.3f} "
+        f"({(v1.get('gate') or {}).get('message', '')}); endpoint up",
+    )
 
     traffic = Traffic(cluster.service_url("breast-cancer-lr"), "breast-cancer-lr", report)
     t_reference = time.time()
@@ -228,11 +242,15 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
                 return record
         return None
 
-    nodrift = wait_for("a NoDrift verdict on reference traffic", lambda: verdict_after(t_reference, "NoDrift"),
-                       narrator, 120)
+    nodrift = wait_for(
+        "a NoDrift verdict on reference traffic", lambda: verdict_after(t_reference, "NoDrift"), narrator, 120
+    )
     report.verdicts.append("NoDrift")
-    stage("no_drift", f"DriftMonitor: NoDrift on {nodrift.get('samples')} samples "
-                      f"(drifted share {nodrift.get('driftedShare', 0):.2f})")
+    stage(
+        "no_drift",
+        f"DriftMonitor: NoDrift on {nodrift.get('samples')} samples "
+        f"(drifted share {nodrift.get('driftedShare', 0):.2f})",
+    )
 
     t_shift = time.time()
     narrator.say("sending scoring traffic from a shifted distribution (every feature +35%, bounded: 40 s)")
@@ -240,8 +258,11 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
     drift = wait_for("a Drift verdict on shifted traffic", lambda: verdict_after(t_shift, "Drift"), narrator, 120)
     report.verdicts.append("Drift")
     report.drifted_features = list(drift.get("driftedFeatures", []))
-    stage("drift", f"DriftMonitor: Drift: {len(report.drifted_features)} features drifted "
-                   f"(share {drift.get('driftedShare', 0):.2f}); report at {drift.get('reportUri')}")
+    stage(
+        "drift",
+        f"DriftMonitor: Drift: {len(report.drifted_features)} features drifted "
+        f"(share {drift.get('driftedShare', 0):.2f}); report at {drift.get('reportUri')}",
+    )
 
     wait_for("the retraining Job", lambda: len(cluster.training_jobs("breast-cancer-lr")) >= 2, narrator, 120, 0.5)
     stage("retrain_job", f"retraining Job started: {cluster.training_jobs('breast-cancer-lr')[-1]}")
@@ -249,8 +270,11 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
     status = model_status()
     v2 = next(v for v in status["versions"] if v["version"] == 2)
     report.retrain_reason = v2.get("trigger")
-    stage("v2_serving", f"v2 serving: accuracy={v2['metrics'].get('accuracy', float('nan')):.3f}, "
-                        f"gate: {(v2.get('gate') or {}).get('message', '')}")
+    stage(
+        "v2_serving",
+        f"v2 serving: accuracy={v2['metrics'].get('accuracy', float('nan')):.3f}, "
+        f"gate: {(v2.get('gate') or {}).get('message', '')}",
+    )
 
     traffic.send(seconds=3, shift=0.0)  # the rolled-out version answers too
     dm = cluster.get("driftmonitors", "breast-cancer-lr")
@@ -266,15 +290,19 @@ def print_summary(report: LoopReport) -> None:
     print(f"{'version':>7}  {'state':<10} {'accuracy':>8}  {'dataset':<14} trigger")
     for v in report.versions:
         acc = v.get("metrics", {}).get("accuracy")
-        print(f"{v['version']:>7}  {v['state']:<10} {acc if acc is None else f'{acc:.3f}':>8}  "
-              f"{(v.get('datasetVersion') or '')[:12]:<14} {v.get('trigger', '')}")
+        print(
+            f"{v['version']:>7}  {v['state']:<10} {acc if acc is None else f'{acc:.3f}':>8}  "
+            f"{(v.get('datasetVersion') or '')[:12]:<14} {v.get('trigger', '')}"
+        )
     print(f"\nretrain reason: {report.retrain_reason}")
     top = sorted(report.feature_scores, key=lambda s: -(s.get("score") or 0))[:8]
     if top:
         print("\ntop drift scores (latest check):")
         for s in top:
-            print(f"  {s['name']:<28} {s['test']:<12} {s.get('score', float('nan')):.4g}  "
-                  f"(threshold {s['threshold']})  {'DRIFT' if s['drifted'] else ''}")
+            print(
+                f"  {s['name']:<28} {s['test']:<12} {s.get('score', float('nan')):.4g}  "
+                f"(threshold {s['threshold']})  {'DRIFT' if s['drifted'] else ''}"
+            )
     print(f"\ndrift report: {report.report_uri}")
     if report.report_host_path:
         print(f"  on this host: {report.report_host_path}")

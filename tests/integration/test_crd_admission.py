@@ -78,7 +78,12 @@ INVALID = [
     (MODEL, "spec.trainer.image", "localhost/trainer:1", "set exactly one of trainer.estimator or trainer.image"),
     (MODEL, "spec.task", "regression", "validation.metric must fit the task"),
     (MODEL, "spec.approvedVersion", 2, "only meaningful with approval.policy Manual"),
-    (MODEL, "spec.serving", {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}}, "maxReplicas must be >= minReplicas"),
+    (
+        MODEL,
+        "spec.serving",
+        {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
+        "maxReplicas must be >= minReplicas",
+    ),
     (MODEL, "spec.trainer.estimator", "os.system; rm -rf /", "spec.trainer.estimator"),
     (MODEL, "spec.trainer.testSize", 0.95, "spec.trainer.testSize"),
     (MODEL, "spec.validation.metric", "precision_at_k", "Unsupported value"),
@@ -88,14 +93,21 @@ INVALID = [
     (DATASET, "spec.quality.maxMissingFraction", 1.5, "spec.quality.maxMissingFraction"),
     (DATASET, "spec.quality.duplicates", "ignore", "Unsupported value"),
     (DATASET, "spec.source.uri", "file:///" + "x" * 2000, "Too long"),
-    (MONITOR, "spec.schedule", {"intervalSeconds": 60, "cron": "*/5 * * * *"}, "exactly one of intervalSeconds or cron"),
+    (
+        MONITOR,
+        "spec.schedule",
+        {"intervalSeconds": 60, "cron": "*/5 * * * *"},
+        "exactly one of intervalSeconds or cron",
+    ),
     (MONITOR, "spec.driftShare", 0, "spec.driftShare"),
     (MONITOR, "spec.modelRef.name", "Not_A_Name", "spec.modelRef.name"),
 ]
 
 
 @pytest.mark.usefixtures("crds_installed")
-@pytest.mark.parametrize(("base", "path", "value", "message"), INVALID, ids=[f"{b['kind']}:{p}" for b, p, *_ in INVALID])
+@pytest.mark.parametrize(
+    ("base", "path", "value", "message"), INVALID, ids=[f"{b['kind']}:{p}" for b, p, *_ in INVALID]
+)
 def test_invalid_resources_are_rejected_with_a_message(
     api_client: client.ApiClient, namespace: str, base: dict[str, Any], path: str, value: Any, message: str
 ) -> None:
@@ -115,7 +127,7 @@ def test_nested_hyperparameters_pass_admission_and_fail_parsing(api_client: clie
     from mlops_operator.api.v1alpha1 import Model
 
     created = create(api_client, namespace, with_changes(MODEL, "spec.trainer.params", {"C": {"nested": 1}}))
-    with pytest.raises(ValidationError, match="params.C"):
+    with pytest.raises(ValidationError, match=r"params\.C"):
         Model.model_validate(created)
 
 

@@ -97,10 +97,28 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     return _ordered(node)
 
 
-_KEY_ORDER = ("description", "type", "format", "enum", "pattern", "minLength", "maxLength", "minimum",
-              "exclusiveMinimum", "maximum", "exclusiveMaximum", "minItems", "maxItems", "maxProperties",
-              "required", "properties", "additionalProperties", "items",
-              "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations")
+_KEY_ORDER = (
+    "description",
+    "type",
+    "format",
+    "enum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "exclusiveMinimum",
+    "maximum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "maxProperties",
+    "required",
+    "properties",
+    "additionalProperties",
+    "items",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-validations",
+)
 
 
 def _ordered(node: dict[str, Any]) -> dict[str, Any]:

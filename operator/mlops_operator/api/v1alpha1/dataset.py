@@ -91,7 +91,10 @@ class DatasetSpec(CRModel):
     schema_: DatasetSchema = Field(default_factory=DatasetSchema, alias="schema")
     quality: QualityRules = Field(default_factory=QualityRules)
     refresh_interval_seconds: int | None = Field(
-        default=None, ge=30, le=7 * 24 * 3600, description="Re-read the source this often; a changed content hash is a new version."
+        default=None,
+        ge=30,
+        le=7 * 24 * 3600,
+        description="Re-read the source this often; a changed content hash is a new version.",
     )
     resources: Resources = Field(default_factory=Resources)
 

@@ -62,7 +62,9 @@ class DriftAction(CRModel):
 
 class DriftMonitorSpec(CRModel):
     model_ref: LocalObjectReference
-    dataset_ref: LocalObjectReference | None = Field(default=None, description="Baseline; defaults to the Model's dataset.")
+    dataset_ref: LocalObjectReference | None = Field(
+        default=None, description="Baseline; defaults to the Model's dataset."
+    )
     schedule: Schedule = Field(default_factory=lambda: Schedule(interval_seconds=300))
     window_seconds: int = Field(default=3600, ge=10, le=90 * 24 * 3600)
     min_samples: int = Field(default=100, ge=1, le=10**9)
@@ -136,5 +138,3 @@ class DriftMonitor(Resource):
     )
     spec: DriftMonitorSpec
     status: DriftMonitorStatus | None = None
-
-

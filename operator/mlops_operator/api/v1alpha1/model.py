@@ -46,7 +46,13 @@ class Metric(enum.StrEnum):
     MAE = "mae"
 
 
-CLASSIFICATION_METRICS: tuple[Metric, ...] = (Metric.ACCURACY, Metric.F1, Metric.ROC_AUC, Metric.PRECISION, Metric.RECALL)
+CLASSIFICATION_METRICS: tuple[Metric, ...] = (
+    Metric.ACCURACY,
+    Metric.F1,
+    Metric.ROC_AUC,
+    Metric.PRECISION,
+    Metric.RECALL,
+)
 REGRESSION_METRICS: tuple[Metric, ...] = (Metric.R2, Metric.RMSE, Metric.MAE)
 LOWER_IS_BETTER: frozenset[str] = frozenset({Metric.RMSE, Metric.MAE})
 
@@ -63,12 +69,15 @@ class ImprovementMode(enum.StrEnum):
 
 class TrainerSpec(CRModel):
     estimator: EstimatorPath | None = Field(
-        default=None, description="Dotted scikit-learn class path from the allowlist, e.g. sklearn.linear_model.LogisticRegression."
+        default=None,
+        description="Dotted scikit-learn class path from the allowlist, e.g. sklearn.linear_model.LogisticRegression.",
     )
     params: Annotated[dict[ParamName, ParamValue], Field(max_length=64)] = Field(
         default_factory=dict, description="Hyperparameters passed to the estimator (scalars only)."
     )
-    image: ImageRef | None = Field(default=None, description="Custom training image; it must honour the train contract.")
+    image: ImageRef | None = Field(
+        default=None, description="Custom training image; it must honour the train contract."
+    )
     command: Annotated[list[Annotated[str, StringConstraints(max_length=1024)]], Field(max_length=32)] | None = None
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
@@ -211,7 +220,9 @@ class ModelStatus(CRModel):
     observed_generation: int | None = None
     latest_version: int | None = None
     serving_version: int | None = None
-    metric: ShortText | None = Field(default=None, description="Serving version's validation metric, e.g. accuracy=0.961")
+    metric: ShortText | None = Field(
+        default=None, description="Serving version's validation metric, e.g. accuracy=0.961"
+    )
     endpoint: ShortText | None = None
     active_training: ActiveTraining | None = None
     trained_dataset_version: ShortText | None = None
@@ -243,9 +254,13 @@ class Model(Resource):
             PrinterColumn("Message", ".status.message", priority=1),
         ),
         spec_rules=(
-            ("has(self.trainer.estimator) != has(self.trainer.image)", "set exactly one of trainer.estimator or trainer.image"),
             (
-                "!has(self.approvedVersion) || !has(self.approval) || !has(self.approval.policy) || self.approval.policy == 'Manual'",
+                "has(self.trainer.estimator) != has(self.trainer.image)",
+                "set exactly one of trainer.estimator or trainer.image",
+            ),
+            (
+                "!has(self.approvedVersion) || !has(self.approval) || !has(self.approval.policy) || "
+                "self.approval.policy == 'Manual'",
                 "spec.approvedVersion is only meaningful with approval.policy Manual",
             ),
             (
