@@ -8,7 +8,9 @@ never an exception or a NaN.
 Agreement with scipy (tests/unit/drift check each of these):
 - `ks`: statistic and p-value of `scipy.stats.ks_2samp(ref, cur)` with the default method='auto'
   (exact distribution when both sides have at most 10,000 values, else the asymptotic one), on the
-  values left after dropping NaNs;
+  values left after dropping NaNs; p-values below 1e-14 in the asymptotic mode come from the limiting
+  Kolmogorov distribution instead of the finite-n one (see kstwo_sf), so verdicts match for any
+  threshold above that;
 - `chi_square`: `scipy.stats.chi2_contingency(table, correction=False)` on the 2-by-k table of reference
   counts vs current counts over the union of categories (a category unseen on one side is a zero cell).
   This is a test of independence, so the reference counts carry sampling error too; treating reference
@@ -29,6 +31,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 from scipy import stats as scipy_stats
 from scipy.spatial import distance as scipy_distance
 from scipy.stats._stats_py import _attempt_exact_2kssamp  # the exact routine ks_2samp itself calls
@@ -40,6 +43,9 @@ KS_EXACT_MAX_N: Final = 10_000  # scipy's MAX_AUTO_N: method='auto' is exact up 
 EMPTY_BIN_FRACTION: Final = 1e-4  # Evidently's "feel zeroes" value for empty bins
 WASSERSTEIN_MIN_STD: Final = 0.001  # Evidently's floor for the reference std in normed Wasserstein
 PSI_QUANTILES: Final = tuple(q / 10 for q in range(1, 10))  # interior reference deciles
+# Below this asymptotic estimate a KS p-value is reported from the limiting Kolmogorov distribution:
+# no threshold a monitor can sensibly use lies there, and the finite-n tail costs O(n) special functions.
+KS_TINY_P: Final = 1e-14
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +147,41 @@ def ks_pvalue(statistic: float, n1: int, n2: int) -> tuple[float, float]:
             return float(exact_d), float(np.clip(p, 0.0, 1.0))
         statistic = float(exact_d)  # ks_2samp falls back to the asymptotic form with the rounded value
     m, n = sorted((float(n1), float(n2)), reverse=True)
-    p = scipy_stats.kstwo.sf(statistic, np.round(m * n / (m + n)))
+    p = kstwo_sf(statistic, int(np.round(m * n / (m + n))))
     return statistic, float(np.clip(p, 0.0, 1.0))
+
+
+def kstwo_sf(d: float, n: int) -> float:
+    """scipy.stats.kstwo.sf(d, n), fast where scipy is slow.
+
+    For n > 140 and 2.2 <= n*d^2 < 370 scipy evaluates 2 * smirnov(n, d), the Birnbaum-Tingey sum, term
+    by term in C: seconds at n = 500,000. The same sum vectorised in log space (betaln keeps the binomial
+    coefficients accurate) agrees to about 1e-9 relative and is 10x faster. Where even that is wasted
+    (the limiting distribution puts p below KS_TINY_P), the limiting value is returned instead.
+    Everywhere else scipy's own kstwo.sf is called.
+    """
+    t = n * d
+    nx_squared = t * d
+    if n <= 140 or not 2.2 <= nx_squared < 370.0 or t >= n - 1 or d >= 0.5:
+        return float(scipy_stats.kstwo.sf(d, n))
+    limiting = float(scipy_stats.kstwobign.sf(d * math.sqrt(n)))
+    if limiting < KS_TINY_P:
+        return limiting
+    return min(2.0 * _smirnov_sf(n, d), 1.0)
+
+
+def _smirnov_sf(n: int, x: float) -> float:
+    """P(D+_n >= x) = x * sum_j C(n, j) (1 - x - j/n)^(n - j) (x + j/n)^(j - 1), j = 0..floor(n(1 - x))."""
+    j = np.arange(0, math.floor(n * (1 - x)) + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        log_terms = (
+            -math.log(n + 1.0)
+            - special.betaln(n - j + 1, j + 1)
+            + (n - j) * np.log1p(-x - j / n)
+            + (j - 1) * np.log(x + j / n)
+        )
+    top = float(log_terms.max())
+    return float(x * math.exp(top) * np.sum(np.exp(log_terms - top)))
 
 
 def ks(reference_sorted: FloatArray, current_sorted: FloatArray) -> Outcome:
@@ -183,9 +222,7 @@ def wasserstein_sorted(reference: FloatArray, current: FloatArray) -> float:
     return float(np.dot(widths.astype(np.float64), gaps) / (float(n1) * float(n2)))
 
 
-def normed_wasserstein(
-    reference_sorted: FloatArray, current_sorted: FloatArray, reference_std: float
-) -> Outcome:
+def normed_wasserstein(reference_sorted: FloatArray, current_sorted: FloatArray, reference_std: float) -> Outcome:
     if (empty := _empty_side(reference_sorted, current_sorted)) is not None:
         return empty
     distance = wasserstein_sorted(reference_sorted, current_sorted)
@@ -257,9 +294,7 @@ def chi_square(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
     return Outcome(value=p, statistic=statistic)
 
 
-def z_test(
-    reference_positive: int, reference_total: int, current_positive: int, current_total: int
-) -> Outcome:
+def z_test(reference_positive: int, reference_total: int, current_positive: int, current_total: int) -> Outcome:
     """Two-sided two-proportion z-test with pooled variance (the share of one of two categories).
 
     When the pooled share is 0 or 1 both samples hold one and the same value: z = 0, p = 1.
@@ -291,6 +326,7 @@ __all__ = [
     "ks",
     "ks_pvalue",
     "ks_statistic_sorted",
+    "kstwo_sf",
     "normed_wasserstein",
     "not_computable",
     "psi_from_counts",

@@ -136,9 +136,7 @@ def test_reference_quantile_psi_sees_a_lognormal_drift_that_equal_width_bins_mis
     reference = np.sort(rng.lognormal(0, 1, 50_000))
     current = np.sort(rng.lognormal(0.4, 1, 50_000))
     edges = stats.decile_edges(reference)
-    quantile_psi = stats.psi_from_counts(
-        stats.binned_counts(reference, edges), stats.binned_counts(current, edges)
-    )
+    quantile_psi = stats.psi_from_counts(stats.binned_counts(reference, edges), stats.binned_counts(current, edges))
     equal_edges = np.linspace(min(reference[0], current[0]), max(reference[-1], current[-1]), 11)[1:-1]
     equal_psi = stats.psi_from_counts(
         stats.binned_counts(reference, equal_edges), stats.binned_counts(current, equal_edges)
@@ -187,3 +185,15 @@ def test_constant_columns_score_without_nan() -> None:
     assert (same.statistic, same.value) == (0.0, 1.0)
     assert moved.statistic == 1.0 and moved.value is not None and moved.value < 1e-10
     assert moved.value == pytest.approx(scipy_stats.ks_2samp(constant, constant + 1).pvalue, rel=RTOL)
+
+
+@pytest.mark.parametrize(("n", "d"), [(200, 0.15), (5_000, 0.03), (50_000, 0.007), (50_000, 0.02), (150_000, 0.005)])
+def test_kstwo_sf_matches_scipy_where_it_takes_the_fast_path(n: int, d: float) -> None:
+    assert stats.kstwo_sf(d, n) == pytest.approx(scipy_stats.kstwo.sf(d, n), rel=RTOL)
+
+
+def test_tiny_asymptotic_p_values_keep_the_verdict() -> None:
+    n, d = 100_000, 0.03  # n*d^2 = 90: p around 1e-78
+    fast = stats.kstwo_sf(d, n)
+    assert 0 < fast < stats.KS_TINY_P
+    assert scipy_stats.kstwo.sf(d, n) < stats.KS_TINY_P
