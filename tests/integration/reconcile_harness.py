@@ -14,17 +14,32 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource
 from mlops_operator.api.crdgen import crd_for
 from mlops_operator.api.v1alpha1 import ALL_KINDS
+from mlops_operator.kube import (
+    DATASET,
+    DEPLOYMENT,
+    DRIFT_MONITOR,
+    EVENT,
+    JOB,
+    MODEL,
+    POD,
+    ApiError,
+    Conflict,
+    Kind,
+    Kube,
+    NotFound,
+)
+from mlops_operator.kube.client import MERGE_PATCH
 from mlops_operator.metrics import Metrics
 from mlops_operator.runner import run
 from mlops_operator.settings import Settings
@@ -32,7 +47,7 @@ from mlops_operator.settings import Settings
 T = TypeVar("T")
 GROUP, VERSION = contracts.GROUP, contracts.VERSION
 REPO = Path(__file__).resolve().parents[2]
-PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
+KINDS = {"Dataset": DATASET, "Model": MODEL, "DriftMonitor": DRIFT_MONITOR}
 
 
 def _crd(cls: type[Resource]) -> dict[str, Any]:
@@ -62,34 +77,33 @@ def _drop_uncompilable_rules(node: Any) -> None:
 
 
 def install_current_crds(api: client.ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(api)
+    kube = Kube(api)
     for cls in ALL_KINDS:
         body = _crd(cls)
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         try:
-            ext.create_custom_resource_definition(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            current = ext.read_custom_resource_definition(body["metadata"]["name"])
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            ext.replace_custom_resource_definition(body["metadata"]["name"], body)
+            kube.request_sync("POST", path, body=body)
+        except Conflict:
+            current = kube.request_sync("GET", f"{path}/{body['metadata']['name']}")
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            kube.request_sync("PUT", f"{path}/{body['metadata']['name']}", body=body)
     for cls in ALL_KINDS:
         name = f"{cls.crd.plural}.{GROUP}"
-        eventually(lambda n=name: _established(ext, n), what=f"CRD {name} established")
+        eventually(partial(_established, kube, name), what=f"CRD {name} established")
 
 
-def _established(ext: client.ApiextensionsV1Api, name: str) -> bool:
-    crd = ext.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+def _established(kube: Kube, name: str) -> bool:
+    crd = kube.request_sync("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    return any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"].get("conditions") or [])
 
 
 def eventually(check: Callable[[], T | None], *, what: str, attempts: int = 300, every: float = 0.1) -> T:
-    """Poll until `check` returns something truthy (bounded: attempts × every seconds)."""
+    """Poll until `check` returns something truthy (bounded: attempts * every seconds)."""
     last: Any = None
     for _ in range(attempts):
         try:
             value = check()
-        except (ApiException, KeyError, IndexError, TypeError) as exc:
+        except (ApiError, KeyError, IndexError, TypeError) as exc:
             last = exc
         else:
             if value:
@@ -102,7 +116,11 @@ def eventually(check: Callable[[], T | None], *, what: str, attempts: int = 300,
 @contextlib.contextmanager
 def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metrics]:
     """The real operator (kopf + our handlers) in a thread, watching one namespace."""
-    values: dict[str, Any] = {"namespaces": (namespace,), "resync_seconds": 30.0, "image": "localhost/mlops:it"}
+    values: dict[str, Any] = {
+        "namespaces": (namespace,),
+        "resync_seconds": 30.0,
+        "image": "localhost/mlops:it",
+    }
     values.update(settings)
     metrics = Metrics()
     stop, ready = threading.Event(), threading.Event()
@@ -110,8 +128,16 @@ def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metr
 
     def main() -> None:
         try:
-            asyncio.run(run(Settings(**values), liveness=None, kubeconfig=str(kubeconfig), metrics=metrics,
-                            stop_flag=stop, ready_flag=ready))  # fmt: skip
+            asyncio.run(
+                run(
+                    Settings(**values),
+                    liveness=None,
+                    kubeconfig=str(kubeconfig),
+                    metrics=metrics,
+                    stop_flag=stop,
+                    ready_flag=ready,
+                )
+            )
         except BaseException as exc:  # surfaced by the test, not lost in a thread
             errors.append(exc)
 
@@ -129,27 +155,26 @@ def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metr
 
 
 class Cluster:
-    """Thin typed helpers over the official client for the tests."""
+    """Plain-dict access to the test namespace (the same raw REST calls the operator makes)."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.api = api
+        self.kube = Kube(api)
         self.ns = namespace
-        self.custom = client.CustomObjectsApi(api)
-        self.batch = client.BatchV1Api(api)
-        self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
+
+    def call(self, method: str, kind: Kind, name: str | None = None, *, sub: str | None = None, **kw: Any) -> Any:
+        return self.kube.request_sync(method, kind.path(self.ns, name, sub), **kw)
 
     # custom resources
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURALS[body["kind"]], body)
+        result: dict[str, Any] = self.call("POST", KINDS[body["kind"]], body=body)
         return result
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURALS[kind], name)
+        result: dict[str, Any] = self.call("GET", KINDS[kind], name)
         return result
 
     def patch(self, kind: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURALS[kind], name, patch)
+        result: dict[str, Any] = self.call("PATCH", KINDS[kind], name, body=patch, content_type=MERGE_PATCH)
         return result
 
     def status(self, kind: str, name: str) -> dict[str, Any]:
@@ -161,75 +186,125 @@ class Cluster:
     # children
     def jobs(self, **labels: str) -> list[dict[str, Any]]:
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        items = self.batch.list_namespaced_job(self.ns, label_selector=selector, _preload_content=False)
-        import json
-
-        return list(json.loads(items.data)["items"])
+        return list(self.call("GET", JOB, query={"labelSelector": selector})["items"])
 
     def model_jobs(self, model: str) -> list[dict[str, Any]]:
         return self.jobs(**{contracts.LABEL_MODEL: model, contracts.LABEL_COMPONENT: "train"})
 
-    def events(self, name: str) -> list[tuple[str, str]]:
-        items = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={name}").items
-        return [(e.reason, e.message) for e in items]
+    def deployment(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.call("GET", DEPLOYMENT, name)
+            return result
+        except NotFound:
+            return None
 
-    def finish_job(self, job: dict[str, Any], *, message: str, exit_code: int = 0, reason: str | None = None,
-                   job_reason: str = "BackoffLimitExceeded") -> None:  # fmt: skip
-        """Play kubelet + Job controller: a Pod that terminated with `message`, then the Job's final condition."""
+    def served_version(self, deployment: str) -> str | None:
+        found = self.deployment(deployment)
+        return found["spec"]["template"]["metadata"]["labels"].get(contracts.LABEL_MODEL_VERSION) if found else None
+
+    def events(self, name: str) -> list[tuple[str, str]]:
+        items = self.call("GET", EVENT, query={"fieldSelector": f"involvedObject.name={name}"})["items"]
+        return [(str(e.get("reason")), str(e.get("message"))) for e in items]
+
+    def finish_job(
+        self,
+        job: dict[str, Any],
+        *,
+        message: str,
+        exit_code: int = 0,
+        reason: str | None = None,
+        job_reason: str = "BackoffLimitExceeded",
+    ) -> None:
+        """Play kubelet and Job controller: a Pod terminated with `message`, then the Job's final condition."""
         name = job["metadata"]["name"]
         template = job["spec"]["template"]
+        owner = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": name,
+            "uid": job["metadata"]["uid"],
+            "controller": True,
+        }
+        pod_name = f"{name}-pod"[:63]
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
-                "name": f"{name}-pod"[:63],
-                "labels": {**template["metadata"]["labels"], "job-name": name, "batch.kubernetes.io/job-name": name},
-                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job["metadata"]["uid"], "controller": True}],
+                "name": pod_name,
+                "labels": {
+                    **template["metadata"]["labels"],
+                    "job-name": name,
+                    "batch.kubernetes.io/job-name": name,
+                },
+                "ownerReferences": [owner],
             },
             "spec": template["spec"],
         }
-        self.core.create_namespaced_pod(self.ns, pod)
+        self.call("POST", POD, body=pod)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        terminated = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
-                      "message": message, "startedAt": now, "finishedAt": now}  # fmt: skip
+        terminated = {
+            "exitCode": exit_code,
+            "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+            "message": message,
+            "startedAt": now,
+            "finishedAt": now,
+        }
         container = template["spec"]["containers"][0]
-        self.core.patch_namespaced_pod_status(pod["metadata"]["name"], self.ns, {"status": {
-            "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "containerStatuses": [{"name": container["name"], "image": container["image"], "imageID": "", "ready": False,
-                                   "restartCount": 0, "state": {"terminated": terminated}}],
-        }})  # fmt: skip
+        container_status = {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": {"terminated": terminated},
+        }
+        phase = "Succeeded" if exit_code == 0 else "Failed"
+        pod_status = {"status": {"phase": phase, "containerStatuses": [container_status]}}
+        self.call("PATCH", POD, pod_name, sub="status", body=pod_status, content_type=MERGE_PATCH)
+        stamp = {"lastTransitionTime": now, "lastProbeTime": now}
         if exit_code == 0:
-            conditions = [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
-            ]
+            conditions = [{"type": t, "status": "True", **stamp} for t in ("SuccessCriteriaMet", "Complete")]
             status = {"startTime": now, "completionTime": now, "succeeded": 1, "conditions": conditions}
         else:
             conditions = [
-                {"type": "FailureTarget", "status": "True", "reason": job_reason, "message": "failed", "lastTransitionTime": now, "lastProbeTime": now},
-                {"type": "Failed", "status": "True", "reason": job_reason, "message": "failed", "lastTransitionTime": now, "lastProbeTime": now},
-            ]  # fmt: skip
+                {"type": t, "status": "True", "reason": job_reason, "message": "failed", **stamp}
+                for t in ("FailureTarget", "Failed")
+            ]
             status = {"startTime": now, "failed": 1, "conditions": conditions}
-        self.batch.patch_namespaced_job_status(name, self.ns, {"status": status})
+        self.call("PATCH", JOB, name, sub="status", body={"status": status}, content_type=MERGE_PATCH)
 
     def roll_out(self, deployment: str) -> None:
         """Play the Deployment controller: every replica of the current template updated and available."""
-        current = self.apps.read_namespaced_deployment(deployment, self.ns)
-        replicas = current.spec.replicas or 0
-        self.apps.patch_namespaced_deployment_status(deployment, self.ns, {"status": {
-            "observedGeneration": current.metadata.generation, "replicas": replicas, "updatedReplicas": replicas,
-            "availableReplicas": replicas, "readyReplicas": replicas,
-        }})  # fmt: skip
+        current = self.call("GET", DEPLOYMENT, deployment)
+        replicas = current["spec"].get("replicas", 1)
+        status = {
+            "observedGeneration": current["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+            "readyReplicas": replicas,
+        }
+        self.call("PATCH", DEPLOYMENT, deployment, sub="status", body={"status": status}, content_type=MERGE_PATCH)
 
     def fail_rollout(self, deployment: str) -> None:
-        current = self.apps.read_namespaced_deployment(deployment, self.ns)
+        current = self.call("GET", DEPLOYMENT, deployment)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.apps.patch_namespaced_deployment_status(deployment, self.ns, {"status": {
-            "observedGeneration": current.metadata.generation,
-            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                            "message": "ReplicaSet has timed out progressing.", "lastUpdateTime": now, "lastTransitionTime": now}],
-        }})  # fmt: skip
+        stalled = {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet has timed out progressing.",
+            "lastUpdateTime": now,
+            "lastTransitionTime": now,
+        }
+        status = {"observedGeneration": current["metadata"]["generation"], "conditions": [stalled]}
+        self.call("PATCH", DEPLOYMENT, deployment, sub="status", body={"status": status}, content_type=MERGE_PATCH)
 
 
 def resource(cls: type[Resource], name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": contracts.API_VERSION, "kind": cls.crd.kind, "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": contracts.API_VERSION,
+        "kind": cls.crd.kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    }

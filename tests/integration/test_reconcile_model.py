@@ -12,6 +12,7 @@ from kubernetes import client
 from mlops_operator import contracts
 from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
+from mlops_operator.kube import SERVICE
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
 
@@ -27,9 +28,12 @@ def current_crds(api_client: client.ApiClient) -> None:
 
 @pytest.fixture
 def cluster(
-    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer,
+    api_client: client.ApiClient,
+    namespace: str,
+    current_crds: None,
+    apiserver_instance: apiserver.ApiServer,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cluster]:  # fmt: skip
+) -> Iterator[Cluster]:
     monkeypatch.setenv("KUBECONFIG", str(apiserver_instance.kubeconfig))  # kopf's own login reads it
     with operator(apiserver_instance.kubeconfig, namespace):
         yield Cluster(api_client, namespace)
@@ -37,17 +41,26 @@ def cluster(
 
 def profile_result(version: str, rows: int = 150) -> str:
     return ProfileResult(
-        ok=True, version=version, rows=rows, columns=5, target="target", task_hint="classification",
-        profile_uri=f"file:///var/lib/mlops/p/{version}/profile.json", data_uri=f"file:///var/lib/mlops/p/{version}/data.parquet",
-    ).model_dump_json(by_alias=True)  # fmt: skip
+        ok=True,
+        version=version,
+        rows=rows,
+        columns=5,
+        target="target",
+        task_hint="classification",
+        profile_uri=f"file:///var/lib/mlops/p/{version}/profile.json",
+        data_uri=f"file:///var/lib/mlops/p/{version}/data.parquet",
+    ).model_dump_json(by_alias=True)
 
 
 def train_result(version: int, accuracy: float, champion: float | None = None) -> str:
     return TrainResult(
-        ok=True, version=version, metrics={"accuracy": accuracy, "f1": accuracy},
+        ok=True,
+        version=version,
+        metrics={"accuracy": accuracy, "f1": accuracy},
         champion_metrics={"accuracy": champion} if champion is not None else None,
-        artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops", sha256=f"{version:x}" * 64,
-    ).model_dump_json(by_alias=True)  # fmt: skip
+        artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops",
+        sha256=f"{version:x}" * 64,
+    ).model_dump_json(by_alias=True)
 
 
 def ready_dataset(c: Cluster, name: str = "iris", version: str = VERSION_A) -> None:
@@ -70,7 +83,9 @@ def model_spec(**overrides: Any) -> dict[str, Any]:
 
 def training_job(c: Cluster, model: str, version: int) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
-        jobs = [j for j in c.model_jobs(model) if j["metadata"]["labels"][contracts.LABEL_MODEL_VERSION] == str(version)]
+        jobs = [
+            j for j in c.model_jobs(model) if j["metadata"]["labels"][contracts.LABEL_MODEL_VERSION] == str(version)
+        ]
         return jobs[0] if jobs else None
 
     return eventually(find, what=f"training Job for version {version}")
@@ -92,7 +107,12 @@ def test_dataset_profile_job_then_version_and_event(cluster: Cluster) -> None:
     assert eventually(lambda: any(r == "NewVersion" for r, _ in cluster.events("iris")), what="NewVersion event")
     job = cluster.jobs(**{contracts.LABEL_DATASET: "iris"})[0]
     (owner,) = job["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["controller"], owner["blockOwnerDeletion"]) == ("Dataset", "iris", True, True)
+    assert (owner["kind"], owner["name"], owner["controller"], owner["blockOwnerDeletion"]) == (
+        "Dataset",
+        "iris",
+        True,
+        True,
+    )
 
 
 def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(cluster: Cluster) -> None:
@@ -104,10 +124,10 @@ def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(clus
     assert eventually(lambda: cluster.status("Model", "clf").get("phase") == "Training", what="phase Training")
 
     cluster.finish_job(job, message=train_result(1, 0.95))
-    deployment = eventually(lambda: cluster.apps.read_namespaced_deployment("clf-server", cluster.ns), what="Deployment")
-    service = cluster.core.read_namespaced_service("clf", cluster.ns)
-    assert service.spec.ports[0].port == 80 and service.spec.ports[0].target_port == "http"
-    assert deployment.spec.template.metadata.labels[contracts.LABEL_MODEL_VERSION] == "1"
+    eventually(lambda: cluster.deployment("clf-server"), what="Deployment")
+    service = cluster.call("GET", SERVICE, "clf")
+    assert service["spec"]["ports"][0]["port"] == 80 and service["spec"]["ports"][0]["targetPort"] == "http"
+    assert cluster.served_version("clf-server") == "1"
     assert version_state(cluster, "clf", 1) == "Approved"
 
     cluster.roll_out("clf-server")
@@ -118,7 +138,11 @@ def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(clus
     assert ready is not None and ready["status"] == "True"
 
     # a person (or a DriftMonitor) asks for a retrain; the new version is worse than the champion
-    cluster.patch("Model", "clf", {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: "2026-01-01T00:00:00Z;manual"}}})
+    cluster.patch(
+        "Model",
+        "clf",
+        {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: "2026-01-01T00:00:00Z;manual"}}},
+    )
     job2 = training_job(cluster, "clf", 2)
     assert job2["metadata"]["annotations"]["mlops.dev/champion-version"] == "1"
     cluster.finish_job(job2, message=train_result(2, 0.90, champion=0.95))
@@ -126,16 +150,19 @@ def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(clus
     record = next(v for v in cluster.status("Model", "clf")["versions"] if v["version"] == 2)
     assert record["gate"]["reason"] == "NotBetterThanChampion" and record["gate"]["championScore"] == 0.95
     assert cluster.status("Model", "clf")["servingVersion"] == 1
-    assert cluster.apps.read_namespaced_deployment("clf-server", cluster.ns).spec.template.metadata.labels[
-        contracts.LABEL_MODEL_VERSION
-    ] == "1"
+    assert cluster.served_version("clf-server") == "1"
     # the same request is handled once: no third Job
     assert len(cluster.model_jobs("clf")) == 2
 
     # a better one is approved and rolls out; the old one retires
-    cluster.patch("Model", "clf", {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: "2026-01-01T01:00:00Z;again"}}})
+    cluster.patch(
+        "Model",
+        "clf",
+        {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: "2026-01-01T01:00:00Z;again"}}},
+    )
     deferred = eventually(
-        lambda: [m for r, m in cluster.events("clf") if r == "RetrainDeferred"], what="RetrainDeferred (cooldown)"
+        lambda: [m for r, m in cluster.events("clf") if r == "RetrainDeferred"],
+        what="RetrainDeferred (cooldown)",
     )
     assert "cooldownSeconds is 600" in deferred[0]
 
@@ -144,14 +171,19 @@ def test_manual_approval_waits_for_spec_approved_version(cluster: Cluster) -> No
     ready_dataset(cluster)
     cluster.create(resource(Model, "manual", model_spec(approval={"policy": "Manual"})))
     cluster.finish_job(training_job(cluster, "manual", 1), message=train_result(1, 0.95))
-    approved = eventually(lambda: cluster.condition("Model", "manual", "Approved"), what="Approved condition")
     eventually(lambda: cluster.status("Model", "manual").get("phase") == "AwaitingApproval", what="AwaitingApproval")
     approved = cluster.condition("Model", "manual", "Approved")
-    assert approved is not None and approved["reason"] == "AwaitingApproval" and "approvedVersion: 1" in approved["message"]
-    with pytest.raises(client.exceptions.ApiException):
-        cluster.apps.read_namespaced_deployment("manual-server", cluster.ns)
+    assert (
+        approved is not None
+        and approved["reason"] == "AwaitingApproval"
+        and "approvedVersion: 1" in approved["message"]
+    )
+    assert cluster.deployment("manual-server") is None
     cluster.patch("Model", "manual", {"spec": {"approvedVersion": 1}})
-    eventually(lambda: cluster.apps.read_namespaced_deployment("manual-server", cluster.ns), what="Deployment after approval")
+    eventually(
+        lambda: cluster.deployment("manual-server"),
+        what="Deployment after approval",
+    )
     assert version_state(cluster, "manual", 1) == "Approved"
 
 
@@ -161,7 +193,8 @@ def test_failed_training_becomes_a_condition_with_reason_and_no_retry(cluster: C
     job = training_job(cluster, "oom", 1)
     cluster.finish_job(job, message="", exit_code=137, reason="OOMKilled")
     trained = eventually(
-        lambda: (c := cluster.condition("Model", "oom", "Trained")) and c["status"] == "False" and c, what="Trained=False"
+        lambda: (c := cluster.condition("Model", "oom", "Trained")) and c["status"] == "False" and c,
+        what="Trained=False",
     )
     assert trained["reason"] == "OOMKilled" and "1Gi" in trained["message"]
     assert cluster.status("Model", "oom")["phase"] == "Failed"
@@ -173,30 +206,29 @@ def test_a_new_dataset_version_retrains_and_a_failed_rollout_rolls_back(cluster:
     ready_dataset(cluster)
     cluster.create(resource(Model, "roll", model_spec(retrain={"cooldownSeconds": 0})))
     cluster.finish_job(training_job(cluster, "roll", 1), message=train_result(1, 0.9))
-    eventually(lambda: cluster.apps.read_namespaced_deployment("roll-server", cluster.ns), what="Deployment v1")
+    eventually(lambda: cluster.deployment("roll-server"), what="Deployment v1")
     cluster.roll_out("roll-server")
     eventually(lambda: cluster.status("Model", "roll").get("servingVersion") == 1, what="serving v1")
 
     # the data changes: a refresh finds a new content hash
     cluster.patch("Dataset", "iris", {"spec": {"quality": {"minRows": 20}}})
     profile = eventually(
-        lambda: [j for j in cluster.jobs(**{contracts.LABEL_DATASET: "iris"}) if not j.get("status")], what="second profile Job"
+        lambda: [j for j in cluster.jobs(**{contracts.LABEL_DATASET: "iris"}) if not j.get("status")],
+        what="second profile Job",
     )[0]
     cluster.finish_job(profile, message=profile_result(VERSION_B, rows=300))
     job2 = training_job(cluster, "roll", 2)
     assert "dataset version" in job2["metadata"]["annotations"][contracts.ANNOTATION_TRIGGER]
     cluster.finish_job(job2, message=train_result(2, 0.97, champion=0.9))
     eventually(
-        lambda: cluster.apps.read_namespaced_deployment("roll-server", cluster.ns).spec.template.metadata.labels[
-            contracts.LABEL_MODEL_VERSION] == "2",
+        lambda: cluster.served_version("roll-server") == "2",
         what="Deployment rolling to v2",
-    )  # fmt: skip
+    )
     cluster.fail_rollout("roll-server")
     eventually(lambda: version_state(cluster, "roll", 2) == "RolledBack", what="v2 rolled back")
     eventually(
-        lambda: cluster.apps.read_namespaced_deployment("roll-server", cluster.ns).spec.template.metadata.labels[
-            contracts.LABEL_MODEL_VERSION] == "1",
+        lambda: cluster.served_version("roll-server") == "1",
         what="Deployment back on v1",
-    )  # fmt: skip
+    )
     assert cluster.status("Model", "roll")["servingVersion"] == 1
     assert any(r == "RolledBack" for r, _ in cluster.events("roll"))

@@ -9,12 +9,13 @@ import kopf
 
 from mlops_operator import contracts
 from mlops_operator.kube import Kube
+from mlops_operator.kube import client as kube_client
 from mlops_operator.metrics import Metrics
 from mlops_operator.reconcilers.context import Context
 from mlops_operator.reconcilers.controller import Controller
 from mlops_operator.settings import Settings
 
-WATCH_SERVER_TIMEOUT = 300.0
+WATCH_SERVER_TIMEOUT = 300  # an integer: the API server rejects "300.0"
 WATCH_CLIENT_TIMEOUT = 330.0
 WATCH_CONNECT_TIMEOUT = 30.0
 
@@ -37,7 +38,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
 def register(registry: kopf.OperatorRegistry) -> None:
     registry_kw: dict[str, Any] = {"registry": registry}
 
-    kopf.on.login(**registry_kw)(kopf.login_via_client)
+    @kopf.on.login(**registry_kw)
+    def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kube_client.login(memo.get("kubeconfig"), **kwargs)
 
     @kopf.on.startup(**registry_kw)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import kopf
 import kubernetes
 from kubernetes.client import ApiClient
 
@@ -48,6 +49,29 @@ class Conflict(ApiError):
     pass
 
 
+def login(kubeconfig: str | None, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's credentials from the same source as ours: an explicit kubeconfig file, else kopf's own
+    discovery (in-cluster, then the default kubeconfig)."""
+    if kubeconfig is None:
+        return kopf.login_via_client(**kwargs)
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration
+    )
+    header = str(configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken") or "")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme="Bearer" if header else None,
+        token=header.removeprefix("Bearer ").strip() or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
+
+
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
@@ -75,7 +99,7 @@ class Kube:
         self._api.close()  # type: ignore[no-untyped-call]
 
     # --- the one request primitive ----------------------------------------------------------
-    def _request_sync(
+    def request_sync(
         self,
         method: str,
         path: str,
@@ -84,6 +108,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
+        """One blocking REST call returning parsed JSON (the async methods run it in a thread)."""
         if query:
             path = f"{path}?{urlencode(query)}"
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -111,7 +136,7 @@ class Kube:
         raise error(status, reason or str(response.reason), message)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self._request_sync, method, path, **kwargs)
+        return await asyncio.to_thread(self.request_sync, method, path, **kwargs)
 
     # --- reads ------------------------------------------------------------------------------
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
@@ -135,9 +160,7 @@ class Kube:
     # --- writes -----------------------------------------------------------------------------
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         kind = kind_of(obj)
-        created: dict[str, Any] = await self._request(
-            "POST", kind.path(obj["metadata"]["namespace"]), body=obj
-        )
+        created: dict[str, Any] = await self._request("POST", kind.path(obj["metadata"]["namespace"]), body=obj)
         return created
 
     async def create_or_adopt(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -176,9 +199,7 @@ class Kube:
             return "unchanged"
         patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
         patch["metadata"] = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
-        await self._request(
-            "PATCH", kind.path(meta["namespace"], meta["name"]), body=patch, content_type=MERGE_PATCH
-        )
+        await self._request("PATCH", kind.path(meta["namespace"], meta["name"]), body=patch, content_type=MERGE_PATCH)
         return "patched"
 
     async def patch(
@@ -189,9 +210,7 @@ class Kube:
         )
         return result
 
-    async def patch_status(
-        self, kind: Kind, namespace: str, name: str, status: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         return await self.patch(kind, namespace, name, {"status": status}, subresource="status")
 
     async def annotate(
@@ -211,9 +230,7 @@ class Kube:
         except NotFound:
             return False
 
-    async def event(
-        self, involved: dict[str, Any], type_: str, reason: str, message: str, *, now: datetime
-    ) -> None:
+    async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str, *, now: datetime) -> None:
         """Post a core/v1 Event. The name is derived from (object, reason, message), so re-posting the
         same event after a restart is a harmless 409 rather than a duplicate."""
         meta = involved.get("metadata") or {}

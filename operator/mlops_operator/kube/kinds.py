@@ -43,8 +43,7 @@ MODEL = Kind(contracts.GROUP, contracts.VERSION, "models", "Model")
 DRIFT_MONITOR = Kind(contracts.GROUP, contracts.VERSION, "driftmonitors", "DriftMonitor")
 
 _BY_KIND = {
-    (k.api_version, k.kind): k
-    for k in (JOB, POD, SERVICE, EVENT, DEPLOYMENT, HPA, DATASET, MODEL, DRIFT_MONITOR)
+    (k.api_version, k.kind): k for k in (JOB, POD, SERVICE, EVENT, DEPLOYMENT, HPA, DATASET, MODEL, DRIFT_MONITOR)
 }
 
 

@@ -141,8 +141,10 @@ def decide_training(
     model: Model, work: ModelStatus, spec_hash: str, dataset_version: str, now: datetime
 ) -> TrainingDecision:
     """Whether a new training request is pending, in priority order. Pure."""
-    if work.training_spec_hash is None and not work.versions:
-        return TrainingDecision(TRIGGER_INITIAL)
+    if work.training_spec_hash is None:
+        # No versions: the first training. Versions but no hash: a status written before the field
+        # existed; adopt the current spec rather than retrain everything after an upgrade.
+        return TrainingDecision(TRIGGER_INITIAL) if not work.versions else TrainingDecision()
     if spec_hash != work.training_spec_hash:
         return TrainingDecision(f"spec changed (generation {model.generation})")
     if model.spec.retrain.on_dataset_change and dataset_version != work.trained_dataset_version:
@@ -428,6 +430,8 @@ async def _maybe_train(run: _Run, dataset: Dataset, train_jobs: list[dict[str, A
         )
         return
     spec_hash = jobs.training_spec_hash(model)
+    if work.training_spec_hash is None and work.versions:
+        work.training_spec_hash = spec_hash
     decision = decide_training(model, work, spec_hash, ds_status.version, now)
     if decision.deferred_for is not None:
         run.note(normal("RetrainDeferred", decision.deferred_message))
