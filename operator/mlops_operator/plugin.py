@@ -67,9 +67,7 @@ def resolve_kind(word: str) -> type[Resource]:
     try:
         return KINDS[word.lower()]
     except KeyError:
-        raise PluginError(
-            f"unknown kind {word!r}: use dataset (ds), model (mdl) or driftmonitor (dm)"
-        ) from None
+        raise PluginError(f"unknown kind {word!r}: use dataset (ds), model (mdl) or driftmonitor (dm)") from None
 
 
 def parse_resource(cls: type[Resource], body: Mapping[str, Any]) -> Resource:
@@ -321,8 +319,7 @@ def check_approvable(model: Model, version: int) -> ModelVersion:
     if target.state not in SERVABLE_STATES:
         why = f": {target.message}" if target.message else ""
         raise PluginError(
-            f"version {version} of model {model.name} is {target.state}{why}; "
-            "only validated versions can be approved"
+            f"version {version} of model {model.name} is {target.state}{why}; only validated versions can be approved"
         )
     return target
 
@@ -355,9 +352,7 @@ def rollback_target(model: Model, requested: int | None) -> int:
         if requested == serving:
             raise PluginError(f"model {model.name} already serves version {requested}")
         if requested in rejected or target.state not in SERVABLE_STATES:
-            raise PluginError(
-                f"version {requested} of model {model.name} is {target.state}; it cannot be served"
-            )
+            raise PluginError(f"version {requested} of model {model.name} is {target.state}; it cannot be served")
         return requested
     if serving is None:
         raise PluginError(f"model {model.name} serves no version yet: nothing to roll back")
@@ -371,9 +366,7 @@ def rollback_target(model: Model, requested: int | None) -> int:
     ]
     if not served_before:
         raise PluginError(f"model {model.name} has served no other version; name one with --to VERSION")
-    return max(
-        served_before, key=lambda v: (v.serving_at or datetime.min.replace(tzinfo=UTC), v.version)
-    ).version
+    return max(served_before, key=lambda v: (v.serving_at or datetime.min.replace(tzinfo=UTC), v.version)).version
 
 
 def rollback_patch(model: Model, target: int) -> dict[str, Any]:
@@ -406,12 +399,10 @@ HINTS: dict[str, str] = {
         "(spec.trainer.resources for training, spec.resources for Datasets and DriftMonitors)."
     ),
     R.BACKOFF_LIMIT_EXCEEDED: (
-        "Every retry of the Job failed. `kubectl logs -n {namespace} -l "
-        "mlops.dev/{kind_lower}={name}` shows why."
+        "Every retry of the Job failed. `kubectl logs -n {namespace} -l mlops.dev/{kind_lower}={name}` shows why."
     ),
     R.DEADLINE_EXCEEDED: (
-        "The Job ran past its deadline. Raise spec.trainer.activeDeadlineSeconds or choose "
-        "cheaper hyperparameters."
+        "The Job ran past its deadline. Raise spec.trainer.activeDeadlineSeconds or choose cheaper hyperparameters."
     ),
     R.DATA_ERROR: (
         "The data broke the schema or a quality rule. `kubectl mlops status dataset <name>` lists"
@@ -433,15 +424,9 @@ HINTS: dict[str, str] = {
         "The Job finished but its result could not be read. With a custom training image, check "
         "that it writes the result JSON to the termination log."
     ),
-    R.DATASET_NOT_FOUND: (
-        "The Dataset in spec.datasetRef does not exist in {namespace}. Create it or fix the name."
-    ),
-    R.DATASET_NOT_READY: (
-        "The Model waits for its Dataset: `kubectl mlops why dataset <name> -n {namespace}`."
-    ),
-    R.TARGET_MISSING: (
-        "No target column: set spec.target on the Model or spec.schema.target on the Dataset."
-    ),
+    R.DATASET_NOT_FOUND: ("The Dataset in spec.datasetRef does not exist in {namespace}. Create it or fix the name."),
+    R.DATASET_NOT_READY: ("The Model waits for its Dataset: `kubectl mlops why dataset <name> -n {namespace}`."),
+    R.TARGET_MISSING: ("No target column: set spec.target on the Model or spec.schema.target on the Dataset."),
     R.AWAITING_APPROVAL: (
         "Approval policy Manual: a person decides. `kubectl mlops history {name}` lists the "
         "candidates; `kubectl mlops approve {name} <version>` serves one."
@@ -463,9 +448,7 @@ HINTS: dict[str, str] = {
     ),
     R.SERVING_DISABLED: "spec.serving.enabled is false: nothing is served until it is true again.",
     R.NOTHING_TO_SERVE: "There is no approved version to serve yet.",
-    R.MODEL_NOT_FOUND: (
-        "The Model in spec.modelRef does not exist in {namespace}. Create it or fix the name."
-    ),
+    R.MODEL_NOT_FOUND: ("The Model in spec.modelRef does not exist in {namespace}. Create it or fix the name."),
     R.BASELINE_NOT_READY: "The baseline Dataset has no profile yet: `kubectl mlops why dataset <name>`.",
     R.DRIFT: (
         "The scoring inputs drifted from the training data. `kubectl mlops drift {name}` shows "
@@ -480,21 +463,15 @@ HINTS: dict[str, str] = {
         "The collected inputs do not have the baseline's columns. Is the Model trained on the "
         "Dataset the monitor compares with (spec.datasetRef)?"
     ),
-    R.CHECK_FAILED: (
-        "The drift check Job failed; `kubectl logs -n {namespace} -l mlops.dev/driftmonitor={name}`."
-    ),
+    R.CHECK_FAILED: ("The drift check Job failed; `kubectl logs -n {namespace} -l mlops.dev/driftmonitor={name}`."),
     # The validation gate (status.versions[].gate.reason).
     "BelowThreshold": "The new version scored under spec.validation.threshold; the serving version stays.",
-    "AboveThreshold": (
-        "The new version's error is above spec.validation.threshold; the serving version stays."
-    ),
+    "AboveThreshold": ("The new version's error is above spec.validation.threshold; the serving version stays."),
     "NotBetterThanChampion": (
         "The new version did not beat the serving version; set spec.validation.mustBeatChampion "
         "false to accept it anyway."
     ),
-    "InsufficientImprovement": (
-        "The new version beat the serving one by less than spec.validation.minImprovement."
-    ),
+    "InsufficientImprovement": ("The new version beat the serving one by less than spec.validation.minImprovement."),
     "MetricMissing": "The training result lacks the validation metric; with a custom image, report it.",
 }
 
@@ -545,7 +522,7 @@ def explain(obj: Resource, now: datetime) -> list[Explanation]:
                 "NotReconciled",
                 f"{kind} {name} has no status yet: the operator has not picked it up.",
                 f"Is the operator running, and does it watch namespace {namespace}? "
-                "`kubectl get pods -A -l app.kubernetes.io/name=mlops-operator`",
+                "`kubectl get pods -A -l app.kubernetes.io/component=operator,app.kubernetes.io/name=mlops-operator`",
                 None,
             )
         ]
@@ -582,9 +559,7 @@ def explain(obj: Resource, now: datetime) -> list[Explanation]:
         )
     if not status.conditions:
         explanations.append(
-            Explanation(
-                "Status", "Unknown", "NoConditions", f"{kind} {name} reports no conditions yet.", None, None
-            )
+            Explanation("Status", "Unknown", "NoConditions", f"{kind} {name} reports no conditions yet.", None, None)
         )
     return explanations
 
@@ -626,9 +601,7 @@ class Cluster:
             )
         except config.ConfigException:
             return "default"
-        chosen = (
-            next((c for c in contexts if c["name"] == self._context), active) if self._context else active
-        )
+        chosen = next((c for c in contexts if c["name"] == self._context), active) if self._context else active
         return str((chosen or {}).get("context", {}).get("namespace") or "default")
 
     def _call(self, fn: Callable[..., Any], cls: type[Resource], namespace: str, *args: Any) -> Any:
@@ -639,13 +612,9 @@ class Cluster:
         except ApiException as exc:
             if exc.status == 404:
                 what = f"{cls.crd.kind} {args[0]}" if args else f"{cls.crd.plural}"
-                raise PluginError(
-                    f"{what} not found in namespace {namespace} (are the CRDs installed?)"
-                ) from exc
+                raise PluginError(f"{what} not found in namespace {namespace} (are the CRDs installed?)") from exc
             if exc.status == 403:
-                raise PluginError(
-                    f"forbidden: you may not access {cls.crd.plural} in namespace {namespace}"
-                ) from exc
+                raise PluginError(f"forbidden: you may not access {cls.crd.plural} in namespace {namespace}") from exc
             if exc.status == 422:
                 detail = json.loads(exc.body or "{}").get("message", exc.reason)
                 raise PluginError(f"the API server refused the change: {detail}") from exc
@@ -765,8 +734,7 @@ def cmd_retrain(ctx: Context, args: argparse.Namespace) -> int:
     )
     ctx.emit(
         {"model": model.name, "retrainRequested": value},
-        f"model {model.name}: retraining requested ({value}). "
-        f"Follow it with `kubectl mlops history {model.name}`.",
+        f"model {model.name}: retraining requested ({value}). Follow it with `kubectl mlops history {model.name}`.",
     )
     return 0
 
@@ -847,9 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_flags(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(
-        name: str, fn: Callable[[Context, argparse.Namespace], int], help_: str
-    ) -> argparse.ArgumentParser:
+    def command(name: str, fn: Callable[[Context, argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
         _global_flags(sub, suppress=True)
         sub.set_defaults(handler=fn)
@@ -860,9 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p = command("history", cmd_history, "a Model's versions: state, score, gate, lineage")
     p.add_argument("model")
-    p = command(
-        "approve", cmd_approve, "serve a validated version of a Manual Model (sets spec.approvedVersion)"
-    )
+    p = command("approve", cmd_approve, "serve a validated version of a Manual Model (sets spec.approvedVersion)")
     p.add_argument("model")
     p.add_argument("version", type=positive_int)
     p = command("reject", cmd_reject, "never serve a version (annotation mlops.dev/rejected-versions)")
@@ -890,9 +854,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         if args.command == "status" and args.kind:
             resolve_kind(args.kind)
         cluster = Cluster(args.kubeconfig, args.context)
-        ctx = Context(
-            cluster, args.namespace or cluster.default_namespace(), args.output, out, err, datetime.now(UTC)
-        )
+        ctx = Context(cluster, args.namespace or cluster.default_namespace(), args.output, out, err, datetime.now(UTC))
         result: int = args.handler(ctx, args)
         return result
     except PluginError as exc:
