@@ -17,9 +17,7 @@ SERVING_PODS = {**MANAGED, contracts.LABEL_COMPONENT: str(contracts.Component.SE
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry, id="jobs")
     @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry, id="deployments")
-    @kopf.on.event(
-        group="", version="v1", plural="pods", labels=SERVING_PODS, registry=registry, id="serving-pods"
-    )
+    @kopf.on.event(group="", version="v1", plural="pods", labels=SERVING_PODS, registry=registry, id="serving-pods")
     async def child_changed(namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any) -> None:
         controller: Controller = memo["controller"]
         controller.child_changed(namespace or "", dict(labels))

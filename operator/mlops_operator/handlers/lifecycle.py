@@ -43,16 +43,18 @@ def register(registry: kopf.OperatorRegistry) -> None:
         return kube_client.login(memo.get("kubeconfig"), **kwargs)
 
     @kopf.on.startup(**registry_kw)
-    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    async def startup(
+        settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+    ) -> None:
         configure(settings)
         operator_settings: Settings = memo.get("settings") or Settings.from_env()
         metrics: Metrics = memo.get("metrics") or Metrics()
-        kube = Kube.from_environment(
-            kubeconfig=memo.get("kubeconfig"), timeout=operator_settings.api_timeout_seconds
-        )
+        kube = Kube.from_environment(kubeconfig=memo.get("kubeconfig"), timeout=operator_settings.api_timeout_seconds)
         controller = Controller(Context(settings=operator_settings, kube=kube, metrics=metrics))
         controller.start()
         memo["controller"] = controller
+        scope = ", ".join(operator_settings.namespaces) or "all namespaces"
+        logger.info("mlops-operator started: watching %s", scope)
 
     @kopf.on.cleanup(**registry_kw)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:

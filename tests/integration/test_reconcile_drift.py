@@ -1,0 +1,124 @@
+"""DriftMonitor on a real kube-apiserver: a check Job per tick, results into status and metrics, and
+a retrain request on the Model that honours the cooldown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from mlops_operator import contracts
+from mlops_operator.api.results import DriftFeatureResult, DriftResult
+from mlops_operator.api.v1alpha1 import DriftMonitor, Model
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
+from mlops_operator.metrics import Metrics
+from tests.integration import apiserver
+from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
+from tests.integration.test_reconcile_model import model_spec, ready_dataset, train_result, training_job
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def current_crds(api_client: client.ApiClient) -> None:
+    install_current_crds(api_client)
+
+
+@pytest.fixture
+def running(
+    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer
+) -> Iterator[tuple[Cluster, Metrics]]:
+    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
+        yield Cluster(api_client, namespace), metrics
+
+
+def drift_result(verdict: str, drifted: list[str]) -> str:
+    scores = [
+        DriftFeatureResult(
+            name=name,
+            test=DriftTest.KS,
+            score=0.0001 if name in drifted else 0.4,
+            threshold=0.05,
+            drifted=name in drifted,
+        )
+        for name in ("sepal_length", "petal_width")
+    ]
+    return DriftResult.model_validate(
+        {
+            "ok": True,
+            "verdict": verdict,
+            "samples": 800,
+            "drifted_share": len(drifted) / 2,
+            "drifted_features": drifted,
+            "scores": [s.dump() for s in scores],
+            "report_uri": "file:///r/report.html",
+        }
+    ).model_dump_json(by_alias=True)
+
+
+def drift_jobs(c: Cluster, monitor: str) -> list[dict[str, Any]]:
+    return c.jobs(**{contracts.LABEL_DRIFT_MONITOR: monitor, contracts.LABEL_COMPONENT: "drift"})
+
+
+def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(running: tuple[Cluster, Metrics]) -> None:
+    c, metrics = running
+    ready_dataset(c)
+    c.create(resource(Model, "clf", model_spec(retrain={"cooldownSeconds": 0})))
+    c.finish_job(training_job(c, "clf", 1), message=train_result(1, 0.95))
+    eventually(lambda: c.deployment("clf-server"), what="Deployment")
+    c.roll_out("clf-server")
+    eventually(lambda: c.status("Model", "clf").get("servingVersion") == 1, what="serving v1")
+
+    c.create(
+        resource(
+            DriftMonitor,
+            "watch",
+            {
+                "modelRef": {"name": "clf"},
+                "schedule": {"intervalSeconds": 10},
+                "windowSeconds": 600,
+                "action": {"retrain": True, "cooldownSeconds": 3600},
+            },
+        )
+    )
+    first = eventually(lambda: drift_jobs(c, "watch")[0], what="first drift Job")
+    status = c.status("DriftMonitor", "watch")
+    stamp = first["metadata"]["name"].removeprefix("watch-drift-")
+    assert status["activeJob"] == first["metadata"]["name"] and len(stamp) == 14
+    assert status["lastCheck"].replace("-", "").replace(":", "").replace("T", "").startswith(stamp)
+    spec_json = first["spec"]["template"]["spec"]["containers"][0]["args"][2]
+    assert '"profileUri":"file:///var/lib/mlops/p/' in spec_json and '"collectedPrefix":' in spec_json
+
+    c.finish_job(first, message=drift_result("Drift", ["petal_width"]))
+    annotation = eventually(
+        lambda: c.get("Model", "clf")["metadata"].get("annotations", {}).get(contracts.ANNOTATION_RETRAIN_REQUESTED),
+        what="retrain request on the Model",
+    )
+    assert annotation.endswith(";drift: petal_width")
+    job2 = training_job(c, "clf", 2)
+    assert job2["metadata"]["annotations"][contracts.ANNOTATION_TRIGGER] == "retrain: drift: petal_width"
+    status = eventually(lambda: (s := c.status("DriftMonitor", "watch")).get("lastVerdict") and s, what="verdict")
+    assert status["consecutiveBreaches"] == 1 and status["lastRetrainRequest"] and status["reportUri"]
+    assert [h["verdict"] for h in status["history"]] == ["Drift"]
+    detected = c.condition("DriftMonitor", "watch", "DriftDetected")
+    assert detected is not None and detected["status"] == "True"
+    value = metrics.registry.get_sample_value(
+        "mlops_drift_feature_score",
+        {"namespace": c.ns, "monitor": "watch", "model": "clf", "feature": "petal_width", "test": "ks"},
+    )
+    assert value == pytest.approx(0.0001)
+
+    # the next tick drifts again: within the monitor's cooldown there is no second request
+    second = eventually(
+        lambda: next((j for j in drift_jobs(c, "watch") if j["metadata"]["name"] != first["metadata"]["name"]), None),
+        what="second drift Job",
+        attempts=300,
+    )
+    c.finish_job(second, message=drift_result("Drift", ["petal_width", "sepal_length"]))
+    eventually(lambda: len(c.status("DriftMonitor", "watch").get("history") or []) == 2, what="second check recorded")
+    assert c.get("Model", "clf")["metadata"]["annotations"][contracts.ANNOTATION_RETRAIN_REQUESTED] == annotation
+    assert c.status("DriftMonitor", "watch")["consecutiveBreaches"] == 2
+    assert any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("watch"))
+    assert len(c.model_jobs("clf")) == 2
