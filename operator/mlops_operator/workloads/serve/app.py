@@ -141,9 +141,7 @@ class ServeApp:
         except Exception:
             log.exception("unexpected error serving %s %s", scope.get("method"), path)
             status, payload = 500, b'{"error":"internal server error"}'
-        await _respond(
-            send, status, payload, _JSON_HEADERS + extra_headers if extra_headers else _JSON_HEADERS
-        )
+        await _respond(send, status, payload, _JSON_HEADERS + extra_headers if extra_headers else _JSON_HEADERS)
         self.metrics.observe_request(route_label, status, time.perf_counter() - started)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -190,8 +188,7 @@ class ServeApp:
                 return NotFound(f"unknown model {parts[2]!r}; this server serves {self.model_name!r}")
             if len(parts) >= 5 and parts[3] == "versions" and parts[4] != self.model_version:
                 return NotFound(
-                    f"unknown version {parts[4]!r} of model {self.model_name!r}; "
-                    f"serving {self.model_version!r}"
+                    f"unknown version {parts[4]!r} of model {self.model_name!r}; serving {self.model_version!r}"
                 )
         return NotFound(f"no route {path}")
 

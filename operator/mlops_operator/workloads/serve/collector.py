@@ -90,7 +90,9 @@ class Collector:
         with self._lock:
             full = self._rows + batch.rows > self.settings.max_buffer_rows
             if not full:
-                self._chunks.append(_Chunk(self._clock(), batch, labels))
+                # one prediction per row (the first output of a multi-output model)
+                flat = labels if labels.ndim == 1 else labels.reshape(batch.rows, -1)[:, 0]
+                self._chunks.append(_Chunk(self._clock(), batch, flat))
                 self._rows += batch.rows
             due = self._rows >= self.settings.flush_rows
         if full:
@@ -142,31 +144,30 @@ class Collector:
             return written
 
     def _table(self, chunks: list[_Chunk]) -> pa.Table:
-        names = [f.name for f in self.features]
+        # Vectorised over chunks: a flush of 10,000 single-row requests must stay cheap, because
+        # it runs in this process and shares the GIL with the requests.
         columns: dict[str, Any] = {}
         if chunks[0].batch.matrix is not None:
             matrix = np.concatenate([c.batch.matrix for c in chunks if c.batch.matrix is not None])
-            for j, name in enumerate(names):
-                columns[name] = pa.array(matrix[:, j])
+            for j, feature in enumerate(self.features):
+                columns[feature.name] = pa.array(np.ascontiguousarray(matrix[:, j]))
         else:
             for j, feature in enumerate(self.features):
                 values = np.concatenate([c.batch.columns[j] for c in chunks if c.batch.columns is not None])
                 if feature.categorical:
-                    columns[feature.name] = pa.array(
-                        [None if isinstance(v, float) else v for v in values], type=pa.string()
-                    )
+                    columns[feature.name] = pa.array(values, type=pa.string(), from_pandas=True)
                 else:
                     columns[feature.name] = pa.array(values.astype(np.float64))
-        stamps = np.concatenate(
-            [np.full(c.batch.rows, int(c.ts * 1_000_000), dtype=np.int64) for c in chunks]
-        )
+        rows = np.fromiter((c.batch.rows for c in chunks), dtype=np.int64, count=len(chunks))
+        micros = np.fromiter((c.ts * 1_000_000 for c in chunks), dtype=np.float64, count=len(chunks))
+        stamps = np.repeat(micros.astype(np.int64), rows)
         columns[contracts.COLLECT_TIME_COLUMN] = pa.array(stamps, type=pa.timestamp("us", tz="UTC"))
-        labels = np.concatenate([np.asarray(c.labels).reshape(c.batch.rows, -1)[:, 0] for c in chunks])
+        labels = np.concatenate([c.labels for c in chunks])
         columns[contracts.COLLECT_PREDICTION_COLUMN] = pa.array(
             labels.astype(str) if labels.dtype.kind not in "iufb" else labels
         )
-        columns[contracts.COLLECT_MODEL_VERSION_COLUMN] = pa.array(
-            [self.model_version] * len(stamps), type=pa.string()
+        columns[contracts.COLLECT_MODEL_VERSION_COLUMN] = pa.repeat(
+            pa.scalar(self.model_version, pa.string()), len(stamps)
         )
         return pa.table(columns)
 
@@ -191,8 +192,11 @@ class Collector:
 
 
 def _by_hour(chunks: list[_Chunk]) -> dict[tuple[str, str], list[_Chunk]]:
-    groups: dict[tuple[str, str], list[_Chunk]] = {}
+    by_hour: dict[int, list[_Chunk]] = {}
     for c in chunks:
-        t = datetime.fromtimestamp(c.ts, UTC)
-        groups.setdefault((f"{t:%Y-%m-%d}", f"{t:%H}"), []).append(c)
-    return groups
+        by_hour.setdefault(int(c.ts // 3600), []).append(c)
+    out: dict[tuple[str, str], list[_Chunk]] = {}
+    for hour, group in by_hour.items():
+        t = datetime.fromtimestamp(hour * 3600, UTC)
+        out[(f"{t:%Y-%m-%d}", f"{t:%H}")] = group
+    return out

@@ -61,16 +61,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.SHA256, required=True, help="expected sha256 of the artifact bytes")
     p.add_argument(ServeFlags.HOST, default="0.0.0.0")
     p.add_argument(ServeFlags.PORT, type=int, default=contracts.SERVER_PORT)
-    p.add_argument(
-        ServeFlags.COLLECT_URI, default=None, help="collect scoring rows under this prefix (off if unset)"
-    )
+    p.add_argument(ServeFlags.COLLECT_URI, default=None, help="collect scoring rows under this prefix (off if unset)")
     p.add_argument(ServeFlags.SAMPLE_RATE, type=_rate, default=1.0, help="fraction of requests collected")
-    p.add_argument(
-        ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes"
-    )
-    p.add_argument(
-        ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait"
-    )
+    p.add_argument(ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes")
+    p.add_argument(ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait")
     p.add_argument("--collect-buffer-rows", type=_positive_int, default=200_000, help="drop rows beyond this")
     p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
     p.add_argument("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)

@@ -29,9 +29,7 @@ NUMERIC_DATATYPES = frozenset(
 )
 _INT_DATATYPES = frozenset(d for d in NUMERIC_DATATYPES if "INT" in d)
 DATATYPES = NUMERIC_DATATYPES | {"BYTES"}
-_ALLOWED_KINDS = {"BOOL": "b", "FP16": "fiu", "FP32": "fiu", "FP64": "fiu"} | dict.fromkeys(
-    _INT_DATATYPES, "iu"
-)
+_ALLOWED_KINDS = {"BOOL": "b", "FP16": "fiu", "FP32": "fiu", "FP64": "fiu"} | dict.fromkeys(_INT_DATATYPES, "iu")
 
 
 @dataclass
@@ -93,14 +91,8 @@ def _tensor(raw: Any, position: int, max_rows: int) -> _Tensor:
         raise InvalidInput(f"inputs[{position}].name must be a string")
     if datatype not in DATATYPES:
         raise InvalidInput(f"input {name!r}: datatype must be one of {sorted(DATATYPES)}, got {datatype!r}")
-    if (
-        not isinstance(shape, list)
-        or not 1 <= len(shape) <= 2
-        or any(type(d) is not int or d < 0 for d in shape)
-    ):
-        raise InvalidInput(
-            f"input {name!r}: shape must be [rows] or [rows, columns] of non-negative integers"
-        )
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 0 for d in shape):
+        raise InvalidInput(f"input {name!r}: shape must be [rows] or [rows, columns] of non-negative integers")
     if shape[0] > max_rows:
         raise PayloadTooLarge(f"input {name!r}: {shape[0]} rows is over the limit of {max_rows}")
     if "data" not in raw:
@@ -199,8 +191,7 @@ def _batch_from_columns(tensors: list[_Tensor], model: ServedModel) -> Batch:
             raise InvalidInput(f"input {t.name!r} is given twice")
         if t.shape_rank == 2 and t.shape[1] != 1:
             raise InvalidInput(
-                f"input {t.name!r}: send one 2-D tensor [rows, {len(model.features)}] "
-                "or one 1-D tensor per feature"
+                f"input {t.name!r}: send one 2-D tensor [rows, {len(model.features)}] or one 1-D tensor per feature"
             )
         by_name[t.name] = t
     _check_names(set(by_name), model)
@@ -320,9 +311,7 @@ def records_response(prediction: Prediction) -> bytes:
 
 # --- metadata ----------------------------------------------------------------------------------------
 def model_metadata(model: ServedModel) -> dict[str, Any]:
-    outputs: list[dict[str, Any]] = [
-        {"name": PREDICT_OUTPUT, "datatype": _label_datatype(model), "shape": [-1]}
-    ]
+    outputs: list[dict[str, Any]] = [{"name": PREDICT_OUTPUT, "datatype": _label_datatype(model), "shape": [-1]}]
     if model.has_proba and model.classes is not None:
         outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": [-1, len(model.classes)]})
     return {
