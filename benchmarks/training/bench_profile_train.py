@@ -1,0 +1,193 @@
+"""Profile + train of a 1M-row, 25-column table versus loading the file and fitting by hand.
+
+    .venv/bin/python benchmarks/training/bench_profile_train.py [--rows 1000000] [--repeats 3]
+
+Ours: `mlops-operator profile` (read the CSV, hash it, validate, profile, write the Parquet snapshot,
+profile and reference sample) then `mlops-operator train` (read the snapshot, split, fit, score,
+save the skops artifact, metrics and lineage), each as a real process into a fresh store.
+By hand: one process that reads the same CSV with pandas (pyarrow engine, the fast one), makes the
+same seeded stratified split and fits the same Pipeline (imputers, scaler, one-hot, LogisticRegression).
+
+Runs alternate (ours, hand, ours, hand, ...) so load on the machine hits both alike; the medians are
+reported. Acceptance (issue 3): ours <= 2x hand. Results: results.json and the table in README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+TMP = HERE / "tmp"  # gitignored
+CONSOLE_SCRIPT = Path(sys.executable).with_name("mlops-operator")
+NUMERIC, CATEGORICAL = 20, 5
+LEVELS = (3, 5, 8, 12, 20)
+SEED = 42
+ACCEPTANCE_RATIO = 2.0
+
+HAND = """
+import sys
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+frame = pd.read_csv(sys.argv[1], engine="pyarrow")
+y = frame.pop("target")
+numeric = [c for c in frame.columns if c.startswith("num_")]
+categorical = [c for c in frame.columns if c.startswith("cat_")]
+x_train, x_test, y_train, y_test = train_test_split(frame, y, test_size=0.2, random_state=42, stratify=y)
+preprocess = ColumnTransformer([
+    ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
+                          ("scale", StandardScaler())]), numeric),
+    ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                              ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                                       max_categories=50))]), categorical),
+])
+model = Pipeline([("preprocess", preprocess), ("estimator", LogisticRegression(random_state=42))])
+model.fit(x_train, y_train)
+"""
+
+
+def make_dataset(rows: int) -> Path:
+    """20 numeric columns (1% missing) and 5 text columns, a binary target; cached in tmp/."""
+    path = TMP / f"synthetic-{rows}.csv"
+    if path.exists():
+        return path
+    TMP.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    columns: dict[str, Any] = {}
+    for i in range(NUMERIC):
+        values = rng.normal(loc=i % 3, scale=1 + i % 4, size=rows)
+        values[rng.random(rows) < 0.01] = np.nan
+        columns[f"num_{i:02d}"] = values
+    for i, levels in enumerate(LEVELS):
+        columns[f"cat_{i}"] = rng.choice([f"level-{k}" for k in range(levels)], size=rows)
+    frame = pd.DataFrame(columns)
+    weights = rng.normal(size=NUMERIC)
+    signal = np.nan_to_num(frame[[f"num_{i:02d}" for i in range(NUMERIC)]].to_numpy()) @ weights / NUMERIC
+    signal += (frame["cat_2"] == "level-1") * 0.8
+    frame["target"] = (signal + rng.logistic(scale=0.5, size=rows) > np.median(signal)).astype(int)
+    partial = path.with_suffix(".partial")
+    frame.to_csv(partial, index=False, float_format="%.6f")
+    partial.rename(path)
+    return path
+
+
+def _peak_rss_mib(usage: Any) -> float:
+    return round(usage.ru_maxrss / 1024, 1) if usage is not None else float("nan")
+
+
+def run_ours(csv: Path, store: Path) -> dict[str, Any]:
+    shutil.rmtree(store, ignore_errors=True)
+    plan = {
+        "namespace": "bench", "dataset": "synthetic", "storeUri": store.as_uri(),
+        "spec": {"source": {"uri": csv.as_uri()}, "schema": {"target": "target"},
+                 "quality": {"maxMissingFraction": 0.05}},
+    }
+    profile_argv = [str(CONSOLE_SCRIPT), "profile", "--spec", json.dumps(plan)]
+    profile_seconds, profile_rss, out = _timed_rusage(profile_argv)
+    profiled = json.loads(out.strip().splitlines()[-1])
+    training = {
+        "namespace": "bench", "model": "logistic", "version": 1, "task": "classification", "target": "target",
+        "estimator": "sklearn.linear_model.LogisticRegression", "seed": SEED, "testSize": 0.2,
+        "datasetVersion": profiled["version"], "dataUri": profiled["dataUri"],
+        "outputDir": (store / "bench" / "models" / "logistic" / "v1").as_uri(),
+    }
+    train_argv = [str(CONSOLE_SCRIPT), "train", "--spec", json.dumps(training)]
+    train_seconds, train_rss, out = _timed_rusage(train_argv)
+    trained = json.loads(out.strip().splitlines()[-1])
+    return {
+        "profile_seconds": round(profile_seconds, 2), "train_seconds": round(train_seconds, 2),
+        "total_seconds": round(profile_seconds + train_seconds, 2),
+        "profile_peak_rss_mib": profile_rss, "train_peak_rss_mib": train_rss,
+        "metrics": trained["metrics"], "rows_train": trained["rowsTrain"],
+    }
+
+
+def run_hand(csv: Path) -> dict[str, Any]:
+    seconds, rss, _ = _timed_rusage([sys.executable, "-c", HAND, str(csv)])
+    return {"total_seconds": round(seconds, 2), "peak_rss_mib": rss}
+
+
+def _timed_rusage(argv: list[str]) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    stdout = process.stdout.read()
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{argv[:2]} failed ({code}): {stderr.decode()[-2000:]}")
+    return seconds, _peak_rss_mib(usage), stdout.decode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+
+    csv = make_dataset(args.rows)
+    ours: list[dict[str, Any]] = []
+    hand: list[dict[str, Any]] = []
+    for repeat in range(args.repeats):
+        ours.append(run_ours(csv, TMP / "store"))
+        hand.append(run_hand(csv))
+        print(f"repeat {repeat + 1}: ours {ours[-1]['total_seconds']} s "
+              f"(profile {ours[-1]['profile_seconds']} + train {ours[-1]['train_seconds']}), "
+              f"hand {hand[-1]['total_seconds']} s", flush=True)
+
+    median_ours = statistics.median(r["total_seconds"] for r in ours)
+    median_hand = statistics.median(r["total_seconds"] for r in hand)
+    ratio = round(median_ours / median_hand, 3)
+    results = {
+        "benchmark": "profile + train vs load + fit by hand",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+        },
+        "dataset": {
+            "rows": args.rows, "numeric": NUMERIC, "categorical": CATEGORICAL, "csv_bytes": csv.stat().st_size
+        },
+        "estimator": "sklearn.linear_model.LogisticRegression (defaults, random_state=42)",
+        "repeats": args.repeats,
+        "ours": ours,
+        "hand": hand,
+        "median": {
+            "ours_profile_seconds": statistics.median(r["profile_seconds"] for r in ours),
+            "ours_train_seconds": statistics.median(r["train_seconds"] for r in ours),
+            "ours_total_seconds": median_ours,
+            "hand_total_seconds": median_hand,
+        },
+        "ratio_ours_to_hand": ratio,
+        "acceptance": {"max_ratio": ACCEPTANCE_RATIO, "passed": ratio <= ACCEPTANCE_RATIO},
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["median"] | {"ratio": ratio, "passed": ratio <= ACCEPTANCE_RATIO}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
