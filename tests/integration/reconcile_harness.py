@@ -23,7 +23,6 @@ from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource
-from mlops_operator.api.crdgen import crd_for
 from mlops_operator.api.v1alpha1 import ALL_KINDS
 from mlops_operator.kube import (
     DATASET,
@@ -51,29 +50,9 @@ KINDS = {"Dataset": DATASET, "Model": MODEL, "DriftMonitor": DRIFT_MONITOR}
 
 
 def _crd(cls: type[Resource]) -> dict[str, Any]:
-    """crds/<plural>.yaml, with every status field the models declare (a stale file would prune one)."""
+    """The CRD as shipped in crds/ (tests/contract checks it matches the models)."""
     body: dict[str, Any] = yaml.safe_load((REPO / "crds" / f"{cls.crd.plural}.{GROUP}.yaml").read_text())
-    generated = crd_for(cls)
-    for version, fresh in zip(body["spec"]["versions"], generated["spec"]["versions"], strict=True):
-        have = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
-        for name, schema in fresh["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"].items():
-            have.setdefault(name, schema)
-    _drop_uncompilable_rules(body)
     return body
-
-
-def _drop_uncompilable_rules(node: Any) -> None:
-    """kube-apiserver 1.34 cannot type CEL rules on a map of preserve-unknown-fields values (the
-    trainer.params key check); drop just those so the reconcile tests can run. Reported upstream to
-    the CRD generator's owner; remove when crds/ installs as is."""
-    if isinstance(node, dict):
-        if (node.get("additionalProperties") or {}).get("x-kubernetes-preserve-unknown-fields"):
-            node.pop("x-kubernetes-validations", None)
-        for value in node.values():
-            _drop_uncompilable_rules(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_uncompilable_rules(value)
 
 
 def install_current_crds(api: client.ApiClient) -> None:
