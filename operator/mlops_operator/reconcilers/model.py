@@ -89,9 +89,7 @@ def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datet
             work.trained_dataset_version = request.get("dataset") or work.trained_dataset_version
             if request.get("retrain"):
                 work.handled_retrain_request = request["retrain"]
-        events.append(
-            normal("TrainingAdopted", f"adopted training Job {job['metadata']['name']} (version {version})")
-        )
+        events.append(normal("TrainingAdopted", f"adopted training Job {job['metadata']['name']} (version {version})"))
     return events
 
 
@@ -107,11 +105,7 @@ def finish_training(
     result = outcome.result
     if outcome.phase != observe.JobPhase.SUCCEEDED or result is None:
         registry.fail(record, outcome.reason or cond.Reason.JOB_FAILED, outcome.message, now)
-        return [
-            warning(
-                record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}"
-            )
-        ]
+        return [warning(record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}")]
     verdict = gates.evaluate(
         model.spec.validation,
         result.metrics,
@@ -175,9 +169,7 @@ def champion_of(work: ModelStatus) -> ChampionRef | None:
 
 def latest(work: ModelStatus, *, finished: bool = False) -> ModelVersion | None:
     candidates = [
-        v
-        for v in work.versions
-        if not finished or v.state not in (VersionState.TRAINING, VersionState.FAILED)
+        v for v in work.versions if not finished or v.state not in (VersionState.TRAINING, VersionState.FAILED)
     ]
     return max(candidates, key=lambda v: v.version, default=None)
 
@@ -196,6 +188,7 @@ def summarize(
     approval: cond.State,
     serving_: cond.State,
     now: datetime,
+    blocked: cond.State | None = None,
 ) -> None:
     """Conditions, phase and message from the working status. Pure."""
     gen = model.generation
@@ -203,8 +196,11 @@ def summarize(
     c = cond.set_condition(c, cond.Type.DATASET_RESOLVED, *dataset, now=now, generation=gen)
 
     newest = latest(work)
-    if newest is None:
-        trained: cond.State = (cond.UNKNOWN, cond.Reason.NOT_TRAINED, "no version trained yet")
+    trained: cond.State
+    if blocked is not None and (newest is None or newest.state != VersionState.TRAINING):
+        trained = blocked
+    elif newest is None:
+        trained = (cond.UNKNOWN, cond.Reason.NOT_TRAINED, "no version trained yet")
     elif newest.state == VersionState.TRAINING:
         trained = (
             cond.UNKNOWN,
@@ -235,7 +231,8 @@ def summarize(
         cond.Type.DATASET_RESOLVED,
         cond.Type.SERVING if model.spec.serving.enabled else cond.Type.APPROVED,
     ]
-    if work.serving_version is None and newest is not None and newest.state == VersionState.FAILED:
+    training_failed = newest is not None and newest.state == VersionState.FAILED
+    if work.serving_version is None and (training_failed or blocked is not None):
         ready_deps.insert(1, cond.Type.TRAINED)  # nothing serves and training failed: that is the news
     ready = cond.ready_from(c, ready_deps)
     c = cond.set_condition(c, cond.Type.READY, *ready, now=now, generation=gen)
@@ -269,6 +266,7 @@ class _Run:
     now: datetime
     events: list[EventSpec]
     requeue: float | None = None
+    blocked: cond.State | None = None  # why no training can start (shown on Trained)
 
     def note(self, event: EventSpec) -> None:
         self.events.append(event)
@@ -312,7 +310,9 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         model.spec.max_versions,
         keep=[work.serving_version, work.active_training.version if work.active_training else None],
     )
-    summarize(work, model, dataset=dataset_state, approval=approval, serving_=serving_state, now=now)
+    summarize(
+        work, model, dataset=dataset_state, approval=approval, serving_=serving_state, now=now, blocked=run.blocked
+    )
 
     patch = status_patch(body.get("status"), work.dump())
     if patch:
@@ -346,11 +346,7 @@ def _resolve_dataset(model: Model, body: dict[str, Any] | None) -> tuple[cond.St
         or not cond.is_true(status.conditions, cond.Type.READY)
     ):
         ready = cond.get(status.conditions, cond.Type.READY) if status else None
-        why = (
-            f": {ready.reason}: {ready.message}"
-            if ready is not None and ready.status == cond.FALSE
-            else " yet"
-        )
+        why = f": {ready.reason}: {ready.message}" if ready is not None and ready.status == cond.FALSE else " yet"
         return (cond.FALSE, cond.Reason.DATASET_NOT_READY, f"Dataset {name} has no ready version{why}"), None
     return (cond.TRUE, cond.Reason.DATASET_RESOLVED, f"Dataset {name} version {status.version[:12]}"), dataset
 
@@ -368,11 +364,7 @@ async def _observe_training(run: _Run, jobs_by_name: dict[str, dict[str, Any]]) 
                 f"training Job {record.job} disappeared before its result was read",
                 run.now,
             )
-            run.note(
-                warning(
-                    cond.Reason.JOB_LOST, f"version {record.version}: training Job {record.job} disappeared"
-                )
-            )
+            run.note(warning(cond.Reason.JOB_LOST, f"version {record.version}: training Job {record.job} disappeared"))
             continue
         phase, _, _ = observe.job_phase(job)
         if phase == observe.JobPhase.ACTIVE:
@@ -384,20 +376,14 @@ async def _observe_training(run: _Run, jobs_by_name: dict[str, dict[str, Any]]) 
                     "the training spec changed while this version trained",
                     run.now,
                 )
-                run.note(
-                    normal(
-                        cond.Reason.SUPERSEDED, f"stopped training version {record.version}: the spec changed"
-                    )
-                )
+                run.note(normal(cond.Reason.SUPERSEDED, f"stopped training version {record.version}: the spec changed"))
                 continue
             active = record if active is None or record.version > active.version else active
             continue
         pods = await kube.list(POD, run.key.namespace, {meta.LABEL_JOB_NAME_LEGACY: record.job or ""})
         outcome = observe.job_outcome(job, pods, TrainResult, jobs.WORKLOAD_CONTAINER)
         champion = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_CHAMPION_VERSION)
-        run.events += finish_training(
-            work, run.model, record, outcome, int(champion) if champion else None, run.now
-        )
+        run.events += finish_training(work, run.model, record, outcome, int(champion) if champion else None, run.now)
     if active is None:
         work.active_training = None
     elif work.active_training is None or work.active_training.version != active.version:
@@ -422,6 +408,8 @@ async def _maybe_train(run: _Run, dataset: Dataset, train_jobs: list[dict[str, A
     assert ds_status is not None and ds_status.version and ds_status.data_uri
     target = model.spec.target or dataset.spec.schema_.target or ds_status.target
     if not target:
+        message = "no target column: set spec.target on the Model or spec.schema.target on the Dataset"
+        run.blocked = (cond.FALSE, cond.Reason.TARGET_MISSING, message)
         run.note(
             warning(
                 cond.Reason.TARGET_MISSING,
@@ -454,9 +442,7 @@ async def _maybe_train(run: _Run, dataset: Dataset, train_jobs: list[dict[str, A
         trigger=decision.trigger,
         settings=run.ctx.settings,
     )
-    job, created = await run.ctx.kube.create_or_adopt(
-        jobs.training_job(model, plan, request, run.ctx.settings)
-    )
+    job, created = await run.ctx.kube.create_or_adopt(jobs.training_job(model, plan, request, run.ctx.settings))
     if created:
         run.ctx.metrics.jobs_created.labels(contracts.Component.TRAIN).inc()
     version = job_version(job) or version
@@ -572,9 +558,7 @@ async def _roll_out(run: _Run, target: ModelVersion) -> cond.State | None:
             work.endpoint = serving.endpoint(model)
             run.note(normal("Serving", f"version {target.version} is serving at {work.endpoint}"))
             for record in retired:
-                run.note(
-                    normal("Retired", f"version {record.version} retired (replaced by {target.version})")
-                )
+                run.note(normal("Retired", f"version {record.version} retired (replaced by {target.version})"))
         else:
             registry.mark_serving(work.versions, target.version, run.now)
         return (cond.TRUE, cond.Reason.SERVING, f"version {target.version} serving: {rollout.message}")
@@ -588,11 +572,7 @@ async def _roll_out(run: _Run, target: ModelVersion) -> cond.State | None:
             f"version {target.version}: {rollout.message}",
         )
     registry.roll_back(target, rollout.reason or cond.Reason.ROLLOUT_FAILED, rollout.message, run.now)
-    previous = (
-        f"; back to version {work.serving_version}"
-        if work.serving_version
-        else "; no previous version to serve"
-    )
+    previous = f"; back to version {work.serving_version}" if work.serving_version else "; no previous version to serve"
     run.note(
         warning(
             cond.Reason.ROLLED_BACK,

@@ -30,10 +30,7 @@ def trained_status(model_: Any, dataset_version: str = "v1", **kw: Any) -> Model
 def test_first_training_then_nothing() -> None:
     model_ = f.model()
     assert m.decide_training(model_, ModelStatus(), "h", "v1", NOW).trigger == "initial"
-    assert (
-        m.decide_training(model_, trained_status(model_), jobs.training_spec_hash(model_), "v1", NOW).trigger
-        is None
-    )
+    assert m.decide_training(model_, trained_status(model_), jobs.training_spec_hash(model_), "v1", NOW).trigger is None
 
 
 def test_spec_change_and_dataset_change_retrain() -> None:
@@ -45,9 +42,7 @@ def test_spec_change_and_dataset_change_retrain() -> None:
     )
     no_follow = f.model(retrain={"onDatasetChange": False})
     assert (
-        m.decide_training(
-            no_follow, trained_status(no_follow), jobs.training_spec_hash(no_follow), "v2", NOW
-        ).trigger
+        m.decide_training(no_follow, trained_status(no_follow), jobs.training_spec_hash(no_follow), "v2", NOW).trigger
         is None
     )
 
@@ -56,10 +51,7 @@ def test_retrain_annotation_is_honoured_once() -> None:
     model_ = f.model(annotations={RETRAIN: "2026-01-02T00:00:00Z;drift: petal_width"})
     h = jobs.training_spec_hash(model_)
     decision = m.decide_training(model_, trained_status(model_), h, "v1", NOW)
-    assert (
-        decision.trigger == "retrain: drift: petal_width"
-        and decision.retrain_request == model_.annotations[RETRAIN]
-    )
+    assert decision.trigger == "retrain: drift: petal_width" and decision.retrain_request == model_.annotations[RETRAIN]
     handled = trained_status(model_, handled_retrain_request=model_.annotations[RETRAIN])
     assert m.decide_training(model_, handled, h, "v1", NOW).trigger is None
 
@@ -73,9 +65,7 @@ def test_retrain_within_cooldown_is_deferred_until_it_ends() -> None:
         and decision.deferred_for == 400
         and "cooldownSeconds is 600" in decision.deferred_message
     )
-    later = m.decide_training(
-        model_, status, jobs.training_spec_hash(model_), "v1", NOW + timedelta(seconds=401)
-    )
+    later = m.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW + timedelta(seconds=401))
     assert later.trigger is not None
 
 
@@ -166,3 +156,21 @@ def test_summary_of_a_serving_model() -> None:
         "Ready",
     ]
     assert all(c.status == cond.TRUE for c in work.conditions)
+
+
+def test_a_missing_target_blocks_training_with_an_actionable_condition() -> None:
+    work = ModelStatus()
+    blocked = (cond.FALSE, "TargetMissing", "no target column: set spec.target on the Model")
+    m.summarize(
+        work,
+        f.model(),
+        dataset=(cond.TRUE, "DatasetResolved", ""),
+        approval=(cond.UNKNOWN, "NoValidatedVersion", ""),
+        serving_=(cond.FALSE, "NothingToServe", ""),
+        now=NOW,
+        blocked=blocked,
+    )
+    trained = cond.get(work.conditions, "Trained")
+    ready = cond.get(work.conditions, "Ready")
+    assert trained is not None and trained.reason == "TargetMissing"
+    assert ready is not None and (ready.status, ready.reason) == (cond.FALSE, "TargetMissing")
