@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
+from mlops_operator.api.results import DriftPlan
 from mlops_operator.workloads import drift
 from tests.component.test_drift_workload import _write_partition
 from tests.unit.drift.profiles import write_profile
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
@@ -36,9 +35,7 @@ def _dump_dom(page: Path, profile_dir: Path) -> str:
         "--disable-sync",
         f"--user-data-dir={profile_dir}",
     ]
-    done = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, timeout=120, check=True
-    )
+    done = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, timeout=120, check=True)
     return done.stdout.decode()
 
 
@@ -49,7 +46,7 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path: Path) -> None:
     current["alcohol"] = current["alcohol"] + 2.0  # one obviously drifted feature
     profile = write_profile(reference, {"colour_band"}, tmp_path / "profile")
     _write_partition(tmp_path / "collected", current, START, "part")
-    plan = drift.DriftPlan(
+    plan = DriftPlan(
         namespace="default",
         monitor="wine",
         model="wine",
@@ -72,6 +69,4 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path: Path) -> None:
     assert np.sum([dom.count(f'data-feature="{name}"') for name in features]) == 2 * len(features)
     assert f'id="verdict" class="verdict-{result.verdict}"' in dom
     assert '<tr class="drifted" data-feature="alcohol">' in dom
-    assert dom.count('class="bar-reference"') >= len(features) and dom.count('class="bar-current"') >= len(
-        features
-    )
+    assert dom.count('class="bar-reference"') >= len(features) and dom.count('class="bar-current"') >= len(features)

@@ -21,12 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_breast_cancer
-from tests.unit.drift.profiles import write_profile
 
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftFeatureResult, DriftPlan, DriftResult
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.workloads import drift
+from tests.unit.drift.profiles import write_profile
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / ".venv" / "bin" / "mlops-operator"
@@ -38,9 +38,7 @@ CATEGORICAL = {"size_band"}
 def _breast_cancer() -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = load_breast_cancer(as_frame=True).frame.drop(columns="target")
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    frame["size_band"] = pd.cut(
-        frame["mean_radius"], [0, 12, 15, 100], labels=["small", "medium", "large"]
-    ).astype(str)
+    frame["size_band"] = pd.cut(frame["mean_radius"], [0, 12, 15, 100], labels=["small", "medium", "large"]).astype(str)
     order = np.random.default_rng(0).permutation(len(frame))
     half = len(frame) // 2
     return frame.iloc[order[:half]].reset_index(drop=True), frame.iloc[order[half:]].reset_index(drop=True)
@@ -57,13 +55,10 @@ def _shifted(frame: pd.DataFrame) -> pd.DataFrame:
 def _write_partition(prefix: Path, frame: pd.DataFrame, start: datetime, name: str) -> None:
     """Rows one second apart from `start`, into the hour partition(s) they fall in."""
     stamps = [start + timedelta(seconds=i) for i in range(len(frame))]
-    table = frame.assign(
-        **{
-            contracts.COLLECT_TIME_COLUMN: stamps,
-            contracts.COLLECT_PREDICTION_COLUMN: 0.0,
-            contracts.COLLECT_MODEL_VERSION_COLUMN: 1,
-        }
-    )
+    table = frame.copy()
+    table[contracts.COLLECT_TIME_COLUMN] = stamps
+    table[contracts.COLLECT_PREDICTION_COLUMN] = 0.0
+    table[contracts.COLLECT_MODEL_VERSION_COLUMN] = 1
     table[contracts.COLLECT_TIME_COLUMN] = pd.to_datetime(table[contracts.COLLECT_TIME_COLUMN], utc=True)
     for hour, rows in table.groupby(table[contracts.COLLECT_TIME_COLUMN].dt.floor("h")):
         directory = prefix / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
@@ -161,9 +156,7 @@ def test_shifted_window_drifts_with_scores_equal_to_scipy(
     assert set(result.drifted_features) == {n for n, s in scores.items() if s.drifted}
 
 
-def test_too_few_rows_give_no_verdict(
-    setup: dict[str, Path], halves: tuple[pd.DataFrame, pd.DataFrame]
-) -> None:
+def test_too_few_rows_give_no_verdict(setup: dict[str, Path], halves: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     _, current = halves
     _write_partition(setup["collected"], _shifted(current).head(40), WINDOW_START, "few")
     result = _run(_plan(setup), setup["cache"])
@@ -225,9 +218,7 @@ def test_bad_inputs_exit_with_reserved_codes(
         "InvalidSpec",
     )
     missing = _plan(setup, profile_uri=str(tmp_path / "nowhere" / "profile.json"))
-    assert (
-        drift.main([contracts.DriftFlags.SPEC, missing.model_dump_json()]) == contracts.ExitCode.STORE_ERROR
-    )
+    assert drift.main([contracts.DriftFlags.SPEC, missing.model_dump_json()]) == contracts.ExitCode.STORE_ERROR
 
     (setup["profile"].parent / "reference.npz").write_bytes(b"not a zip archive")
     corrupt_cache = tmp_path / "fresh-cache"
@@ -243,9 +234,7 @@ def test_bad_inputs_exit_with_reserved_codes(
 
 def test_the_termination_message_keeps_the_verdict_and_drifted_features() -> None:
     scores = [
-        DriftFeatureResult(
-            name=f"feature_{i:04d}", test=DriftTest.KS, score=0.5, threshold=0.05, drifted=i % 7 == 0
-        )
+        DriftFeatureResult(name=f"feature_{i:04d}", test=DriftTest.KS, score=0.5, threshold=0.05, drifted=i % 7 == 0)
         for i in range(400)
     ]
     drifted = [s.name for s in scores if s.drifted]

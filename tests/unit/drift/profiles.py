@@ -26,17 +26,13 @@ from mlops_operator.api.v1alpha1.dataset import FeatureType
 from mlops_operator.drift import reference
 
 
-def build_profile(
-    frame: pd.DataFrame, categorical: set[str], directory: Path, dataset: str = "ref"
-) -> DatasetProfile:
+def build_profile(frame: pd.DataFrame, categorical: set[str], directory: Path, dataset: str = "ref") -> DatasetProfile:
     features = []
     for name in frame.columns:
         column = frame[name]
         if name in categorical:
             counts = column.dropna().astype(str).value_counts()
-            summary = CategoricalSummary(
-                categories={str(k): int(v) for k, v in counts.items()}, distinct=len(counts)
-            )
+            summary = CategoricalSummary(categories={str(k): int(v) for k, v in counts.items()}, distinct=len(counts))
             features.append(
                 FeatureProfile(
                     name=name,

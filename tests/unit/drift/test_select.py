@@ -34,7 +34,9 @@ def _current(frame: pd.DataFrame) -> dict[str, select.CurrentFeature]:
     current: dict[str, select.CurrentFeature] = {}
     for name in frame.columns:
         if name in CATEGORICAL:
-            current[name] = CurrentCategorical(frame[name].astype(str).value_counts().to_dict())
+            current[name] = CurrentCategorical(
+                {str(k): int(v) for k, v in frame[name].astype(str).value_counts().items()}
+            )
         else:
             current[name] = CurrentNumeric(stats.finite_sorted(frame[name].to_numpy()))
     return current
@@ -137,9 +139,7 @@ def test_z_test_on_more_than_two_values_is_not_computable() -> None:
     settings = Settings(overrides={"colour": FeatureOverride(name="colour", test=DriftTest.Z_TEST)})
     evaluation = select.evaluate(reference, _current(_frame(100, 11)), settings)
     colour = next(f for f in evaluation.features if f.name == "colour")
-    assert (
-        not colour.outcome.computable and not colour.drifted and "2 distinct" in (colour.outcome.note or "")
-    )
+    assert not colour.outcome.computable and not colour.drifted and "2 distinct" in (colour.outcome.note or "")
 
 
 def test_unseen_categories_count_as_new_cells_or_fold_into_other() -> None:
