@@ -22,6 +22,14 @@ class Settings:
     store_uri: str = contracts.DEFAULT_STORE_URI
     # PVC mounted at contracts.STORE_MOUNT_PATH in every workload pod; "" for object stores (az://, s3://).
     store_claim: str = "mlops-artifacts"
+    # The claim the operator creates in a workload namespace that lacks it ("" class: the default).
+    store_storage_class: str = ""
+    store_size: str = "10Gi"
+    store_access_modes: tuple[str, ...] = ("ReadWriteOnce",)
+    # Secret with object-store credentials, handed to workload pods by envFrom (never read here).
+    store_secret: str = ""
+    # AKS workload identity: ServiceAccounts get the client-id annotation, pods the "use" label.
+    azure_client_id: str = ""
     workload_service_account: str = "mlops-workload"
     serving_service_account: str = "mlops-workload"
     namespaces: tuple[str, ...] = ()  # empty: every namespace (cluster-wide)
@@ -47,6 +55,13 @@ class Settings:
             image_pull_policy=get("IMAGE_PULL_POLICY", "IfNotPresent"),
             store_uri=get("STORE_URI", contracts.DEFAULT_STORE_URI),
             store_claim=get("STORE_CLAIM", "mlops-artifacts"),
+            store_storage_class=get("STORE_STORAGE_CLASS", ""),
+            store_size=get("STORE_SIZE", "10Gi"),
+            store_access_modes=tuple(
+                m.strip() for m in get("STORE_ACCESS_MODES", "ReadWriteOnce").split(",") if m.strip()
+            ),
+            store_secret=get("STORE_SECRET", ""),
+            azure_client_id=get("AZURE_CLIENT_ID", ""),
             workload_service_account=get("WORKLOAD_SERVICE_ACCOUNT", "mlops-workload"),
             serving_service_account=get("SERVING_SERVICE_ACCOUNT", "mlops-workload"),
             namespaces=namespaces,

@@ -128,7 +128,7 @@ def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(clus
     service = cluster.call("GET", SERVICE, "clf")
     assert service["spec"]["ports"][0]["port"] == 80 and service["spec"]["ports"][0]["targetPort"] == "http"
     assert cluster.served_version("clf-server") == "1"
-    assert version_state(cluster, "clf", 1) == "Approved"
+    eventually(lambda: version_state(cluster, "clf", 1) == "Approved", what="v1 approved")
 
     cluster.roll_out("clf-server")
     eventually(lambda: cluster.status("Model", "clf").get("servingVersion") == 1, what="serving v1")
@@ -184,7 +184,7 @@ def test_manual_approval_waits_for_spec_approved_version(cluster: Cluster) -> No
         lambda: cluster.deployment("manual-server"),
         what="Deployment after approval",
     )
-    assert version_state(cluster, "manual", 1) == "Approved"
+    eventually(lambda: version_state(cluster, "manual", 1) == "Approved", what="v1 approved")
 
 
 def test_failed_training_becomes_a_condition_with_reason_and_no_retry(cluster: Cluster) -> None:

@@ -70,7 +70,7 @@ def _job(
             "ttlSecondsAfterFinished": settings.job_ttl_seconds,
             "podFailurePolicy": {"rules": rules},
             "template": {
-                "metadata": {"labels": dict(metadata["labels"])},
+                "metadata": {"labels": {**metadata["labels"], **pods.identity_labels(settings)}},
                 "spec": pods.pod_spec(
                     [container],
                     settings,
@@ -103,9 +103,7 @@ def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, An
         contracts.ProfileFlags.STORE,
         settings.store_uri,
     ]
-    container = pods.workload_container(
-        WORKLOAD_CONTAINER, ["profile", *args], settings, dataset.spec.resources
-    )
+    container = pods.workload_container(WORKLOAD_CONTAINER, ["profile", *args], settings, dataset.spec.resources)
     return _job(
         profile_job_name(dataset, tick),
         dataset,
@@ -171,9 +169,7 @@ def training_plan(
     )
 
 
-def training_job(
-    model: Model, plan: TrainingPlan, request: dict[str, str], settings: Settings
-) -> dict[str, Any]:
+def training_job(model: Model, plan: TrainingPlan, request: dict[str, str], settings: Settings) -> dict[str, Any]:
     trainer = model.spec.trainer
     args = [contracts.TrainFlags.SPEC, _plan_json(plan), contracts.TrainFlags.STORE, settings.store_uri]
     if trainer.image:  # a custom image honours the same contract; its command replaces ours
@@ -227,9 +223,7 @@ def drift_plan(monitor: DriftMonitor, *, tick: datetime, profile_uri: str, setti
         monitor=monitor.name,
         model=spec.model_ref.name,
         profile_uri=profile_uri,
-        collected_prefix=contracts.collected_prefix(
-            settings.store_uri, monitor.namespace, spec.model_ref.name
-        ),
+        collected_prefix=contracts.collected_prefix(settings.store_uri, monitor.namespace, spec.model_ref.name),
         window_start=tick - timedelta(seconds=spec.window_seconds),
         window_end=tick,
         min_samples=spec.min_samples,
@@ -322,9 +316,7 @@ def notify_job_name(monitor: DriftMonitor, tick: datetime) -> str:
     return meta.child_name(monitor.name, "notify", stamp(tick))
 
 
-def notify_job(
-    monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, settings: Settings
-) -> dict[str, Any]:
+def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, settings: Settings) -> dict[str, Any]:
     webhook = monitor.spec.action.webhook
     if webhook is None:
         raise ValueError("notify_job needs spec.action.webhook")

@@ -65,9 +65,7 @@ def volumes(settings: Settings, *, read_only_store: bool = False) -> list[dict[s
 def volume_mounts(settings: Settings, *, read_only_store: bool = False) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": TMP_PATH}]
     if uses_store_volume(settings):
-        out.append(
-            {"name": STORE_VOLUME, "mountPath": contracts.STORE_MOUNT_PATH, "readOnly": read_only_store}
-        )
+        out.append({"name": STORE_VOLUME, "mountPath": contracts.STORE_MOUNT_PATH, "readOnly": read_only_store})
     return out
 
 
@@ -85,6 +83,15 @@ def env(settings: Settings) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in pairs]
 
 
+WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"
+WORKLOAD_IDENTITY_ANNOTATION = "azure.workload.identity/client-id"
+
+
+def identity_labels(settings: Settings) -> dict[str, str]:
+    """AKS workload identity: the webhook injects the federated token only into labelled pods."""
+    return {WORKLOAD_IDENTITY_LABEL: "true"} if settings.azure_client_id else {}
+
+
 def workload_container(
     name: str,
     args: list[str],
@@ -95,7 +102,7 @@ def workload_container(
     command: list[str] | None = None,
     read_only_store: bool = False,
 ) -> dict[str, Any]:
-    return {
+    container: dict[str, Any] = {
         "name": name,
         "image": image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
@@ -108,6 +115,9 @@ def workload_container(
         "terminationMessagePath": contracts.DEFAULT_TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if settings.store_secret:  # object-store credentials reach the pod through the kubelet only
+        container["envFrom"] = [{"secretRef": {"name": settings.store_secret}}]
+    return container
 
 
 def pod_spec(

@@ -91,7 +91,7 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
         "failureThreshold": 6,
         "timeoutSeconds": 2,
     }
-    pod_labels = {**metadata["labels"], **version_labels}
+    pod_labels = {**metadata["labels"], **version_labels, **pods.identity_labels(settings)}
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(model)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -109,9 +109,7 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
     if serving.autoscaling is None:
         spec["replicas"] = serving.replicas
     spec["template"]["spec"]["terminationGracePeriodSeconds"] = 30
-    return meta.with_spec_hash(
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
-    )
+    return meta.with_spec_hash({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec})
 
 
 def service(model: Model) -> dict[str, Any]:

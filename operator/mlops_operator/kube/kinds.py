@@ -36,6 +36,8 @@ JOB = Kind("batch", "v1", "jobs", "Job")
 POD = Kind("", "v1", "pods", "Pod")
 SERVICE = Kind("", "v1", "services", "Service")
 EVENT = Kind("", "v1", "events", "Event")
+SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts", "ServiceAccount")
+PVC = Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 DEPLOYMENT = Kind("apps", "v1", "deployments", "Deployment")
 HPA = Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 DATASET = Kind(contracts.GROUP, contracts.VERSION, "datasets", "Dataset")
@@ -43,7 +45,8 @@ MODEL = Kind(contracts.GROUP, contracts.VERSION, "models", "Model")
 DRIFT_MONITOR = Kind(contracts.GROUP, contracts.VERSION, "driftmonitors", "DriftMonitor")
 
 _BY_KIND = {
-    (k.api_version, k.kind): k for k in (JOB, POD, SERVICE, EVENT, DEPLOYMENT, HPA, DATASET, MODEL, DRIFT_MONITOR)
+    (k.api_version, k.kind): k
+    for k in (JOB, POD, SERVICE, EVENT, SERVICE_ACCOUNT, PVC, DEPLOYMENT, HPA, DATASET, MODEL, DRIFT_MONITOR)
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from mlops_operator.builders import namespace as prerequisites
 from mlops_operator.kube import Kube
 from mlops_operator.metrics import Metrics
 from mlops_operator.settings import Settings
@@ -36,6 +37,15 @@ class Context:
     metrics: Metrics
     clock: Callable[[], datetime] = utcnow
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlops_operator"))
+    prepared_namespaces: set[str] = field(default_factory=set)
+
+    async def prepare_namespace(self, namespace: str) -> None:
+        """Once per namespace and process: the workload ServiceAccounts and the store claim exist."""
+        if namespace in self.prepared_namespaces:
+            return
+        for obj in prerequisites.prerequisites(namespace, self.settings):
+            await self.kube.create_or_adopt(obj)
+        self.prepared_namespaces.add(namespace)
 
 
 @dataclass(frozen=True)

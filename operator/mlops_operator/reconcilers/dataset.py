@@ -104,9 +104,7 @@ def apply_profile_outcome(
     status.rows = result.rows
     status.columns = result.columns
     ns, name = dataset.namespace, dataset.name
-    status.profile_uri = result.profile_uri or contracts.dataset_profile_uri(
-        store_uri, ns, name, result.version
-    )
+    status.profile_uri = result.profile_uri or contracts.dataset_profile_uri(store_uri, ns, name, result.version)
     status.data_uri = result.data_uri or contracts.dataset_data_uri(store_uri, ns, name, result.version)
     record = DatasetVersion(
         version=result.version,
@@ -116,15 +114,9 @@ def apply_profile_outcome(
         data_uri=status.data_uri,
         created_at=now,
     )
-    status.versions = [*(v for v in status.versions if v.version != result.version), record][
-        -Dataset.MAX_VERSIONS :
-    ]
+    status.versions = [*(v for v in status.versions if v.version != result.version), record][-Dataset.MAX_VERSIONS :]
     errors = [f for f in result.findings if f.severity == "error"]
-    events = [
-        normal(
-            "NewVersion", f"new version {result.version[:12]}: {result.rows} rows, {result.columns} columns"
-        )
-    ]
+    events = [normal("NewVersion", f"new version {result.version[:12]}: {result.rows} rows, {result.columns} columns")]
     if errors:
         events.append(warning("QualityFindings", "; ".join(f.message for f in errors[:3])))
     return events, True
@@ -140,9 +132,7 @@ def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
         ready = (profiled.status, profiled.reason, profiled.message)
     else:
         ready = (cond.UNKNOWN, cond.Reason.INITIALIZING, "not profiled yet")
-    status.conditions = cond.set_condition(
-        status.conditions, cond.Type.READY, *ready, now=now, generation=generation
-    )
+    status.conditions = cond.set_condition(status.conditions, cond.Type.READY, *ready, now=now, generation=generation)
     status.observed_generation = generation
 
 
@@ -164,6 +154,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     job_name = jobs.profile_job_name(dataset, tick)
     job = await kube.get(JOB, key.namespace, job_name)
     if job is None and not profile_handled(work, job_name):
+        await ctx.prepare_namespace(key.namespace)
         job, created = await kube.create_or_adopt(jobs.profile_job(dataset, ctx.settings, tick))
         if created:
             ctx.metrics.jobs_created.labels(contracts.Component.PROFILE).inc()
@@ -176,9 +167,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         else:
             pods = await kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: job_name})
             outcome = observe.job_outcome(job, pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
-            found, new_version = apply_profile_outcome(
-                work, dataset, job_name, outcome, now, ctx.settings.store_uri
-            )
+            found, new_version = apply_profile_outcome(work, dataset, job_name, outcome, now, ctx.settings.store_uri)
             events += found
     summarize(work, dataset.generation, now)
 
@@ -192,9 +181,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if patch:  # Models waiting for this Dataset (or training on it) re-evaluate at once
         also = await _dependent_models(ctx, key)
     interval = dataset.spec.refresh_interval_seconds
-    requeue = (
-        schedule.seconds_until(schedule.interval_start(interval, tick + 1), now) + 1 if interval else None
-    )
+    requeue = schedule.seconds_until(schedule.interval_start(interval, tick + 1), now) + 1 if interval else None
     if new_version:
         ctx.logger.info("%s: new version %s", key, work.version)
     return Outcome(requeue_after=requeue, also=also)

@@ -79,9 +79,7 @@ def record_check(
     else:
         verdict = "Failed"
         message = outcome.message
-        result = (
-            result if result is not None else DriftResult(ok=False, verdict="Failed", error=outcome.message)
-        )
+        result = result if result is not None else DriftResult(ok=False, verdict="Failed", error=outcome.message)
     work.last_verdict = verdict
     if verdict in ("Drift", "NoDrift"):
         work.drifted_share = result.drifted_share
@@ -112,9 +110,7 @@ def record_check(
             )
         ]
     if verdict == "Failed":
-        return [
-            warning(outcome.reason or cond.Reason.CHECK_FAILED, f"drift check {job_name} failed: {message}")
-        ]
+        return [warning(outcome.reason or cond.Reason.CHECK_FAILED, f"drift check {job_name} failed: {message}")]
     if verdict in ("NotEnoughData", "SchemaMismatch"):
         return [warning(verdict, message or verdict)]
     return []
@@ -132,8 +128,7 @@ def should_retrain(work: DriftMonitorStatus, monitor: DriftMonitor, now: datetim
     ):
         return (
             False,
-            "cooldown until "
-            f"{(work.last_retrain_request + timedelta(seconds=action.cooldown_seconds)).isoformat()}",
+            f"cooldown until {(work.last_retrain_request + timedelta(seconds=action.cooldown_seconds)).isoformat()}",
         )
     return True, ""
 
@@ -160,9 +155,7 @@ def summarize(
     else:
         last = work.history[-1].message if work.history else ""
         detected = (cond.UNKNOWN, VERDICT_REASONS.get(verdict, cond.Reason.CHECK_FAILED), last or verdict)
-    work.conditions = cond.set_condition(
-        work.conditions, cond.Type.DRIFT_DETECTED, *detected, now=now, generation=gen
-    )
+    work.conditions = cond.set_condition(work.conditions, cond.Type.DRIFT_DETECTED, *detected, now=now, generation=gen)
     work.observed_generation = gen
 
 
@@ -221,6 +214,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             tick = schedule.due(spec.schedule, now, work.last_check)
             if tick is not None:
                 plan = jobs.drift_plan(monitor, tick=tick, profile_uri=profile_uri, settings=ctx.settings)
+                await ctx.prepare_namespace(key.namespace)
                 job, created = await kube.create_or_adopt(jobs.drift_job(monitor, plan, tick, ctx.settings))
                 if created:
                     ctx.metrics.jobs_created.labels(contracts.Component.DRIFT).inc()
@@ -315,9 +309,7 @@ async def _training_active(ctx: Context, model_body: dict[str, Any]) -> bool:
 
 async def _baseline(ctx: Context, monitor: DriftMonitor, model_body: dict[str, Any]) -> str | None:
     ref = monitor.spec.dataset_ref
-    name = (
-        ref.name if ref is not None else ((model_body.get("spec") or {}).get("datasetRef") or {}).get("name")
-    )
+    name = ref.name if ref is not None else ((model_body.get("spec") or {}).get("datasetRef") or {}).get("name")
     if not name:
         return None
     body = await ctx.kube.get(DATASET, monitor.namespace, name)
@@ -359,9 +351,7 @@ async def _write(
         summarize(work, monitor, ready, now)
     else:
         generation = int(body["metadata"].get("generation") or 0)
-        work.conditions = cond.set_condition(
-            work.conditions, cond.Type.READY, *ready, now=now, generation=generation
-        )
+        work.conditions = cond.set_condition(work.conditions, cond.Type.READY, *ready, now=now, generation=generation)
         work.observed_generation = generation
     patch = status_patch(body.get("status"), work.dump())
     meta_ = body["metadata"]

@@ -56,9 +56,7 @@ def evaluate(
 
     if score is None:
         found = ", ".join(sorted(metrics)) or "none"
-        return verdict(
-            False, METRIC_MISSING, f"the training result has no {metric} (metrics reported: {found})"
-        )
+        return verdict(False, METRIC_MISSING, f"the training result has no {metric} (metrics reported: {found})")
 
     if spec.threshold is not None:
         if lower_is_better(metric) and score > spec.threshold:
@@ -68,9 +66,7 @@ def evaluate(
                 f"{metric} {score:.6g} is above the threshold {spec.threshold:.6g} (lower is better)",
             )
         if not lower_is_better(metric) and score < spec.threshold:
-            return verdict(
-                False, BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}"
-            )
+            return verdict(False, BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}")
 
     if champion_version is None or not spec.must_beat_champion:
         bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
@@ -93,9 +89,7 @@ def evaluate(
     else:
         gained = delta
         needed = f"{spec.min_improvement:.6g}"
-    comparison = (
-        f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
-    )
+    comparison = f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
     if delta <= 0:
         return verdict(False, NOT_BETTER, f"{comparison}: does not beat the champion", champion, delta)
     if gained < spec.min_improvement:

@@ -442,6 +442,7 @@ async def _maybe_train(run: _Run, dataset: Dataset, train_jobs: list[dict[str, A
         trigger=decision.trigger,
         settings=run.ctx.settings,
     )
+    await run.ctx.prepare_namespace(run.key.namespace)
     job, created = await run.ctx.kube.create_or_adopt(jobs.training_job(model, plan, request, run.ctx.settings))
     if created:
         run.ctx.metrics.jobs_created.labels(contracts.Component.TRAIN).inc()
@@ -538,6 +539,7 @@ async def _roll_out(run: _Run, target: ModelVersion) -> cond.State | None:
     settings = run.ctx.settings
     deployment = serving.deployment(model, target, settings)
     existing = await kube.get(DEPLOYMENT, ns, deployment["metadata"]["name"])
+    await run.ctx.prepare_namespace(ns)
     action = await kube.ensure(deployment, existing)
     await kube.ensure(serving.service(model))
     hpa = serving.hpa(model)

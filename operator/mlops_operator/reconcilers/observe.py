@@ -126,9 +126,7 @@ def _tail(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-def job_outcome(
-    job: dict[str, Any], pods: list[dict[str, Any]], model: type[R], container: str
-) -> JobOutcome[R]:
+def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], model: type[R], container: str) -> JobOutcome[R]:
     phase, job_reason, job_message = job_phase(job)
     if phase == JobPhase.ACTIVE:
         return JobOutcome(JobPhase.ACTIVE)
@@ -158,8 +156,7 @@ def job_outcome(
         return JobOutcome(
             JobPhase.FAILED,
             Reason.DEADLINE_EXCEEDED,
-            f"Job {name} ran longer than activeDeadlineSeconds={deadline}; "
-            "raise the deadline or shrink the work",
+            f"Job {name} ran longer than activeDeadlineSeconds={deadline}; raise the deadline or shrink the work",
             result,
         )
     if term is not None and term.reason == "OOMKilled":
@@ -167,8 +164,7 @@ def job_outcome(
         return JobOutcome(
             JobPhase.FAILED,
             Reason.OOM_KILLED,
-            f"Job {name}: the container was OOM-killed at its memory limit ({limit}); "
-            "raise resources.limits.memory",
+            f"Job {name}: the container was OOM-killed at its memory limit ({limit}); raise resources.limits.memory",
             result,
         )
     if result is not None and not ok:
@@ -212,9 +208,7 @@ class Rollout:
 
 
 def deployment_version(deployment: dict[str, Any]) -> int | None:
-    annotations = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
-        "annotations"
-    ) or {}
+    annotations = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
     value = annotations.get(serving.ANNOTATION_SERVED_VERSION)
     return int(value) if value and str(value).isdigit() else None
 
@@ -227,10 +221,7 @@ def crash_looping(pods: list[dict[str, Any]], version: int | None) -> str | None
             continue
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
-            if (
-                waiting.get("reason") == "CrashLoopBackOff"
-                and int(status.get("restartCount") or 0) >= CRASH_RESTARTS
-            ):
+            if waiting.get("reason") == "CrashLoopBackOff" and int(status.get("restartCount") or 0) >= CRASH_RESTARTS:
                 last = (status.get("lastState") or {}).get("terminated") or {}
                 detail = _tail(str(last.get("message") or ""), 300)
                 code = last.get("exitCode")
@@ -250,16 +241,12 @@ def rollout(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> Rollout:
     spec_replicas = int((deployment.get("spec") or {}).get("replicas", 1) or 0)
     for cond in _conditions(deployment):
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return Rollout(
-                RolloutState.FAILED, version, "ProgressDeadlineExceeded", str(cond.get("message") or "")
-            )
+            return Rollout(RolloutState.FAILED, version, "ProgressDeadlineExceeded", str(cond.get("message") or ""))
     crash = crash_looping(pods, version)
     if crash:
         return Rollout(RolloutState.FAILED, version, "CrashLoopBackOff", crash)
     if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
-        return Rollout(
-            RolloutState.PROGRESSING, version, Reason.ROLLING_OUT, "waiting for the Deployment controller"
-        )
+        return Rollout(RolloutState.PROGRESSING, version, Reason.ROLLING_OUT, "waiting for the Deployment controller")
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
     available = int(status.get("availableReplicas") or 0)

@@ -32,9 +32,7 @@ class _KeyState:
 
 
 class WorkQueue:
-    def __init__(
-        self, reconcile: ReconcileFn, *, on_result: Callable[[Key, str, float], None] | None = None
-    ) -> None:
+    def __init__(self, reconcile: ReconcileFn, *, on_result: Callable[[Key, str, float], None] | None = None) -> None:
         self._reconcile = reconcile
         self._on_result = on_result
         self._states: dict[Key, _KeyState] = {}
@@ -69,9 +67,7 @@ class WorkQueue:
         except Exception as exc:
             state.failures += 1
             delay = min(MAX_BACKOFF, 2.0 ** (state.failures - 1))
-            log.warning(
-                "%s: reconcile failed (%s: %s); retrying in %.0fs", key, type(exc).__name__, exc, delay
-            )
+            log.warning("%s: reconcile failed (%s: %s); retrying in %.0fs", key, type(exc).__name__, exc, delay)
             if state.failures == 1:
                 log.debug("%s: traceback", key, exc_info=True)
             self._report(key, "error", started)

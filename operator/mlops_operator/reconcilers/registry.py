@@ -22,9 +22,7 @@ from mlops_operator.conditions import Reason
 
 SERVABLE = frozenset({VersionState.APPROVED, VersionState.SERVING})
 # States from which a person may (re-)approve a version with spec.approvedVersion.
-APPROVABLE = frozenset(
-    {VersionState.VALIDATED, VersionState.APPROVED, VersionState.SERVING, VersionState.RETIRED}
-)
+APPROVABLE = frozenset({VersionState.VALIDATED, VersionState.APPROVED, VersionState.SERVING, VersionState.RETIRED})
 
 
 def find(versions: Iterable[ModelVersion], version: int | None) -> ModelVersion | None:
@@ -130,8 +128,7 @@ def candidate(
         return (
             None,
             Reason.VERSION_NOT_FOUND,
-            f"spec.approvedVersion {approved_version} does not exist "
-            f"(known: {[v.version for v in versions]})",
+            f"spec.approvedVersion {approved_version} does not exist (known: {[v.version for v in versions]})",
         )
     if record.state not in APPROVABLE or not record.artifact_uri or not record.sha256:
         return (

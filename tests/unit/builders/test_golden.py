@@ -95,3 +95,12 @@ def test_server_deployment_with_autoscaling_and_no_collection(golden: Golden) ->
 
 def test_server_service(golden: Golden) -> None:
     golden("server-service", serving.service(f.model()))
+
+
+def test_namespace_prerequisites(golden: Golden) -> None:
+    from mlops_operator.builders import namespace
+
+    settings = Settings(
+        serving_service_account="mlops-serving", store_storage_class="mlops-local", azure_client_id="0000-client"
+    )
+    golden("namespace-prerequisites", namespace.prerequisites("team-a", settings))
