@@ -30,10 +30,7 @@ CHILD_RESOURCES = {
 
 
 def rules_of(objects: tuple[dict[str, Any], ...], kind: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    return {
-        (o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["rules"]
-        for o in by_kind(objects, kind)
-    }
+    return {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["rules"] for o in by_kind(objects, kind)}
 
 
 def granted(rules: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -47,9 +44,7 @@ def granted(rules: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 def all_rules(objects: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-    return [
-        r for kind in ("ClusterRole", "Role") for rules in rules_of(objects, kind).values() for r in rules
-    ]
+    return [r for kind in ("ClusterRole", "Role") for rules in rules_of(objects, kind).values() for r in rules]
 
 
 WATCHED = ("--set", "operator.watchNamespaces={team-a,team-b}")
@@ -77,9 +72,7 @@ def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None
     assert rights["persistentvolumeclaims"] == rights["serviceaccounts"] == {"get", "create"}
     assert rights["events"] == rights["events.k8s.io/events"] == {"create", "patch"}
     (binding,) = by_kind(objects, "ClusterRoleBinding")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "mlops-operator", "namespace": "mlops-system"}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-operator", "namespace": "mlops-system"}]
 
 
 def test_watched_namespaces_get_child_rights_in_roles_only(helm: str) -> None:  # noqa: F811

@@ -189,10 +189,7 @@ def test_retrain_annotation_is_time_and_a_one_line_reason() -> None:
     assert contracts.ANNOTATION_RETRAIN_REQUESTED == "mlops.dev/retrain-requested"
     with pytest.raises(plugin.PluginError, match="empty"):
         plugin.retrain_annotation(NOW, " \n ")
-    assert (
-        len(plugin.retrain_annotation(NOW, "x" * 5000))
-        == len("2026-11-28T12:00:00Z;") + plugin.MAX_REASON_LENGTH
-    )
+    assert len(plugin.retrain_annotation(NOW, "x" * 5000)) == len("2026-11-28T12:00:00Z;") + plugin.MAX_REASON_LENGTH
 
 
 def test_rollback_goes_to_the_version_served_before_the_current_one() -> None:
@@ -216,9 +213,7 @@ def test_rollback_skips_rejected_versions_and_honours_to() -> None:
 def test_rollback_of_an_automatic_model_pins_it_to_manual() -> None:
     model = automatic_model()
     target = plugin.rollback_target(model, None)
-    assert plugin.rollback_patch(model, target) == {
-        "spec": {"approvedVersion": 1, "approval": {"policy": "Manual"}}
-    }
+    assert plugin.rollback_patch(model, target) == {"spec": {"approvedVersion": 1, "approval": {"policy": "Manual"}}}
 
 
 def test_rollback_without_a_serving_version_says_so() -> None:
