@@ -298,7 +298,7 @@ def release(cluster: Cluster, image: str) -> Iterator[Release]:
     suffix = uuid.uuid4().hex[:6]
     rel = Release(
         cluster,
-        name="mlops-operator-e2e",
+        name=f"mlops-operator-{suffix}",
         namespace=f"e2e-mlops-system-{suffix}",
         workloads=f"e2e-install-{suffix}",
         image=image,

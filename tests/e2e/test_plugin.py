@@ -30,7 +30,7 @@ def release(cluster: Cluster, image: str) -> Iterator[Release]:
     suffix = uuid.uuid4().hex[:6]
     rel = Release(
         cluster,
-        name="mlops-operator-plugin",
+        name=f"mlops-operator-plugin-{suffix}",
         namespace=f"e2e-mlops-plugin-{suffix}",
         workloads=f"e2e-plugin-{suffix}",
         image=image,
