@@ -59,7 +59,7 @@ def train_result(version: int, accuracy: float, champion: float | None = None) -
         metrics={"accuracy": accuracy, "f1": accuracy},
         champion_metrics={"accuracy": champion} if champion is not None else None,
         artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops",
-        sha256=f"{version:x}" * 64,
+        sha256=f"{version:064x}",
     ).model_dump_json(by_alias=True)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,6 +95,24 @@ def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datet
     return events
 
 
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def result_problem(result: TrainResult) -> str | None:
+    """What makes a successful result unfit for the registry (a custom trainer may report anything).
+
+    Without this check a bad value would make every status patch fail validation, forever.
+    """
+    if not result.sha256 or not SHA256.match(result.sha256):
+        return f"sha256 must be 64 lowercase hex characters, got {str(result.sha256)[:80]!r}"
+    if not result.artifact_uri or len(result.artifact_uri) > 1024:
+        return "artifactUri is missing or longer than 1024 characters"
+    bad = [k for k, v in result.metrics.items() if not math.isfinite(v)]
+    if bad or len(result.metrics) > 64:
+        return f"metrics must be at most 64 finite numbers (not finite: {', '.join(bad[:5])})"
+    return None
+
+
 def finish_training(
     work: ModelStatus,
     model: Model,
@@ -103,6 +123,10 @@ def finish_training(
 ) -> list[EventSpec]:
     """Record a finished training Job: Failed, or gated into Validated / Rejected."""
     result = outcome.result
+    problem = result_problem(result) if outcome.phase == observe.JobPhase.SUCCEEDED and result else None
+    if problem is not None:
+        registry.fail(record, "InvalidResult", f"the training result cannot be registered: {problem}", now)
+        return [warning("InvalidResult", f"version {record.version}: {problem}")]
     if outcome.phase != observe.JobPhase.SUCCEEDED or result is None:
         registry.fail(record, outcome.reason or cond.Reason.JOB_FAILED, outcome.message, now)
         return [warning(record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}")]

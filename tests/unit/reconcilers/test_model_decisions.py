@@ -174,3 +174,15 @@ def test_a_missing_target_blocks_training_with_an_actionable_condition() -> None
     ready = cond.get(work.conditions, "Ready")
     assert trained is not None and trained.reason == "TargetMissing"
     assert ready is not None and (ready.status, ready.reason) == (cond.FALSE, "TargetMissing")
+
+
+def test_a_result_unfit_for_the_registry_fails_the_version_instead_of_every_status_patch() -> None:
+    work = ModelStatus(versions=[ModelVersion(version=1, state=VersionState.TRAINING, job="j")])
+    bad = TrainResult(ok=True, metrics={"accuracy": float("nan")}, artifact_uri="file:///a", sha256="A" * 80)
+    outcome = observe.JobOutcome(observe.JobPhase.SUCCEEDED, result=bad)
+    events = m.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
+    assert (work.versions[0].state, work.versions[0].reason) == (VersionState.FAILED, "InvalidResult")
+    assert "sha256" in (work.versions[0].message or "") and events[0].type == "Warning"
+    good = bad.model_copy(update={"sha256": "a" * 64})
+    assert m.result_problem(good) is not None  # the NaN metric
+    assert m.result_problem(good.model_copy(update={"metrics": {"accuracy": 0.9}})) is None
