@@ -56,8 +56,8 @@ preprocess = ColumnTransformer([
     ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
                           ("scale", StandardScaler())]), numeric),
     ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                              ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
-                                                       max_categories=50))]), categorical),
+                              ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
+     categorical),
 ])
 model = Pipeline([("preprocess", preprocess), ("estimator", LogisticRegression(random_state=42))])
 model.fit(x_train, y_train)

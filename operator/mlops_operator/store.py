@@ -74,9 +74,12 @@ def _error_from(exc: BaseException, uri: str) -> StoreError:
 
 @contextlib.contextmanager
 def _translated(uri: str) -> Iterator[None]:
+    """Around store operations only (never a caller's code): backends raise their own exception
+    types for a dead endpoint or bad credentials (botocore's EndpointConnectionError, azure-core's
+    ServiceRequestError), so anything short of BaseException is a store failure here."""
     try:
         yield
-    except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
+    except Exception as exc:
         raise _error_from(exc, uri) from exc
 
 
@@ -89,7 +92,7 @@ def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
         extra = _EXTRAS.get(scheme, scheme)
         hint = f"pip install 'mlops-operator[{extra}]'"
         raise StoreError("StoreUnavailable", f"{scheme}:// needs the '{extra}' extra: {hint}") from exc
-    except (ValueError, OSError) as exc:
+    except Exception as exc:
         raise _error_from(exc, uri) from exc
     return fs, path
 

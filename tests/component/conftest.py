@@ -132,7 +132,7 @@ def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     import fsspec
 
-    fsspec.AbstractFileSystem.clear_instance_cache()  # instances made before the env changed
+    fsspec.get_filesystem_class("s3").clear_instance_cache()  # instances made before the env changed
     bucket = f"mlops-{uuid.uuid4().hex[:12]}"
     fs = fsspec.filesystem("s3")
     fs.mkdir(bucket)

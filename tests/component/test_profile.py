@@ -198,6 +198,14 @@ def test_duplicates_warn_drop_and_fail(tmp_path: Path, store_root: str, terminat
     assert run.result["findings"][0]["rule"] == "duplicates" and "15 duplicate rows" in run.result["error"]
 
 
+def test_fast_duplicate_detection_matches_pandas() -> None:
+    frame = synthetic_frame(5000, seed=12, numeric=2, categorical=2).round(1)  # rounding makes repeats
+    frame.loc[::7, "c1"] = np.nan
+    expected = frame.duplicated()
+    assert expected.sum() > 0
+    pd.testing.assert_series_equal(profile.duplicated_rows(frame), expected)
+
+
 def test_outliers_by_iqr_warn_and_zscore_drop(tmp_path: Path, store_root: str) -> None:
     frame = synthetic_frame(1000, seed=8)
     frame.loc[:4, "x2"] = 1e6

@@ -167,3 +167,23 @@ def test_redact_drops_credentials_from_uris() -> None:
     assert "secretkey" not in redacted and "SECRET" not in redacted
     assert redacted == "az://***@container/path/data.csv"
     assert store.redact("file:///var/lib/mlops/x") == "file:///var/lib/mlops/x"
+
+
+def test_unreachable_s3_endpoint_is_store_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("s3fs", reason="the s3 extra is not installed")
+    import fsspec
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the discard port: nothing listens
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
+    key = "s3://bucket/key"
+    for operation in (lambda: store.read_bytes(key), lambda: store.write_bytes_atomic(key, b"x")):
+        with pytest.raises(StoreError) as caught:
+            operation()
+        assert caught.value.reason == "StoreUnavailable"

@@ -70,7 +70,9 @@ from mlops_operator.workloads.estimators import build_estimator
 
 log = logging.getLogger(__name__)
 
-# One-hot columns per categorical feature; rarer categories share one column (bounds memory).
+# One-hot columns per categorical feature when some feature has more distinct values; the rarer ones
+# then share a column. Only applied when needed: grouping infrequent categories makes the encoder
+# several times slower.
 MAX_ONE_HOT_CATEGORIES: Final = 50
 
 
@@ -113,7 +115,10 @@ def train(plan: TrainingPlan) -> TrainResult:
         "training %s on %d rows (%d numeric, %d categorical features), testing on %d",
         plan.estimator, len(split.x_train), len(numeric), len(categorical), len(split.x_test),
     )
-    pipeline = build_pipeline(estimator, numeric, categorical)
+    wide = [c for c in categorical if split.x_train[c].nunique() > MAX_ONE_HOT_CATEGORIES]
+    if wide:
+        log.info("grouping rare categories of %s into one column each", ", ".join(wide[:10]))
+    pipeline = build_pipeline(estimator, numeric, categorical, cap_categories=bool(wide))
     fit(pipeline, split)
     scores = evaluate(pipeline, split.x_test, split.y_test, Task(plan.task))
     champion_scores = score_champion(plan.champion, split, Task(plan.task))
@@ -166,7 +171,9 @@ def feature_frame(frame: pd.DataFrame, target: str, task: Task) -> tuple[pd.Data
         else:
             # Infinity would break scaling; as missing it is imputed like any gap.
             values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
-            features[column] = np.where(np.isfinite(values), values, np.nan)
+            infinite = np.isinf(values)
+            if infinite.any():
+                features[column] = np.where(infinite, np.nan, values)
     return features, _target(frame[target], task)
 
 
@@ -220,14 +227,18 @@ def split_data(
 
 
 # --- the pipeline ------------------------------------------------------------------------------
-def build_pipeline(estimator: BaseEstimator, numeric: list[str], categorical: list[str]) -> Pipeline:
+def build_pipeline(
+    estimator: BaseEstimator, numeric: list[str], categorical: list[str], cap_categories: bool = False
+) -> Pipeline:
     branches: list[tuple[str, Pipeline, list[str]]] = []
     if numeric:
         numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         branches.append((NUMERIC_BRANCH, numeric_steps, numeric))
     if categorical:
         one_hot = OneHotEncoder(
-            handle_unknown="ignore", sparse_output=False, max_categories=MAX_ONE_HOT_CATEGORIES
+            handle_unknown="ignore",
+            sparse_output=False,
+            max_categories=MAX_ONE_HOT_CATEGORIES if cap_categories else None,
         )
         impute = SimpleImputer(strategy="most_frequent")
         categorical_steps = Pipeline([("impute", impute), ("onehot", one_hot)])
@@ -248,10 +259,13 @@ def fit(pipeline: Pipeline, split: Split) -> None:
 
 # --- metrics ---------------------------------------------------------------------------------
 def evaluate(model: Pipeline, x_test: pd.DataFrame, y_test: pd.Series[Any], task: Task) -> dict[str, float]:
+    # Preprocess once: predict and predict_proba then share the transformed matrix.
+    transformed = model[:-1].transform(x_test)
+    estimator = model[-1]
     if task == Task.REGRESSION:
-        scores = regression_metrics(y_test.to_numpy(), model.predict(x_test))
+        scores = regression_metrics(y_test.to_numpy(), estimator.predict(transformed))
     else:
-        scores = classification_metrics(model, x_test, y_test)
+        scores = classification_metrics(estimator, transformed, y_test)
     return {name: value for name, value in scores.items() if math.isfinite(value)}
 
 
@@ -263,10 +277,10 @@ def regression_metrics(truth: np.ndarray[Any, Any], predicted: np.ndarray[Any, A
     }
 
 
-def classification_metrics(model: Pipeline, x_test: pd.DataFrame, y_test: pd.Series[Any]) -> dict[str, float]:
+def classification_metrics(estimator: Any, features: Any, y_test: pd.Series[Any]) -> dict[str, float]:
     """accuracy, f1, precision, recall (binary for 2 classes, else macro); roc_auc given probabilities."""
-    classes = list(model.classes_)
-    predicted = model.predict(x_test)
+    classes = list(estimator.classes_)
+    predicted = estimator.predict(features)
     truth = y_test.to_numpy()
     averaging: dict[str, Any] = (
         {"average": "binary", "pos_label": classes[1]} if len(classes) == 2 else {"average": "macro"}
@@ -277,8 +291,8 @@ def classification_metrics(model: Pipeline, x_test: pd.DataFrame, y_test: pd.Ser
         Metric.PRECISION.value: float(skm.precision_score(truth, predicted, zero_division=0, **averaging)),
         Metric.RECALL.value: float(skm.recall_score(truth, predicted, zero_division=0, **averaging)),
     }
-    if hasattr(model, "predict_proba"):
-        probabilities = model.predict_proba(x_test)
+    if hasattr(estimator, "predict_proba"):
+        probabilities = estimator.predict_proba(features)
         try:
             if len(classes) == 2:
                 auc = skm.roc_auc_score(truth == classes[1], probabilities[:, 1])
