@@ -326,7 +326,7 @@ def duplicated_rows(frame: pd.DataFrame) -> pd.Series[bool]:
     duplicated = np.zeros(len(frame), dtype=bool)
     if candidates.any():
         duplicated[candidates] = frame[candidates].duplicated().to_numpy()
-    return pd.Series(duplicated, index=frame.index)
+    return pd.Series(duplicated, index=frame.index, dtype=bool)
 
 
 def _handle_duplicates(prepared: Prepared, policy: DuplicatePolicy) -> None:
