@@ -19,6 +19,34 @@ COLUMNS = [
 ]
 
 
+NOTES = """## Notes, honestly
+
+- The machine was shared: load average 7-10 on 2 cores during the whole run (other engineers' tests and
+  a Go build). Absolute seconds are inflated and noisy; ratios within one pass are the signal.
+- **Not met: "KS + chi-squared within 1.5x of the sort bound" at 1M** (1.80x in the second pass, 2.26x
+  in the first). The statistic costs one `np.sort` of the current column plus a stable argsort merge
+  with the presorted reference (a linear merge of two runs, but it writes 2n int64 indices) plus a few
+  O(n) integer passes. Met: >= 20x faster than Evidently (107x), >= 1.5x faster than NannyML (13x)
+  and alibi-detect (8x) at 1M, identical flags to plain scipy at every size.
+- At 10,000 rows both sides are <= 10,000 values, so KS p-values are exact (scipy's exact routine,
+  which ks_2samp also calls); that routine dominates our time there and is why plain scipy is close.
+- KS p-values below 1e-14 in the asymptotic mode come from the limiting Kolmogorov distribution
+  (scipy's finite-n tail `2*smirnov(n, d)` takes seconds per feature at n = 500,000); between that and
+  scipy's own fast paths a vectorised Birnbaum-Tingey sum matches kstwo.sf to about 1e-9 relative.
+- Wasserstein: the benchmark has equal sizes on both sides, where W1 is exactly the mean absolute
+  difference of the order statistics (our code takes that path). Unequal sizes use the closed-form
+  quantile-piece sum (tested against scipy); it was not benchmarked here.
+- NannyML with `chunk_number=1` alerts on every numeric feature: its KS threshold is derived from the
+  spread of the statistic over reference chunks, which one chunk cannot give. Its flags here say more
+  about that configuration than about its detection; its timing is for one KS + chi2 pass per feature.
+  NannyML also tried to send usage telemetry (blocked: no network); `run.py` now sets
+  `NML_DISABLE_USAGE_LOGGING=1` for later runs.
+- Evidently at 1M ran once (391 s); every other cell is the median of 3.
+- PSI demo: Evidently's equal-width PSI does flag the lognormal drift here, but its value (27.6) comes
+  mostly from the 1e-4 floor in near-empty tail bins, not from the drift; decile bins give 0.153.
+"""
+
+
 def seconds(entry: dict[str, Any]) -> str:
     if "error" in entry:
         return "error"
@@ -32,7 +60,7 @@ def ratio(a: dict[str, Any], b: dict[str, Any]) -> str:
     return f"{a['median_seconds'] / b['median_seconds']:.2f}x"
 
 
-def render(results: dict[str, Any], demos: dict[str, Any] | None) -> str:
+def render(results: dict[str, Any], demos: dict[str, Any] | None, rerun: dict[str, Any] | None = None) -> str:
     sizes = results["sizes"]
     lines = [
         "# Drift benchmark: our engine vs plain scipy, NannyML, alibi-detect and Evidently",
@@ -117,6 +145,24 @@ def render(results: dict[str, Any], demos: dict[str, Any] | None) -> str:
                 + (f"; missed: {', '.join(missed)}" if missed else "")
             )
         lines.append("")
+    if rerun:
+        lines += [
+            "## Second pass of our tools (after the Wasserstein rewrite), same machine, right after",
+            "",
+            "The first pass above ran the earlier Wasserstein code (a scatter-based merged grid). This pass",
+            "re-runs only our tools and the sort bound, so its ratios are within this pass.",
+            "",
+            "| rows per side | ours: KS + chi² | ours: PSI | ours: normed Wasserstein | sort both sets "
+            "| KS + chi² / sort | PSI / sort | Wasserstein / sort |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for rows, e in rerun["sizes"].items():
+            lines.append(
+                f"| {int(rows):,} | {seconds(e['ours'])} | {seconds(e['ours_psi'])} | {seconds(e['ours_wasserstein'])} "
+                f"| {seconds(e['sort_bound'])} | {ratio(e['ours'], e['sort_bound'])} | "
+                f"{ratio(e['ours_psi'], e['sort_bound'])} | {ratio(e['ours_wasserstein'], e['sort_bound'])} |"
+            )
+        lines.append("")
     if demos:
         chi, psi, ks = demos["chi_square"], demos["psi"], demos["ks"]
         lines += [
@@ -134,14 +180,16 @@ def render(results: dict[str, Any], demos: dict[str, Any] | None) -> str:
             f"NannyML's binned D = {ks['nannyml_binned_d']:.6f}, which would give p = {ks['nannyml_p_at_its_d']:.3g}.",
             "",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 def main() -> None:
     results = json.loads((HERE / "results.json").read_text())
     demos_path = HERE / "demos.json"
     demos = json.loads(demos_path.read_text()) if demos_path.exists() else None
-    (HERE / "README.md").write_text(render(results, demos))
+    rerun_path = HERE / "results-ours-rerun.json"
+    rerun = json.loads(rerun_path.read_text()) if rerun_path.exists() else None
+    (HERE / "README.md").write_text(render(results, demos, rerun))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ NUMERIC, CATEGORICAL = 20, 5
 DRIFTED = ["num_0", "num_1", "num_2", "num_3", "num_4", "num_5", "cat_0"]
 OURS = ["ours", "ours_psi", "ours_wasserstein", "sort_bound", "scipy"]
 PEERS = ["nannyml", "alibi", "evidently"]
+TOOLS = os.environ.get("DRIFT_BENCH_TOOLS", ",".join(OURS + PEERS)).split(",")
+OUTPUT = HERE / os.environ.get("DRIFT_BENCH_OUTPUT", "results.json")
 SLOW_PEER_AT = {"evidently": 1_000_000}  # run once at this size: a 1M Evidently check takes about a minute
 
 
@@ -122,14 +124,14 @@ def main() -> None:
     for rows in SIZES:
         path = data_file(rows)
         size: dict[str, Any] = {}
-        for tool in OURS + PEERS:
+        for tool in TOOLS:
             python = OUR_PYTHON if tool in OURS else PEER_PYTHON
             repeats = 1 if rows >= SLOW_PEER_AT.get(tool, 1 << 62) else REPEATS
             size[tool] = run_worker(python, tool, path, repeats)
             shown = size[tool].get("median_seconds", size[tool].get("error"))
             print(f"{rows:>9} {tool:<17} {shown}", flush=True)
         results["sizes"][str(rows)] = size
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    OUTPUT.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
