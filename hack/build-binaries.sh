@@ -15,6 +15,9 @@ log() { printf '[build-binaries] %s\n' "$*" >&2; }
 mkdir -p "$CACHE/bin" "$CACHE/src"
 
 link() { ln -sfn "$1" "$CACHE/bin/$(basename "$1")"; }
+# build durations, for docs/cluster.md: "<date> <what> <seconds>s" in $CACHE/build-times.log
+T_START=$(date +%s)
+timing() { local now; now=$(date +%s); echo "$(date -u +%FT%TZ) $1 $((now - T_START))s" >>"$CACHE/build-times.log"; T_START=$now; }
 
 build_kubernetes() {
   local out="$CACHE/k8s/$K8S_VERSION" src="$CACHE/src/k8s-$K8S_VERSION"
@@ -57,12 +60,15 @@ GO
     (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true; cd "$src" && go mod download k8s.io/kubernetes)
     local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
     local ld="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION}"
-    for b in "${bins[@]}"; do
-      if [ ! -x "$out/$b" ]; then
-        log "  go build $b"
-        (cd "$src" && go build -tags tools -ldflags "$ld" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b" && mv "$out/$b.tmp" "$out/$b")
-      fi
-    done
+    # one `go build` for every missing binary: packages compile once and the links run in parallel
+    local pkgs=() tmp="$out/.tmp"
+    for b in "${bins[@]}"; do [ -x "$out/$b" ] || pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+    log "  go build ${pkgs[*]##*/}"
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    (cd "$src" && go build -tags tools -ldflags "$ld" -o "$tmp/" "${pkgs[@]}")
+    for p in "${pkgs[@]}"; do mv "$tmp/${p##*/}" "$out/${p##*/}"; done
+    rmdir "$tmp"
+    timing "kubernetes $K8S_VERSION"
   fi
   for b in "${bins[@]}"; do link "$out/$b"; done
 }
@@ -86,6 +92,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
     printf 'module mlops.dev/etcd-wrapper\n\ngo 1.24\n' > "$src/go.mod"
     (cd "$src" && go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" && go mod tidy && go build -ldflags "-s -w" -o "$out/etcd.tmp" . && mv "$out/etcd.tmp" "$out/etcd")
+    timing "etcd $ETCD_VERSION"
   fi
   link "$out/etcd"
 }
@@ -96,13 +103,14 @@ build_go_install() { # name module version
     log "building $name $version"
     mkdir -p "$out"
     GOBIN="$out" go install -ldflags "-s -w" "$module@$version"
+    timing "$name $version"
   fi
   link "$out/$name"
 }
 
+T_START=$(date +%s)
 build_etcd
 build_kubernetes
 build_go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
-build_go_install crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" || log "crictl build failed (optional)"
-log "binaries ready in $CACHE/bin"
-ls -1 "$CACHE/bin" >&2
+build_go_install crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION"
+log "binaries ready in $CACHE/bin: $(ls "$CACHE/bin" | tr '\n' ' ')"

@@ -11,19 +11,41 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/cluster/lib.sh"
 T0=$(date +%s.%N)
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-stop() { # component [signal]: SIGTERM, then SIGKILL after 15 s
-  local name=$1 p i
+stop() { # component [grace seconds, default 3]: SIGTERM, then SIGKILL (all state is wiped anyway)
+  local name=$1 grace=${2:-3} p i t
   p=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
+  t=$(date +%s.%N)
   kill -TERM "$p" 2>/dev/null
-  for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && { log "$name ($p) did not stop: SIGKILL"; kill -KILL "$p" 2>/dev/null; sleep 0.2; }
+  for i in $(seq $((grace * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$p" 2>/dev/null && { log "$name ($p) still running after ${grace}s: SIGKILL"; kill -KILL "$p" 2>/dev/null; }
+  for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  [ -n "${DEBUG:-}" ] && log "stopped $name in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
   rm -f "$RUN/$name.pid"
+}
+
+# one up or down at a time (tests, make targets and people may call them concurrently)
+if [ -z "${MLOPS_CLUSTER_LOCKED:-}" ]; then
+  exec 9>/run/mlops-cluster.lock
+  flock -w 600 9 || die "another cluster-up/down holds /run/mlops-cluster.lock"
+fi
+
+# our components without (or with a stale) pid file: anything whose command line names the state dir
+# or our containerd (e.g. left by an up that was interrupted)
+strays() {
+  local d cmd
+  for d in /proc/[0-9]*; do
+    [ "${d#/proc/}" = $$ ] && continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+    case "$cmd" in *"$STATE"/*|*pv-provisioner.py*) echo "${d#/proc/}" ;; esac
+  done
 }
 
 # 1. no new pods: stop the node agent and the controllers first
 for c in pv-provisioner kubelet kube-scheduler kube-controller-manager; do stop "$c"; done
+log "node agent and controllers stopped ($(elapsed)s)"
 
 # 2. remove every pod sandbox through the CRI (CNI DEL: veth, IP, netns), while containerd runs
 if [ -S "$CTR_SOCK" ] && ctr -a "$CTR_SOCK" version >/dev/null 2>&1; then
@@ -41,7 +63,8 @@ if [ -S "$CTR_SOCK" ] && ctr -a "$CTR_SOCK" version >/dev/null 2>&1; then
     ctr -a "$CTR_SOCK" -n k8s.io containers delete "$id" >/dev/null 2>&1
   done
 fi
-stop containerd
+log "pods removed ($(elapsed)s)"
+stop containerd 10
 # shims of our containerd that outlived it (only if a pod could not be removed)
 for d in /proc/[0-9]*; do
   cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
@@ -57,7 +80,13 @@ done
 
 # 3. the rest of the control plane
 for c in kube-proxy kube-apiserver etcd; do stop "$c"; done
-sleep 0.2
+pids=$(strays)
+if [ -n "$pids" ]; then
+  log "stopping stray cluster processes: $(echo $pids)"
+  kill -TERM $pids 2>/dev/null; sleep 2
+  pids=$(strays); [ -n "$pids" ] && kill -KILL $pids 2>/dev/null && sleep 0.5
+fi
+log "processes stopped ($(elapsed)s)"
 
 # 4. mounts (deepest first), netns files the CNI left
 umount_under() {
@@ -115,7 +144,7 @@ rm -rf "$STATE" "$RUN" "$CTR_STATE"
 rm -f /var/lib/cni/results/"$CNI_NET"-* 2>/dev/null
 
 if out=$("$HERE/cluster/check-clean.sh"); then
-  log "cluster down, nothing left ($(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s)"
+  log "cluster down, nothing left ($(elapsed)s)"
 else
   echo "$out" >&2
   die "cluster down left the above behind"

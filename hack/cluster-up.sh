@@ -55,6 +55,10 @@ for b in containerd runc ctr iptables conntrack openssl gcc; do
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: run hack/install-prereqs.sh"
 
+# one up or down at a time (tests, make targets and people may call them concurrently)
+exec 9>/run/mlops-cluster.lock
+flock -w 600 9 || die "another cluster-up/down holds /run/mlops-cluster.lock"
+
 # --- 1. already up? ------------------------------------------------------------------------------
 if healthy; then
   log "cluster already up and healthy ($(elapsed)s)"
@@ -63,7 +67,7 @@ if healthy; then
 fi
 if compgen -G "$RUN/*.pid" >/dev/null || [ -d "$STATE" ] || ip link show "$BRIDGE" >/dev/null 2>&1; then
   log "cluster partially up or stale state: tearing down first"
-  "$HERE/cluster-down.sh"
+  MLOPS_CLUSTER_LOCKED=1 "$HERE/cluster-down.sh"
 fi
 
 mkdir -p "$STATE" "$LOGS" "$RUN" "$STATE/cni/net.d" "$STATE/cni/networks" "$STATE/pv" "$STATE/kubelet" \
@@ -82,7 +86,7 @@ render() { # template -> stdout
 # start NAME COMMAND... : detached, own session, pid file, log file
 start() {
   local name=$1; shift
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 fail() { log "ERROR: $1 (last lines of $LOGS/$2.log follow)"; tail -25 "$LOGS/$2.log" >&2 || true; exit 1; }

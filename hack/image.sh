@@ -22,6 +22,9 @@ T0=$(date +%s.%N)
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 PY=$REPO/.venv/bin/python; [ -x "$PY" ] || PY=python3
 
+# one build at a time (parallel test sessions share build/wheels and the tag)
+exec 8>/run/mlops-image.lock
+flock -w 1800 8 || die "another hack/image.sh holds /run/mlops-image.lock"
 "$DOCKER" info >/dev/null 2>&1 || die "docker daemon not reachable: run hack/install-prereqs.sh"
 case "$BASE_IMAGE" in localhost/bookworm-python:*) "$HERE/build-base-image.sh" "$BASE_IMAGE" ;; esac
 

@@ -48,10 +48,15 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   "$DOCKER" info >/dev/null 2>&1 || { tail -30 /var/log/dockerd.log >&2; log "dockerd did not come up"; exit 1; }
 fi
 
-# --- 3. cluster binaries (cached by version: a warm cache compiles nothing) ---------------------
-hack/build-binaries.sh
-
-# --- 4. project venv ----------------------------------------------------------------------------
-make -s venv
+# --- 3+4. in parallel: cluster binaries (CPU-bound Go builds, cached by version: a warm cache
+# compiles nothing) and, network-bound, the project venv and the offline base image -------------
+hack/build-binaries.sh >/tmp/install-prereqs-binaries.log 2>&1 &
+bins=$!
+rc=0
+{ make -s venv && hack/build-base-image.sh; } >/tmp/install-prereqs-venv.log 2>&1 || rc=$?
+if [ "$rc" != 0 ]; then tail -30 /tmp/install-prereqs-venv.log >&2; log "venv/base image failed"; fi
+if ! wait "$bins"; then tail -30 /tmp/install-prereqs-binaries.log >&2; log "hack/build-binaries.sh failed"; exit 1; fi
+grep '^\[build-binaries\]' /tmp/install-prereqs-binaries.log >&2 || true
+[ "$rc" = 0 ] || exit "$rc"
 
 log "done in $(( $(date +%s) - t0 ))s"
