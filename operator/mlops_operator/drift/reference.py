@@ -135,9 +135,7 @@ def parse_profile(data: bytes) -> DatasetProfile:
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise ReferenceDataError(
-            f"profile.json is not a valid dataset profile: {where}: {first['msg']}"
-        ) from exc
+        raise ReferenceDataError(f"profile.json is not a valid dataset profile: {where}: {first['msg']}") from exc
 
 
 def parse_samples(data: bytes, profile: DatasetProfile) -> dict[str, FloatArray]:

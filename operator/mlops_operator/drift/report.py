@@ -60,9 +60,7 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def _bars(
-    labels: Sequence[str], reference: FloatArray, current: FloatArray, title: str, numeric_axis: bool
-) -> str:
+def _bars(labels: Sequence[str], reference: FloatArray, current: FloatArray, title: str, numeric_axis: bool) -> str:
     """Paired bars (reference left, current right) of two frequency vectors, as an SVG element."""
     top = float(max(reference.max(initial=0.0), current.max(initial=0.0))) or 1.0
     n = len(labels)
@@ -130,9 +128,7 @@ def categorical_plot(name: str, reference: CategoricalReference, current: Curren
     return _bars([labels[i] for i in order], ref[order], cur[order], f"{name}: reference vs current", False)
 
 
-def feature_plot(
-    name: str, reference: NumericReference | CategoricalReference, current: CurrentFeature
-) -> str:
+def feature_plot(name: str, reference: NumericReference | CategoricalReference, current: CurrentFeature) -> str:
     if isinstance(reference, NumericReference) and isinstance(current, CurrentNumeric):
         return numeric_plot(name, reference, current)
     if isinstance(reference, CategoricalReference) and isinstance(current, CurrentCategorical):
@@ -207,9 +203,7 @@ def _table(evaluation: Evaluation) -> str:
             f"<td>{'yes' if f.drifted else 'no'}</td><td>{esc(f.outcome.note or '')}</td></tr>"
         )
     for name in evaluation.ignored:
-        rows.append(
-            f'<tr class="ignored"><td>{esc(name)}</td><td colspan="7">ignored by the monitor</td></tr>'
-        )
+        rows.append(f'<tr class="ignored"><td>{esc(name)}</td><td colspan="7">ignored by the monitor</td></tr>')
     rows.append("</tbody></table>")
     return "".join(rows)
 

@@ -169,9 +169,7 @@ def aligned_category_counts(
     return labels, reference_counts, np.asarray(current_counts, dtype=np.int64)
 
 
-def aligned_value_counts(
-    reference: NumericReference, current: CurrentNumeric
-) -> tuple[list[str], IntArray, IntArray]:
+def aligned_value_counts(reference: NumericReference, current: CurrentNumeric) -> tuple[list[str], IntArray, IntArray]:
     """Counts of a numeric feature as categories: its distinct values if few, else decile bins."""
     if reference.few_values is not None and reference.few_counts is not None:
         cur_values, cur_counts = run_values(current.sorted_values)
@@ -247,9 +245,7 @@ def threshold_for(name: str, test: DriftTest, settings: Settings, tested: int) -
 # --- evaluation ------------------------------------------------------------------------------------
 
 
-def compute(
-    test: DriftTest, reference: NumericReference | CategoricalReference, current: CurrentFeature
-) -> Outcome:
+def compute(test: DriftTest, reference: NumericReference | CategoricalReference, current: CurrentFeature) -> Outcome:
     if isinstance(reference, NumericReference):
         assert isinstance(current, CurrentNumeric)
         if test == DriftTest.KS:
@@ -273,14 +269,10 @@ def compute_on_counts(test: DriftTest, ref_counts: IntArray, cur_counts: IntArra
     if test == DriftTest.Z_TEST:
         present = (ref_counts + cur_counts) > 0
         if present.sum() > BINARY_VALUES:
-            return stats.not_computable(
-                f"the z-test needs at most 2 distinct values, found {int(present.sum())}"
-            )
+            return stats.not_computable(f"the z-test needs at most 2 distinct values, found {int(present.sum())}")
         # The share of the last present category; with one category both shares are 1 (p = 1).
         last = int(np.flatnonzero(present)[-1]) if present.any() else 0
-        return stats.z_test(
-            int(ref_counts[last]), int(ref_counts.sum()), int(cur_counts[last]), int(cur_counts.sum())
-        )
+        return stats.z_test(int(ref_counts[last]), int(ref_counts.sum()), int(cur_counts[last]), int(cur_counts.sum()))
     raise SelectionError(f"test {test.value!r} cannot run on counts")
 
 
@@ -299,8 +291,7 @@ def evaluate(reference: Reference, current: Mapping[str, CurrentFeature], settin
     ignored = [name for name in reference.features if _ignored(name, settings)]
     tested = [name for name in reference.features if name not in ignored]
     plans = [
-        (name, choose_test(name, reference.features[name], current[name], reference.rows, settings))
-        for name in tested
+        (name, choose_test(name, reference.features[name], current[name], reference.rows, settings)) for name in tested
     ]
     verdicts: list[FeatureVerdict] = []
     for name, test in plans:

@@ -1,7 +1,7 @@
 """`mlops-operator drift --spec <DriftPlan JSON>`: one drift check of a model's collected inputs.
 
 Reads the Dataset profile (the reference, cached locally per profile hash), reads only the collected
-partitions (`date=YYYY-MM-DD/hour=HH/*.parquet`) that overlap the window and only the feature and
+partitions (`date=YYYY-MM-DD/hour=HH/*.parquet`) that overlap the window, parses only the feature and
 timestamp columns, keeps rows with window_start <= timestamp < window_end, and then:
 
 - a feature column missing, unexpected, or of the wrong type → verdict SchemaMismatch (ok=true: a
@@ -164,16 +164,18 @@ def read_window(plan: DriftPlan, reference: Reference) -> Window:
     end_us = _utc(plan.window_end).timestamp() * 1e6
     columns = [*reference.features, contracts.COLLECT_TIME_COLUMN]
     for uri in window_files(plan):
-        with store.open_read(uri) as handle:
-            try:
-                parquet = pq.ParquetFile(handle)
-                problems = schema_problems(parquet.schema_arrow, reference)
-                if problems:
-                    window.problems += [p for p in problems if p not in window.problems]
-                    continue
-                table = parquet.read(columns=columns)
-            except (pa.ArrowException, OSError) as exc:
-                raise common.DataError("CorruptInput", f"cannot read {store.redact(uri)}: {exc}") from exc
+        # Whole part files (the collector flushes small ones); parsing happens outside the store's error
+        # translation, so a torn file is a data error, not a store outage.
+        data = store.read_bytes(uri)
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            problems = schema_problems(parquet.schema_arrow, reference)
+            if problems:
+                window.problems += [p for p in problems if p not in window.problems]
+                continue
+            table = parquet.read(columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise common.DataError("CorruptInput", f"cannot read {store.redact(uri)}: {exc}") from exc
         stamps = _micros_since_epoch(table.column(contracts.COLLECT_TIME_COLUMN))
         window.add(table.filter(pa.array((stamps >= start_us) & (stamps < end_us))), reference)
         window.files += 1
@@ -195,9 +197,7 @@ class Outputs:
 
 def to_scores(evaluation: Evaluation) -> list[DriftFeatureResult]:
     return [
-        DriftFeatureResult(
-            name=f.name, test=f.test, score=f.outcome.value, threshold=f.threshold, drifted=f.drifted
-        )
+        DriftFeatureResult(name=f.name, test=f.test, score=f.outcome.value, threshold=f.threshold, drifted=f.drifted)
         for f in evaluation.features
     ]
 
@@ -214,8 +214,7 @@ def check(plan: DriftPlan, cache_dir: Path | None = None) -> DriftResult:
         verdict="",
         samples=window.rows,
         window=f"{_utc(plan.window_start).isoformat()} to {_utc(plan.window_end).isoformat()}",
-        reference=f"{reference.profile.dataset} version {reference.profile.version[:12]} "
-        f"({reference.rows} rows)",
+        reference=f"{reference.profile.dataset} version {reference.profile.version[:12]} ({reference.rows} rows)",
     )
     evaluation: Evaluation | None = None
     current: dict[str, CurrentFeature] | None = None
@@ -247,9 +246,7 @@ def check(plan: DriftPlan, cache_dir: Path | None = None) -> DriftResult:
         result = _verdict(evaluation, window.rows)
     result.report_uri, result.result_uri = outputs.report_uri, outputs.result_uri
     header = dataclasses.replace(header, verdict=result.verdict, message=result.message or "")
-    store.write_bytes_atomic(
-        outputs.report_uri, report.render(header, evaluation, reference, current).encode()
-    )
+    store.write_bytes_atomic(outputs.report_uri, report.render(header, evaluation, reference, current).encode())
     store.write_json_atomic(outputs.result_uri, result.dump())  # written last: its presence commits the check
     log.info("drift check %s/%s: %s over %d rows", plan.namespace, plan.monitor, result.verdict, window.rows)
     return result
@@ -305,9 +302,7 @@ def failure(error: common.WorkloadError) -> DriftResult:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mlops-operator drift", description=__doc__.split("\n")[0])
     parser.add_argument(contracts.DriftFlags.SPEC, required=True, help="the DriftPlan as JSON")
-    parser.add_argument(
-        contracts.DriftFlags.STORE, default=None, help="store root URI (the plan carries full URIs)"
-    )
+    parser.add_argument(contracts.DriftFlags.STORE, default=None, help="store root URI (the plan carries full URIs)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="local cache of reference samples")
     common.add_common_arguments(parser)
     return parser.parse_args(list(argv))
