@@ -105,6 +105,7 @@ def test_deployment_behind_service_answers_from_host(cluster: Cluster, image: st
                     "metadata": {"labels": {"e2e": "web"}},
                     "spec": {
                         "securityContext": POD_SECURITY_CONTEXT,
+                        "terminationGracePeriodSeconds": 1,
                         "containers": [container],
                         "volumes": [{"name": "www", "emptyDir": {}}],
                     },
@@ -265,6 +266,32 @@ def test_pvc_of_storage_class_binds_and_pods_share_files(cluster: Cluster, image
     cluster.wait_job(namespace, "writer")
     cluster.apply(job("reader", image, ["cat", "/data/dir/f.txt"], container=mount, **volume), namespace=namespace)
     assert cluster.wait_job(namespace, "reader").strip() == "shared-10001"
+
+
+def test_network_rule_pods_never_route_off_the_machine(cluster: Cluster) -> None:
+    """No masquerade, pod -> non-pod dropped first thing in FORWARD, servers only on loopback/the bridge."""
+    if not cluster.local or os.geteuid() != 0:
+        pytest.skip("inspects the local cluster's host rules (root)")
+    forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+    rules = [r for r in forward.splitlines() if r.startswith("-A FORWARD")]
+    assert rules[0] == "-A FORWARD -j LC-PODS", rules
+    lc = subprocess.run(["iptables", "-S", "LC-PODS"], capture_output=True, text=True, check=True).stdout
+    assert "-A LC-PODS -s 10.88.0.0/16 -d 10.88.0.0/16 -j ACCEPT" in lc
+    assert "-A LC-PODS -s 10.88.0.0/16 -j DROP" in lc
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
+    # kube-proxy masquerades only packets it marked (host -> ClusterIP, hairpin), never a pod's egress
+    masq = [r for r in nat.splitlines() if "MASQUERADE" in r and "docker0" not in r]  # docker's own is not ours
+    assert all("KUBE-POSTROUTING" in r or "CNI-HOSTPORT-MASQ" in r for r in masq), masq
+    conflist = json.loads(Path("/var/lib/mlops-cluster/cni/net.d/10-mlops-pods.conflist").read_text())
+    assert conflist["plugins"][0]["ipMasq"] is False
+    # every listening socket of the cluster's processes is on loopback or the bridge address
+    pids = {p.read_text().strip() for p in Path("/run/mlops-cluster").glob("*.pid")}
+    listen = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    ours = [line for line in listen.splitlines() if any(f"pid={pid}," in line for pid in pids)]
+    assert ours, listen
+    for line in ours:
+        local = line.split()[3]
+        assert local.startswith(("127.0.0.1:", "10.88.0.1:")), line
 
 
 # --- five up/down cycles: nothing left behind ------------------------------------------------------
