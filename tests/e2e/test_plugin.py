@@ -39,7 +39,7 @@ def release(cluster: Cluster, image: str) -> Iterator[Release]:
     restricted_namespace(cluster, rel.workloads)
     rel.install()
     monitor = yaml.safe_load((SAMPLES / "driftmonitor.yaml").read_text())
-    monitor["spec"]["modelRef"]["name"] = MODEL
+    monitor["metadata"]["name"] = monitor["spec"]["modelRef"]["name"] = MODEL
     cluster.kubectl(
         "apply", "-n", rel.workloads, "-f", str(SAMPLES / "dataset.yaml"), "-f", str(SAMPLES / "model-manual.yaml")
     )
