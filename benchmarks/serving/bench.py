@@ -40,6 +40,7 @@ import skops.io as sio
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -52,9 +53,13 @@ SEED = 0
 # --- models and payloads -----------------------------------------------------------------------------
 def fit_models(workdir: Path) -> dict[str, dict[str, Any]]:
     X, y = make_classification(n_samples=20_000, n_features=FEATURES, n_informative=12, random_state=SEED)
+    # Pipelines, as the trainer saves them (and as the server's loader requires); every server
+    # loads the same object, and "bare predict" below is the inner estimator's own predict().
     models = {
-        "lr": LogisticRegression(max_iter=1000).fit(X, y),
-        "rf": RandomForestClassifier(n_estimators=100, max_depth=10, random_state=SEED, n_jobs=1).fit(X, y),
+        "lr": Pipeline([("estimator", LogisticRegression(max_iter=1000))]).fit(X, y),
+        "rf": Pipeline(
+            [("estimator", RandomForestClassifier(n_estimators=100, max_depth=10, random_state=SEED, n_jobs=1))]
+        ).fit(X, y),
     }
     out: dict[str, dict[str, Any]] = {}
     for name, model in models.items():
@@ -382,7 +387,9 @@ def main() -> int:
                         runs.setdefault((k, cell), []).append(
                             wrk(servers[k].url + servers[k].infer_path, luas[rows], conc, args.duration)
                         )
-                    bare_runs.setdefault(str(rows), []).append(bare_predict(m["model"], m["X"], rows, seconds=2.0))
+                    bare_runs.setdefault(str(rows), []).append(
+                        bare_predict(m["model"].steps[-1][1], m["X"], rows, seconds=2.0)
+                    )
                 print(f"[{time.time() - started:5.0f}s] {key} {cell} done", flush=True)
             if "ours" in servers and "ours_collect" in servers:
                 results["collection_pairs"] = paired_collection_cost(servers, luas, args.pairs)

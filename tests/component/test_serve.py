@@ -37,7 +37,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
     directory = tmp_path_factory.mktemp("models")
     trained = build_models(directory)
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    plain = LogisticRegression(max_iter=5000).fit(X.to_numpy(), y)  # no feature names, no imputer
+    # fitted on a bare array: no feature names, and no imputer
+    plain = Pipeline([("estimator", LogisticRegression(max_iter=5000))]).fit(X.to_numpy(), y)
     path = directory / "plain.skops"
     sio.dump(plain, path)
     trained["plain"] = Trained("plain", plain, X, path, sha256_of(path))
@@ -51,9 +52,7 @@ def servers(models: dict[str, Trained]) -> Iterator[dict[str, str]]:
         for name, trained in models.items():
             served = ServedModel(name, "3", load_verified_model(trained.path.as_uri(), trained.sha256))
             limits = Limits(max_body_bytes=1024 * 1024, max_batch_rows=1000)
-            started[name] = ThreadServer(
-                ServeApp(name, "3", served, ServeMetrics(), limits=limits)
-            ).__enter__()
+            started[name] = ThreadServer(ServeApp(name, "3", served, ServeMetrics(), limits=limits)).__enter__()
         yield {name: s.url for name, s in started.items()}
     finally:
         for s in started.values():
@@ -123,9 +122,7 @@ def test_predict_proba_on_request(name: str, models: dict[str, Trained], servers
     proba = outputs(r)["predict_proba"]
     assert set(outputs(r)) == {"predict_proba"}
     assert proba["shape"] == [50, len(trained.pipeline.classes_)]
-    assert np.array_equal(
-        np.asarray(proba["data"]).reshape(proba["shape"]), trained.pipeline.predict_proba(X)
-    )
+    assert np.array_equal(np.asarray(proba["data"]).reshape(proba["shape"]), trained.pipeline.predict_proba(X))
     by_param = outputs(infer(url, name, matrix_request(X, parameters={"predict_proba": True})))
     assert set(by_param) == {"predict", "predict_proba"}
 
@@ -201,9 +198,7 @@ def test_v2_client_shapes(models: dict[str, Trained], servers: dict[str, str]) -
     assert wine["datatype"] == "BYTES" and all(isinstance(v, str) for v in wine["data"])
 
 
-def test_metrics_count_requests_batches_and_predictions(
-    servers: dict[str, str], models: dict[str, Trained]
-) -> None:
+def test_metrics_count_requests_batches_and_predictions(servers: dict[str, str], models: dict[str, Trained]) -> None:
     url = servers["diabetes"]
     infer(url, "diabetes", matrix_request(models["diabetes"].X.iloc[:7]))
     httpx.post(f"{url}/v2/models/diabetes/infer", content=b"{")
@@ -225,9 +220,7 @@ BC = "/v2/models/breast_cancer/infer"
 
 
 def _v2(data: Any, shape: Any = (1, 30), datatype: str = "FP64", name: str = "x") -> bytes:
-    return json.dumps(
-        {"inputs": [{"name": name, "shape": list(shape), "datatype": datatype, "data": data}]}
-    ).encode()
+    return json.dumps({"inputs": [{"name": name, "shape": list(shape), "datatype": datatype, "data": data}]}).encode()
 
 
 BAD_REQUESTS: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
@@ -384,9 +377,7 @@ def test_chunked_body_over_the_limit_is_413(servers: dict[str, str]) -> None:
         for _ in range(40):
             yield b" " * 32768
 
-    r = httpx.post(
-        servers["breast_cancer"] + BC, content=chunks(), headers={"content-type": "application/json"}
-    )
+    r = httpx.post(servers["breast_cancer"] + BC, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
 
@@ -473,9 +464,7 @@ def _run_refused(trained: Trained, sha: str | None = None) -> subprocess.Complet
 
 
 @pytest.mark.slow
-def test_tampered_untrusted_and_pickled_artifacts_are_refused(
-    models: dict[str, Trained], tmp_path: Path
-) -> None:
+def test_tampered_untrusted_and_pickled_artifacts_are_refused(models: dict[str, Trained], tmp_path: Path) -> None:
     trained = models["breast_cancer"]
     tampered_path = tmp_path / "tampered.skops"
     data = bytearray(trained.path.read_bytes())
@@ -493,10 +482,15 @@ def test_tampered_untrusted_and_pickled_artifacts_are_refused(
     pickle_path.write_bytes(pickle.dumps(Sentinel(str(sentinel))))
     pickled = Trained("pickled", None, trained.X, pickle_path, sha256_of(pickle_path))
 
+    bare_path = tmp_path / "bare.skops"
+    sio.dump(LogisticRegression(max_iter=5000).fit(trained.X.to_numpy(), load_breast_cancer().target), bare_path)
+    bare = Trained("bare", None, trained.X, bare_path, sha256_of(bare_path))
+
     for bad, message in [
-        (tampered, "sha256 mismatch"),
-        (untrusted, "untrusted types"),
-        (pickled, "not a skops"),
+        (tampered, "refusing to load it"),
+        (untrusted, "UntrustedArtifact"),
+        (pickled, "CorruptArtifact"),
+        (bare, "not a Pipeline"),
     ]:
         result = _run_refused(bad)
         assert result.returncode == ExitCode.INTEGRITY_ERROR, result.stderr

@@ -29,7 +29,7 @@ def main(argv: Sequence[str]) -> int:
         # Before prometheus_client is first imported: every worker then writes its own files.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="mlops-serve-metrics-"))
     from mlops_operator.workloads.serve.artifact import load_verified_model
-    from mlops_operator.workloads.serve.errors import ArtifactRefused
+    from mlops_operator.workloads.serve.errors import ArtifactRefused, ArtifactUnavailable
     from mlops_operator.workloads.serve.model import ServedModel
 
     try:
@@ -37,8 +37,8 @@ def main(argv: Sequence[str]) -> int:
         model = ServedModel(options.model_name, options.model_version, estimator)
     except ArtifactRefused as exc:
         return _refuse(f"refusing artifact: {exc}", ExitCode.INTEGRITY_ERROR)
-    except OSError as exc:
-        return _refuse(f"cannot read artifact {options.artifact_uri}: {exc}", ExitCode.STORE_ERROR)
+    except ArtifactUnavailable as exc:
+        return _refuse(f"cannot read the artifact: {exc}", ExitCode.STORE_ERROR)
     except ValueError as exc:
         return _refuse(f"artifact is not a servable model: {exc}", ExitCode.INTEGRITY_ERROR)
     log.info(

@@ -51,3 +51,7 @@ class NotReady(ServeError):
 
 class ArtifactRefused(Exception):
     """The artifact's sha256 does not match, or it holds types we do not trust: never load it."""
+
+
+class ArtifactUnavailable(Exception):
+    """The store could not deliver the artifact (missing, unreachable, access denied): retryable."""
