@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -358,3 +360,31 @@ def test_profile_and_train_through_an_s3_store(s3_root: str, termination_log: Pa
         store.join(contracts.model_version_dir(s3_root, "ns", "m", 1), name)
         for name in (artifacts.LINEAGE_FILE, artifacts.METRICS_FILE, artifacts.MODEL_FILE)
     ]
+
+
+def test_workloads_never_import_the_operator_side() -> None:
+    """A training pod must not load kopf or a Kubernetes client (import-linter checks the source too)."""
+    probe = (
+        "import sys, mlops_operator.workloads.profile, mlops_operator.workloads.train, "
+        "mlops_operator.workloads.artifacts\n"
+        "forbidden = ('kopf', 'kubernetes', 'mlops_operator.handlers', 'mlops_operator.reconcilers', "
+        "'mlops_operator.kube', 'mlops_operator.builders')\n"
+        "print([m for m in sys.modules if m.startswith(forbidden)])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+
+
+def test_wide_text_columns_get_their_rare_categories_grouped(
+    tmp_path: Path, store_root: str, termination_log: Path
+) -> None:
+    frame = synthetic_frame(2000, seed=51)
+    frame["customer"] = [f"id-{i % 400}" for i in range(len(frame))]  # 400 distinct values
+    path = tmp_path / "wide.parquet"
+    frame.to_parquet(path)
+    profiled = profile.profile(profile_plan(store_root, path.as_uri()))
+    result = _trained(training_plan(profiled, store_root), termination_log)
+    model = load_verified_model(result.artifact_uri or "", result.sha256 or "")
+    encoder = model.named_steps["preprocess"].named_transformers_["categorical"].named_steps["onehot"]
+    assert encoder.max_categories == train.MAX_ONE_HOT_CATEGORIES
+    assert model.named_steps["preprocess"].transform(frame.head(3)).shape[1] <= 6 + 4 + 4 + 50

@@ -108,6 +108,7 @@ def train(plan: TrainingPlan) -> TrainResult:
         return previous
 
     frame = data.read_snapshot(plan.data_uri)
+    distinct: dict[str, int] = frame.attrs.get(data.DISTINCT_ATTR, {})
     features, target = feature_frame(frame, plan.target, Task(plan.task))
     split = split_data(features, target, Task(plan.task), plan.test_size, plan.seed)
     numeric, categorical = column_kinds(features)
@@ -115,7 +116,7 @@ def train(plan: TrainingPlan) -> TrainResult:
         "training %s on %d rows (%d numeric, %d categorical features), testing on %d",
         plan.estimator, len(split.x_train), len(numeric), len(categorical), len(split.x_test),
     )
-    wide = [c for c in categorical if split.x_train[c].nunique() > MAX_ONE_HOT_CATEGORIES]
+    wide = [c for c in categorical if distinct.get(c, MAX_ONE_HOT_CATEGORIES + 1) > MAX_ONE_HOT_CATEGORIES]
     if wide:
         log.info("grouping rare categories of %s into one column each", ", ".join(wide[:10]))
     pipeline = build_pipeline(estimator, numeric, categorical, cap_categories=bool(wide))
