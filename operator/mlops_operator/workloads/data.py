@@ -44,12 +44,15 @@ class Source:
 
 
 def read_source(uri: str, data_format: DataFormat | str = DataFormat.AUTO) -> Source:
-    """Read a source and compute its content version. Raises DataError, SpecError or StoreError."""
+    """Read a source and compute its content version. Raises DataError, SpecError or StoreError.
+
+    Text columns stay in pandas' Arrow-backed `str` dtype here (profiling needs no Python objects).
+    """
     if uri.startswith(SKLEARN_SCHEME):
         return _read_sklearn(uri)
     data = store.read_bytes(uri)
     resolved = resolve_format(uri, data, DataFormat(data_format))
-    frame = parse_table(data, resolved, store.redact(uri))
+    frame = parse_table(data, resolved, store.redact(uri), text_as_objects=False)
     return Source(frame=frame, version=store.sha256_bytes(data), format=resolved)
 
 
@@ -64,7 +67,9 @@ def resolve_format(uri: str, data: bytes, declared: DataFormat) -> DataFormat:
     return DataFormat.PARQUET if data[:4] == PARQUET_MAGIC else DataFormat.CSV
 
 
-def parse_table(data: bytes, data_format: DataFormat, name: str) -> pd.DataFrame:
+def parse_table(data: bytes, data_format: DataFormat, name: str, text_as_objects: bool = True) -> pd.DataFrame:
+    """A DataFrame from CSV or Parquet bytes; text columns as object arrays of str with NaN for missing
+    (what scikit-learn's imputers expect) unless `text_as_objects` is false."""
     if not data.strip():
         raise DataError("EmptyData", f"{name} is empty (0 bytes)")
     table = _parse_parquet(data, name) if data_format == DataFormat.PARQUET else _parse_csv(data, name)
@@ -72,7 +77,7 @@ def parse_table(data: bytes, data_format: DataFormat, name: str) -> pd.DataFrame
         raise DataError("EmptyData", f"{name} has no columns")
     if table.num_rows == 0:
         raise DataError("EmptyData", f"{name} has a header but no rows")
-    return _to_frame(_normalize(table, name))
+    return _to_frame(_normalize(table, name), text_as_objects)
 
 
 def _parse_csv(data: bytes, name: str) -> pa.Table:
@@ -129,14 +134,15 @@ def _normalize(table: pa.Table, name: str) -> pa.Table:
 DISTINCT_ATTR: Final = "distinct"
 
 
-def _to_frame(table: pa.Table) -> pd.DataFrame:
+def _to_frame(table: pa.Table, text_as_objects: bool) -> pd.DataFrame:
     """The DataFrame, with the distinct-value count of each text column in `frame.attrs["distinct"]`
     (counted by Arrow, far cheaper than pandas on Python strings)."""
     frame: pd.DataFrame = table.to_pandas()
     distinct: dict[str, int] = {}
     for column in frame.columns:
         if feature_kind(frame[column]) == FeatureType.CATEGORICAL:
-            frame[column] = as_categorical(frame[column])
+            if text_as_objects:
+                frame[column] = as_categorical(frame[column])
             distinct[str(column)] = int(pc.count_distinct(table.column(str(column))).as_py())
     frame.attrs[DISTINCT_ATTR] = distinct
     return frame
@@ -196,8 +202,8 @@ def _read_sklearn(uri: str) -> Source:
     frame = _resample(frame, **options)
     # The version is the hash of a canonical CSV, so equal options give an equal version.
     canonical = frame.to_csv(index=False, float_format="%.17g").encode()
-    return Source(frame=parse_table(canonical, DataFormat.CSV, uri), version=store.sha256_bytes(canonical),
-                  format=DataFormat.CSV)
+    frame = parse_table(canonical, DataFormat.CSV, uri, text_as_objects=False)
+    return Source(frame=frame, version=store.sha256_bytes(canonical), format=DataFormat.CSV)
 
 
 def _sklearn_options(query: str) -> dict[str, Any]:

@@ -236,7 +236,8 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> Prepared:
             "InsufficientData",
             f"{len(prepared.frame)} rows after cleaning, fewer than quality.minRows={rules.min_rows}",
         )
-    prepared.frame = prepared.frame.reset_index(drop=True)
+    if len(prepared.frame) != len(frame):  # rows were dropped: renumber (a copy, so only then)
+        prepared.frame = prepared.frame.reset_index(drop=True)
     return prepared
 
 
