@@ -44,6 +44,8 @@ class LoopReport:
     requests_failed: int = 0
     status_codes: dict[str, int] = field(default_factory=dict)
     predictions_checked: int = 0
+    reference_checked: int = 0  # unshifted rows scored
+    reference_correct: int = 0  # ... whose served prediction equals the true label
 
 
 class Narrator:
@@ -149,6 +151,7 @@ class Traffic:
         data = load_breast_cancer(as_frame=True)
         self.features = list(data.feature_names)
         self.rows = data.data.to_numpy()
+        self.labels = data.target.to_numpy()
         self.url = f"{url}/v2/models/{model}/infer"
         self.report = report
         self.http = httpx.Client(timeout=5.0)
@@ -157,7 +160,8 @@ class Traffic:
     def send(self, seconds: float, shift: float, rows_per_request: int = 5, rate_hz: float = 10.0) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            batch = [self.rows[self.rng.randrange(len(self.rows))] * (1.0 + shift) for _ in range(rows_per_request)]
+            picks = [self.rng.randrange(len(self.rows)) for _ in range(rows_per_request)]
+            batch = [self.rows[i] * (1.0 + shift) for i in picks]
             body = {
                 "inputs": [
                     {
@@ -176,6 +180,11 @@ class Traffic:
                     outputs = resp.json()["outputs"][0]
                     if len(outputs["data"]) == len(batch):
                         self.report.predictions_checked += len(batch)
+                        if shift == 0.0:
+                            self.report.reference_checked += len(batch)
+                            self.report.reference_correct += sum(
+                                int(p) == int(self.labels[i]) for p, i in zip(outputs["data"], picks, strict=True)
+                            )
                 else:
                     self.report.requests_failed += 1
             except httpx.HTTPError as exc:
@@ -306,6 +315,9 @@ def print_summary(report: LoopReport) -> None:
     print(f"\ndrift report: {report.report_uri}")
     if report.report_host_path:
         print(f"  on this host: {report.report_host_path}")
+    if report.reference_checked:
+        accuracy = report.reference_correct / report.reference_checked
+        print(f"served accuracy on reference traffic: {accuracy:.3f} ({report.reference_checked} rows)")
     print(f"\nrequests: {report.requests_sent} sent, {report.requests_failed} failed, codes {report.status_codes}")
     print("\ntime per stage (s since start):")
     previous = 0.0

@@ -1,0 +1,87 @@
+"""Issue 7: the whole loop on the real cluster, the same scenario `make demo` narrates.
+
+data → train → validate → approve → serve → collect → detect drift → retrain → validate → serve,
+with the operator installed by Helm from the locally built image, watching one namespace.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Cluster
+from tests.e2e.test_install import Release, restricted_namespace
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def load_demo_driver() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo_loop", REPO / "hack" / "demo_loop.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_loop"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def loop_release(cluster: Cluster, image: str) -> Iterator[Release]:
+    suffix = uuid.uuid4().hex[:6]
+    rel = Release(cluster, f"mlops-loop-{suffix}", f"e2e-loop-system-{suffix}", f"e2e-loop-{suffix}", image)
+    restricted_namespace(cluster, rel.namespace)
+    restricted_namespace(cluster, rel.workloads)
+    rel.install()
+    yield rel
+    rel.uninstall()
+    rel.remove_everything()
+
+
+def test_the_closed_loop(cluster: Cluster, loop_release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
+    driver = load_demo_driver()
+    report: Any = driver.run_loop(loop_release.workloads, timeout=900, quiet=False)
+
+    # every transition, in order
+    stages = list(report.stages)
+    assert stages == ["dataset_ready", "v1_training", "v1_serving", "no_drift", "drift", "retrain_job", "v2_serving"]
+    assert report.verdicts == ["NoDrift", "Drift"]
+    assert len(report.drifted_features) >= 15, report.drifted_features  # every feature was shifted by 35 %
+
+    # the registry: v1 retired by v2, which was trained because of drift
+    states = {v["version"]: v["state"] for v in report.versions}
+    assert states == {1: "Retired", 2: "Serving"}, states
+    assert report.retrain_reason and report.retrain_reason.startswith("drift"), report.retrain_reason
+    v2 = next(v for v in report.versions if v["version"] == 2)
+    assert v2["gate"]["passed"] and v2["gate"]["championVersion"] == 1, v2["gate"]
+
+    # the served predictions are the model's, and nothing failed on the way
+    assert report.requests_failed == 0 and set(report.status_codes) == {"200"}, report.status_codes
+    assert report.reference_checked >= 500
+    assert report.reference_correct / report.reference_checked >= 0.9
+    assert report.report_uri and report.report_uri.endswith("report.html")
+
+    pods = cluster.json("-n", loop_release.workloads, "get", "pods")["items"]
+    restarts = {
+        p["metadata"]["name"]: cs.get("restartCount", 0)
+        for p in pods
+        for cs in p["status"].get("containerStatuses", [])
+    }
+    assert all(n == 0 for n in restarts.values()), restarts
+    failed_jobs = [
+        j["metadata"]["name"]
+        for j in cluster.json("-n", loop_release.workloads, "get", "jobs")["items"]
+        if any(c["type"] == "Failed" and c["status"] == "True" for c in j["status"].get("conditions", []))
+    ]
+    assert failed_jobs == []
+    log = loop_release.operator_log()
+    assert "Traceback" not in log and " ERROR " not in log and "[ERROR" not in log, log[-3000:]
+    assert os.path.basename(report.report_uri) == "report.html"
