@@ -72,9 +72,10 @@ class Env:
         return str(body["metadata"]["name"])
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.objects.get_namespaced_custom_object(
+        obj = self.objects.get_namespaced_custom_object(
             contracts.GROUP, contracts.VERSION, self.namespace, plural, name
         )
+        assert isinstance(obj, dict)
         return obj
 
     def mlops(self, *args: str) -> tuple[int, str, str]:

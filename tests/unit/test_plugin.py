@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mlops_operator import contracts, plugin
+from mlops_operator.api.base import Condition, ConditionStatus
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
 from mlops_operator.conditions import Reason
 
@@ -236,15 +237,15 @@ def test_why_turns_each_condition_into_a_sentence_with_a_hint() -> None:
     model.metadata["generation"] = 3
     model.status.observed_generation = 2
     model.status.conditions = [
-        plugin.Condition(
+        Condition(
             type="Ready",
-            status="False",
+            status=ConditionStatus.FALSE,
             reason="AwaitingApproval",
             message="version 4 is validated.",
             last_transition_time=NOW - timedelta(minutes=5),
         ),
-        plugin.Condition(
-            type="Serving", status="True", reason="Serving", last_transition_time=NOW - timedelta(hours=2)
+        Condition(
+            type="Serving", status=ConditionStatus.TRUE, reason="Serving", last_transition_time=NOW - timedelta(hours=2)
         ),
     ]
     pending, ready, serving = plugin.explain(model, NOW)
