@@ -14,8 +14,8 @@ T0=$(date +%s.%N)
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-stop() { # component [grace seconds, default 3]: SIGTERM, then SIGKILL (all state is wiped anyway)
-  local name=$1 grace=${2:-3} p i t
+stop() { # component [grace seconds, default 1]: SIGTERM, then SIGKILL (all state is wiped anyway)
+  local name=$1 grace=${2:-1} p i t
   p=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
   t=$(date +%s.%N)
   kill -TERM "$p" 2>/dev/null

@@ -7,15 +7,16 @@ source "$(dirname "$0")/lib.sh"
 found=0
 left() { echo "LEFTOVER $*"; found=1; }
 
-# processes: every component names the state dir or our containerd socket on its command line
-# (other users of the cached binaries, e.g. the integration tests' apiserver, do not); pod
-# processes live in kubepods cgroups.
+# processes: every component names the state dir on its command line, the shims name our
+# containerd's socket (other users of the cached binaries, e.g. the integration tests' apiserver,
+# do neither; short-lived clients such as `ctr -a <socket>` don't count); pod processes live in
+# kubepods cgroups.
 for d in /proc/[0-9]*; do
   pid=${d#/proc/}
   [ "$pid" = $$ ] && continue
   cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
   case "$cmd" in
-    *"$STATE"/*|*"$CTR_SOCK"*|*pv-provisioner.py*) left "process $pid $cmd"; continue ;;
+    *"$STATE"/*|*"-address $CTR_SOCK"*|*pv-provisioner.py*) left "process $pid $cmd"; continue ;;
   esac
   grep -q kubepods 2>/dev/null "$d/cgroup" && left "process $pid in kubepods: $cmd"
 done

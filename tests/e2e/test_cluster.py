@@ -302,6 +302,7 @@ STATE_PREFIXES = (
     "/var/lib/containerd-k8s/",
     "/run/netns/cni-",
 )
+CTR_SOCK = "/run/containerd-k8s/containerd.sock"
 OUR_CHAINS = re.compile(r"^:(KUBE-|CNI-|LC-PODS)\S*|-j (KUBE-|CNI-|LC-PODS)", re.M)
 
 
@@ -316,8 +317,9 @@ def leftovers() -> list[str]:
             cgroups = (proc / "cgroup").read_text()
         except OSError:
             continue
-        # every component names its state dir or our containerd's socket; pods run in kubepods cgroups
-        if "containerd-k8s" in cmd or "mlops-cluster" in cmd or "/kubepods" in cgroups:
+        # every component names the state dir, every shim our containerd's socket; pods run in kubepods
+        markers = ("/var/lib/mlops-cluster/", f"-address {CTR_SOCK}", "pv-provisioner.py")
+        if any(m in cmd for m in markers) or "/kubepods" in cgroups:
             found.append(f"process {proc.name}: {cmd}")
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         mountpoint = line.split()[4]
