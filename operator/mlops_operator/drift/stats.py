@@ -26,6 +26,7 @@ Agreement with scipy (tests/unit/drift check each of these):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -46,6 +47,9 @@ PSI_QUANTILES: Final = tuple(q / 10 for q in range(1, 10))  # interior reference
 # Below this asymptotic estimate a KS p-value is reported from the limiting Kolmogorov distribution:
 # no threshold a monitor can sensibly use lies there, and the finite-n tail costs O(n) special functions.
 KS_TINY_P: Final = 1e-14
+# Current values per block in ks_statistic_sorted: counts are searched at block starts, then in full only
+# in the blocks that can hold the maximum. Smaller blocks bound tighter but cost more start searches.
+KS_BLOCK: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,38 +105,102 @@ def right_ranks(reference: FloatArray, current: FloatArray) -> IntArray:
     return current_positions - np.arange(current.size, dtype=np.int64)
 
 
+def _left_ranks(reference: FloatArray, current: FloatArray) -> IntArray:
+    """`np.searchsorted(reference, current, side="left")` as a merge: right_ranks with current first."""
+    order = np.argsort(np.concatenate((current, reference)), kind="stable")
+    return np.flatnonzero(order < current.size) - np.arange(current.size, dtype=np.int64)
+
+
+def _run_starts(values: FloatArray) -> IntArray:
+    """`np.searchsorted(values, values, side="left")` for sorted values: where each run of equal ones starts."""
+    index = np.arange(values.size, dtype=np.int64)
+    starts = np.empty(values.size, dtype=bool)
+    starts[:1] = True
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    return index if starts.all() else np.maximum.accumulate(np.where(starts, index, 0))
+
+
 def ks_statistic_sorted(reference: FloatArray, current: FloatArray) -> float:
     """sup |F_ref - F_cur| over the union of values, for two sorted NaN-free non-empty samples.
 
-    The supremum of F_cur - F_ref is reached at a current value; that of F_ref - F_cur just below a
-    current value (F_ref only grows between two current values). So both come from one merge of the
-    current sample into the reference. The maxima are found on exact integer numerators and the winner
-    is evaluated as count/n1 - count/n2, the same floating-point expression ks_2samp evaluates.
+    The supremum of F_cur - F_ref is reached at a current value c_i; that of F_ref - F_cur just below
+    one (F_ref only grows between two current values). With counts instead of fractions, both are
+    maxima over i of a difference of two counts that never decrease with i:
+        (F_cur - F_ref)(c_i)  * n1 * n2 = (i + 1) * n1 - count(ref <= c_i) * n2,
+        (F_ref - F_cur)(c_i-) * n1 * n2 = count(ref < c_i) * n2 - count(cur < c_i) * n1,
+    exact at ties. The maxima are found on these integers (the first index that reaches them) and the
+    winner is evaluated as count/n1 - count/n2, the same floating-point expression ks_2samp evaluates.
+
+    Merging the whole current sample into the reference would give every count, but costs more than
+    sorting it. Instead the counts are looked up (binary search) at the first value of every block of
+    KS_BLOCK current values; a block's values then have an upper bound (the larger count at its upper
+    end, the smaller at its start), and only blocks whose bound reaches the best value seen at a block
+    start are searched in full. Away from the maximum the difference is far below it, so that is a few
+    blocks out of thousands; only two nearly identical samples need every block (the old cost).
     """
     n1, n2 = reference.size, current.size
-    index = np.arange(current.size, dtype=np.int64)
-    ref_at_or_below = right_ranks(reference, current)  # count(ref <= c_i)
-    # A run of equal current values: count(cur < c_i) is the index where the run starts.
-    run_starts = np.empty(n2, dtype=bool)
-    run_starts[0] = True
-    np.not_equal(current[1:], current[:-1], out=run_starts[1:])
-    cur_below = index if run_starts.all() else np.maximum.accumulate(np.where(run_starts, index, 0))
-    # count(ref < c_i) differs from count(ref <= c_i) only where c_i is also a reference value.
-    previous_ref = reference[np.maximum(ref_at_or_below - 1, 0)]
-    tied = (ref_at_or_below > 0) & (previous_ref == current)
-    ref_below = ref_at_or_below
-    if tied.any():
-        ref_below = ref_at_or_below.copy()
-        ref_below[tied] = np.searchsorted(reference, current[tied], side="left")
+    starts = np.arange(0, n2, KS_BLOCK, dtype=np.int64)
+    block_ends = np.append(starts[1:], n2)  # one past each block's last index
+    ref_at_or_below = np.searchsorted(reference, current[starts], side="right")
 
-    cur_minus_ref = (index + 1) * n1 - ref_at_or_below * n2  # (F_cur - F_ref)(c_i) * n1 * n2
-    ref_minus_cur = ref_below * n2 - cur_below * n1  # (F_ref - F_cur)(c_i-) * n1 * n2
-    i_minus, i_plus = int(np.argmax(cur_minus_ref)), int(np.argmax(ref_minus_cur))
-    d_minus = -(int(ref_at_or_below[i_minus]) / n1 - int(index[i_minus] + 1) / n2)
-    d_plus = int(ref_below[i_plus]) / n1 - int(cur_below[i_plus]) / n2
+    # The counts at sorted indices i; for every index (two nearly identical samples) a merge is cheaper.
+    def cur_then_ref(i: IntArray) -> tuple[IntArray, IntArray]:
+        if i.size == n2:
+            return i + 1, right_ranks(reference, current)
+        return i + 1, np.searchsorted(reference, current[i], side="right")
+
+    def ref_then_cur_below(i: IntArray) -> tuple[IntArray, IntArray]:
+        if i.size == n2:
+            return _left_ranks(reference, current), _run_starts(current)
+        values = current[i]
+        return np.searchsorted(reference, values, side="left"), np.searchsorted(current, values, side="left")
+
+    cur_count, ref_count = _first_max_of_difference(
+        n2, (n1, n2), (starts + 1, ref_at_or_below), (block_ends, ref_at_or_below), cur_then_ref
+    )
+    d_minus = -(ref_count / n1 - cur_count / n2)
+    ref_below_starts, cur_below_starts = ref_then_cur_below(starts)
+    # Within a block, count(ref < c_i) is at most its value at the next block's start.
+    ref_below_bound = np.append(ref_below_starts[1:], n1)
+    ref_below, cur_below = _first_max_of_difference(
+        n2, (n2, n1), (ref_below_starts, cur_below_starts), (ref_below_bound, cur_below_starts), ref_then_cur_below
+    )
+    d_plus = ref_below / n1 - cur_below / n2
     d_minus = min(max(d_minus, 0.0), 1.0)
     d_plus = max(d_plus, 0.0)
     return d_minus if d_minus > d_plus else d_plus
+
+
+def _first_max_of_difference(
+    size: int,
+    weights: tuple[int, int],
+    at_starts: tuple[IntArray, IntArray],
+    bounds: tuple[IntArray, IntArray],
+    counts_at: Callable[[IntArray], tuple[IntArray, IntArray]],
+) -> tuple[int, int]:
+    """(a_i, b_i) at the first i < size maximising a_i * wa - b_i * wb, for a and b non-decreasing in i.
+
+    `at_starts` holds a and b at the start of every block of KS_BLOCK indices, `bounds` an upper bound
+    of a and a lower bound of b over every block, `counts_at` gives a and b at any sorted indices.
+    """
+    wa, wb = weights
+    start_values = at_starts[0] * wa - at_starts[1] * wb
+    best = start_values.max()
+    upper = bounds[0] * wa - bounds[1] * wb
+    # The first start reaching `best` reaches the maximum if nothing exceeds it: past its block only
+    # a block that can exceed `best` can hold the first maximum.
+    first = int(np.argmax(start_values == best))
+    candidates = upper >= best
+    candidates[first + 1 :] = upper[first + 1 :] > best
+    blocks = np.flatnonzero(candidates)
+    if blocks.size > candidates.size // 4:  # searching most values costs more than counting them all
+        indices = np.arange(size, dtype=np.int64)
+    else:
+        indices = (blocks[:, None] * KS_BLOCK + np.arange(KS_BLOCK, dtype=np.int64)).ravel()
+        indices = indices[indices < size]  # the last block may be short
+    a, b = counts_at(indices)
+    winner = int(np.argmax(a * wa - b * wb))
+    return int(a[winner]), int(b[winner])
 
 
 def ks_pvalue(statistic: float, n1: int, n2: int) -> tuple[float, float]:
