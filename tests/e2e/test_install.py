@@ -81,18 +81,19 @@ class Release:
     def service_account(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
-    def install(self, *extra: str) -> None:
+    def install(self, *extra: str) -> str:
+        """`helm upgrade --install`; returns helm's output (the NOTES included)."""
         # Helm never upgrades CRDs it finds in place (an older run, the integration tests): apply
         # them first, as docs/install.md tells users to on every upgrade.
         self.cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
         repository, tag = split_image(self.image)
-        helm(
+        return helm(
             self.cluster,
             *("upgrade", "--install", self.name, str(CHART), "-n", self.namespace),
             *("--set", f"image.repository={repository}", "--set", f"image.tag={tag}"),
             *("--set", f"operator.watchNamespaces={{{self.workloads}}}"),
             *("--set", "operator.logLevel=debug", "--wait", "--timeout", "5m", *extra),
-        )
+        ).stdout
 
     def operator_pod(self) -> dict[str, Any]:
         pods = self.cluster.json(
@@ -319,8 +320,12 @@ def recorder(cluster: Cluster, release: Release) -> Iterator[PodRecorder]:
 
 
 @pytest.fixture(scope="module")
-def installed(release: Release, recorder: PodRecorder) -> Release:
-    release.install()
+def install_output(release: Release, recorder: PodRecorder) -> str:
+    return release.install()
+
+
+@pytest.fixture(scope="module")
+def installed(release: Release, install_output: str) -> Release:
     return release
 
 
@@ -361,6 +366,14 @@ def test_the_operator_runs_in_cluster_under_its_own_account(installed: Release) 
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MLOPS_NAMESPACES"] == installed.workloads and env["MLOPS_IMAGE"] == installed.image
+
+
+def test_the_notes_tell_the_user_what_to_do_next(installed: Release, install_output: str) -> None:
+    notes = install_output.split("NOTES:", 1)[1]
+    assert f"It reconciles Datasets, Models and DriftMonitors in: {installed.workloads}." in notes
+    assert f"kubectl -n {installed.namespace} rollout status deployment/{installed.name}" in notes
+    for step in ("kubectl apply -n <namespace> -f manifests/samples/", "kubectl mlops status", "kubectl mlops approve"):
+        assert step in notes
 
 
 def test_the_samples_go_from_dataset_to_a_served_model(cluster: Cluster, installed: Release) -> None:
