@@ -157,6 +157,8 @@ def feature_kind(series: pd.Series[Any]) -> FeatureType:
 
 def as_categorical(series: pd.Series[Any]) -> pd.Series[Any]:
     """Text values in an object column with NaN for missing: what scikit-learn's imputers expect."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is np.nan:
+        return series.astype(object)  # pandas' default text dtype: missing values are already NaN
     missing = series.isna()
     if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         series = series.map(str, na_action="ignore")  # numbers or mixed values declared categorical

@@ -159,13 +159,14 @@ def feature_frame(frame: pd.DataFrame, target: str, task: Task) -> tuple[pd.Data
         columns = ", ".join(repr(str(c)) for c in list(frame.columns)[:20])
         message = f"target column {target!r} is not in the dataset; columns: {columns}"
         raise DataError("MissingTarget", message)
-    frame = frame[frame[target].notna()]
+    has_target = frame[target].notna()
+    if not has_target.all():  # filtering copies the frame: only when rows go
+        frame = frame[has_target]
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise DataError("EmptyData", f"the dataset has no feature columns besides the target {target!r}")
     if len(frame) == 0:
         raise DataError("EmptyData", f"no rows have a value for the target {target!r}")
-    features = features.copy()
     for column in features.columns:
         if data.feature_kind(features[column]) == FeatureType.CATEGORICAL:
             features[column] = data.as_categorical(features[column])
