@@ -1,6 +1,8 @@
 """Side-by-side drift benchmark: our engine vs plain scipy, Evidently, NannyML and alibi-detect.
 
-    .venv/bin/python benchmarks/drift/run.py            # writes results.json and README.md here
+    .venv/bin/python benchmarks/drift/run.py            # writes results.json here (readme.py renders README.md)
+    DRIFT_BENCH_TOOLS=ours,sort_bound DRIFT_BENCH_OUTPUT=results-ks-blocks.json .venv/bin/python benchmarks/drift/run.py
+                                                        # our engine and the bound only, into another file
 
 Peers run from a separate venv (PEER_PYTHON, default /var/tmp/drift-bench-venv/bin/python) holding
 evidently 0.7.x, nannyml 0.13.x and alibi-detect 0.13.x; our engine, plain scipy and the sort bound run
@@ -96,7 +98,7 @@ def run_worker(python: str, tool: str, path: Path, repeats: int) -> dict[str, An
         "OPENBLAS_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     done = subprocess.run(
         [python, str(HERE / "workers.py"), tool, str(path), str(repeats)],
         capture_output=True,
@@ -110,6 +112,7 @@ def run_worker(python: str, tool: str, path: Path, repeats: int) -> dict[str, An
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     out["median_seconds"] = float(np.median(out["seconds"]))
     out["wall_seconds"] = time.perf_counter() - started
+    out["load_average"] = [load_before, os.getloadavg()[0]]  # 1-minute load before and after the worker
     return out
 
 
