@@ -170,7 +170,8 @@ def test_dataset_to_served_model_champion_challenger_and_clean_deletion(live: Cl
     # a worse challenger is rejected; the champion keeps serving
     c.patch("Model", "auto", {"spec": {"trainer": WORSE}})
     settled = eventually(lambda: settled_state(c, "auto", 2), what="v2 settled", every=EVERY, attempts=ATTEMPTS)
-    assert settled == "Rejected", next(v for v in c.status("Model", "auto")["versions"] if v["version"] == 2)
+    v2 = next(v for v in c.status("Model", "auto")["versions"] if v["version"] == 2)
+    assert settled == "Rejected", f"{v2.get('reason')}: {v2.get('message')}"
     record = next(v for v in c.status("Model", "auto")["versions"] if v["version"] == 2)
     assert record["gate"]["reason"] == "NotBetterThanChampion" and record["gate"]["delta"] < 0
     assert c.served_version("auto-server") == "1" and serving_version(c, "auto") == 1
