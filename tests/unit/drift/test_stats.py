@@ -42,6 +42,25 @@ def test_ks_matches_ks_2samp_at_the_exact_asymptotic_switch(n1: int, n2: int) ->
     assert got.value == pytest.approx(expected.pvalue, rel=RTOL)
 
 
+@pytest.mark.parametrize("block", [1, 2, 3, 8])
+def test_ks_block_pruning_matches_ks_2samp_statistic(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small blocks force the pruned path (bounds per block, full counts only in candidate blocks)
+    and the full-merge fallback (near-identical samples) on a few thousand values."""
+    monkeypatch.setattr(stats, "KS_BLOCK", block)
+    rng = np.random.default_rng(block)
+    base = rng.normal(size=3000)
+    cases = [
+        (rng.normal(size=2000), rng.normal(0.2, 1.1, size=3000)),
+        (np.round(rng.normal(size=2500), 1), np.round(rng.normal(0.05, size=1700), 1)),
+        (base, base + rng.normal(0, 1e-9, size=base.size)),
+        (rng.integers(0, 3, 4000).astype(float), rng.integers(0, 3, 900).astype(float)),
+    ]
+    for reference, current in cases:
+        expected = scipy_stats.ks_2samp(reference, current)
+        got = stats.ks(np.sort(reference), np.sort(current))
+        assert got.statistic == expected.statistic
+
+
 def test_ks_identical_and_disjoint_samples() -> None:
     same = np.sort(np.random.default_rng(3).normal(size=200))
     assert stats.ks(same, same).value == pytest.approx(1.0)
