@@ -8,9 +8,11 @@ for the route, read the body, orjson → numpy, predict, numpy → orjson. Every
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +31,7 @@ from mlops_operator.workloads.serve.errors import (
     UnsupportedMediaType,
 )
 from mlops_operator.workloads.serve.metrics import ServeMetrics
-from mlops_operator.workloads.serve.model import Prediction, ServedModel
+from mlops_operator.workloads.serve.model import Batch, Prediction, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class ServeApp:
         metrics: ServeMetrics,
         collector: Collector | None = None,
         limits: Limits = Limits(),
+        predict_pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
@@ -67,6 +70,10 @@ class ServeApp:
         self.metrics = metrics
         self.collector = collector
         self.limits = limits
+        # For a model-bound estimator (trees release the GIL while they predict), predictions run
+        # in these threads so several requests use several cores; a cheap model runs inline, where
+        # the hand-off would cost more than the prediction.
+        self.predict_pool = predict_pool
         self.shutting_down = False
         base = f"/v2/models/{model_name}"
         versioned = f"{base}/versions/{model_version}"
@@ -217,17 +224,21 @@ class ServeApp:
     async def _infer(self, body: bytes) -> tuple[int, bytes]:
         model = self._require_model()
         request = protocol.parse_v2(body, model, self.limits.max_batch_rows)
-        prediction = self._run(model, request.batch, protocol.PROBA_OUTPUT in request.outputs)
+        prediction = await self._run(model, request.batch, protocol.PROBA_OUTPUT in request.outputs)
         return 200, protocol.v2_response(model, request, prediction)
 
     async def _predict(self, body: bytes) -> tuple[int, bytes]:
         model = self._require_model()
         batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
-        return 200, protocol.records_response(self._run(model, batch, False))
+        return 200, protocol.records_response(await self._run(model, batch, False))
 
-    def _run(self, model: ServedModel, batch: Any, with_proba: bool) -> Prediction:
+    async def _run(self, model: ServedModel, batch: Batch, with_proba: bool) -> Prediction:
         try:
-            prediction = model.predict(batch, with_proba)
+            if self.predict_pool is None:
+                prediction = model.predict(batch, with_proba)
+            else:
+                loop = asyncio.get_running_loop()
+                prediction = await loop.run_in_executor(self.predict_pool, model.predict, batch, with_proba)
         except (ValueError, TypeError) as exc:
             # Validated input the model still refuses (e.g. NaN without an imputer, an unseen
             # category without handle_unknown): the client's data, so a 400 with sklearn's reason.

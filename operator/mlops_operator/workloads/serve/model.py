@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,24 @@ class ServedModel:
             log.warning("fast path disagrees with the pipeline on probe rows; using the pipeline as is")
             self._fast = None
 
+    def seconds_per_call(self) -> float:
+        """Median CPU time of a one-row prediction: tells a cheap model from a model-bound one.
+
+        CPU time of this thread, not wall time, so a busy machine does not make a cheap model look
+        expensive."""
+        row = Batch(rows=1, matrix=_probe_location(self.estimator, len(self.features))[0].reshape(1, -1))
+        if not self.all_numeric:
+            return float("nan")
+        timings = []
+        for _ in range(5):
+            started = time.thread_time()
+            try:
+                self.predict(row)
+            except Exception:
+                return float("nan")
+            timings.append(time.thread_time() - started)
+        return float(np.median(timings))
+
     @property
     def uses_fast_path(self) -> bool:
         return self._fast is not None
@@ -94,46 +113,70 @@ class ServedModel:
 
     def predict(self, batch: Batch, with_proba: bool = False) -> Prediction:
         if self._fast is not None and batch.matrix is not None:
-            transform, final = self._fast
-            xt = transform(batch.matrix)
-            labels = final.predict(xt)
-            proba = final.predict_proba(xt) if with_proba else None
-            return Prediction(labels, proba)
-        x = self.frame(batch)
-        labels = self.estimator.predict(x)
-        proba = self.estimator.predict_proba(x) if with_proba else None
-        return Prediction(labels, proba)
+            return self._fast_predict(batch.matrix, with_proba)
+        return self.reference_predict(batch, with_proba)
 
     def reference_predict(self, batch: Batch, with_proba: bool = False) -> Prediction:
+        """The pipeline exactly as trained: `pipeline.predict(DataFrame)`."""
         x = self.frame(batch)
         labels = self.estimator.predict(x)
         return Prediction(labels, self.estimator.predict_proba(x) if with_proba else None)
 
+    def _fast_predict(self, matrix: Matrix, with_proba: bool) -> Prediction:
+        assert self._fast is not None
+        transform, final = self._fast
+        xt = transform(matrix)
+        return Prediction(final.predict(xt), final.predict_proba(xt) if with_proba else None)
+
     def _probe_fast_path(self) -> bool:
-        rng = np.random.default_rng(0)
-        probe = rng.normal(size=(32, len(self.features))) * _probe_scale(self.estimator, len(self.features))
-        batch = Batch(rows=probe.shape[0], matrix=probe)
+        """Both paths must give identical answers (or the same error) on probe rows, with and
+        without missing values."""
+        n = len(self.features)
+        mean, scale = _probe_location(self.estimator, n)
+        probe = mean + np.random.default_rng(0).normal(size=(64, n)) * scale
+        with_missing = probe.copy()
+        with_missing[np.arange(64) % 4 == 0, np.arange(16) % n] = np.nan
+        return all(self._same_outcome(Batch(rows=64, matrix=m)) for m in (probe, with_missing))
+
+    def _same_outcome(self, batch: Batch) -> bool:
+        assert batch.matrix is not None
+        # A refusal (e.g. NaN without an imputer) counts as an outcome: both paths must refuse alike.
+        expected: Prediction | type[BaseException]
+        got: Prediction | type[BaseException]
         try:
-            expected = self.reference_predict(batch, with_proba=self.has_proba)
-        except Exception:  # a model that rejects random rows can still be served, just not fast
-            return False
+            expected = self.reference_predict(batch, self.has_proba)
+        except Exception as exc:
+            expected = type(exc)
         try:
-            got = self.predict(batch, with_proba=self.has_proba)
-        except Exception:
-            return False
-        same = np.array_equal(got.labels, expected.labels)
-        if expected.proba is not None:
-            same = same and got.proba is not None and np.array_equal(got.proba, expected.proba)
-        return bool(same)
+            got = self._fast_predict(batch.matrix, self.has_proba)
+        except Exception as exc:
+            got = type(exc)
+        if isinstance(expected, Prediction) and isinstance(got, Prediction):
+            both_proba = expected.proba is not None and got.proba is not None
+            if (expected.proba is None) != (got.proba is None):
+                return False
+            return _same(got.labels, expected.labels) and (not both_proba or _same(got.proba, expected.proba))
+        return expected == got
 
 
-def _probe_scale(estimator: Any, n: int) -> Matrix:
-    """Spread the probe rows like the training data where a scaler remembers it."""
+def _same(got: Any, expected: Any) -> bool:
+    """Class labels exactly; floats up to summation order (BLAS sums in a different order when the
+    same values sit in a C- instead of an F-ordered array: differences of ~1e-16)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape or got.dtype.kind != expected.dtype.kind:
+        return False
+    if expected.dtype.kind == "f":
+        return bool(np.allclose(got, expected, rtol=1e-12, atol=1e-15, equal_nan=True))
+    return bool(np.array_equal(got, expected))
+
+
+def _probe_location(estimator: Any, n: int) -> tuple[Matrix, Matrix]:
+    """Centre and spread of the probe rows: the training data's, where a scaler remembers them."""
     for step in _walk(estimator):
         scale, mean = getattr(step, "scale_", None), getattr(step, "mean_", None)
-        if scale is not None and mean is not None and np.shape(scale) == (n,):
-            return np.asarray(scale, dtype=np.float64)
-    return np.ones(n)
+        if scale is not None and mean is not None and np.shape(scale) == (n,) and np.shape(mean) == (n,):
+            return np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    return np.zeros(n), np.ones(n)
 
 
 def _walk(estimator: Any) -> list[Any]:

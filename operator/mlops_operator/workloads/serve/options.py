@@ -24,6 +24,7 @@ class ServeOptions:
     flush_rows: int
     collect_buffer_rows: int
     workers: int
+    predict_threads: int
     max_body_bytes: int
     max_batch_rows: int
     graceful_timeout: float
@@ -67,6 +68,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait")
     p.add_argument("--collect-buffer-rows", type=_positive_int, default=200_000, help="drop rows beyond this")
     p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
+    p.add_argument(
+        "--predict-threads",
+        type=int,
+        default=-1,
+        help="threads for predictions; 0 = inline on the event loop; -1 (default) = threads only "
+        "when a one-row prediction takes over 1 ms",
+    )
     p.add_argument("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)
     p.add_argument("--max-batch-rows", type=_positive_int, default=10_000)
     p.add_argument(

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 import uvicorn
@@ -25,6 +26,8 @@ from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import ServeOptions
 
 log = logging.getLogger("mlops_operator.serve")
+# A one-row prediction slower than this is model-bound: worth a thread hand-off (~50 µs).
+MODEL_BOUND_SECONDS = 0.001
 
 
 def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
@@ -45,7 +48,14 @@ def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
             on_dropped=lambda reason, n: metrics.collector_dropped.labels(reason).inc(n),
         )
     limits = Limits(max_body_bytes=options.max_body_bytes, max_batch_rows=options.max_batch_rows)
-    return ServeApp(options.model_name, options.model_version, model, metrics, collector, limits)
+    pool = None
+    threads = options.predict_threads
+    if threads < 0 and model is not None:  # auto: threads only for a model-bound estimator
+        threads = (os.cpu_count() or 1) if model.seconds_per_call() >= MODEL_BOUND_SECONDS else 0
+    if threads > 0:
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
+    log.info("predictions run %s", f"in {threads} threads" if pool else "inline on the event loop")
+    return ServeApp(options.model_name, options.model_version, model, metrics, collector, limits, pool)
 
 
 def uvicorn_config(app: ServeApp, options: ServeOptions) -> uvicorn.Config:
