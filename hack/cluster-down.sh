@@ -19,9 +19,9 @@ stop() { # component [grace seconds, default 1]: SIGTERM, then SIGKILL (all stat
   p=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
   t=$(date +%s.%N)
   kill -TERM "$p" 2>/dev/null
-  for i in $(seq $((grace * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && { log "$name ($p) still running after ${grace}s: SIGKILL"; kill -KILL "$p" 2>/dev/null; }
-  for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq $((grace * 10))); do alive "$p" || break; sleep 0.1; done
+  alive "$p" && { log "$name ($p) still running after ${grace}s: SIGKILL"; kill -KILL "$p" 2>/dev/null; }
+  for i in $(seq 50); do alive "$p" || break; sleep 0.1; done
   [ -n "${DEBUG:-}" ] && log "stopped $name in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
   rm -f "$RUN/$name.pid"
 }

@@ -37,11 +37,14 @@ COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-schedule
 log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# a process that exited stays a zombie until PID 1 reaps it (slowly, on this machine): not alive
+alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
+
 pid_of() { # component -> pid if alive
   local f=$RUN/$1.pid p
   [ -f "$f" ] || return 1
   p=$(cat "$f")
-  [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
+  [ -n "$p" ] && alive "$p" && echo "$p"
 }
 
 kubectl_admin() { "$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }

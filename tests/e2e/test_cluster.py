@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -334,8 +335,9 @@ def leftovers() -> list[str]:
     for tool in ("iptables-save", "ip6tables-save"):
         out = subprocess.run([tool], capture_output=True, text=True, check=False).stdout
         found += [f"{tool}: {m.group(0)}" for m in OUR_CHAINS.finditer(out)]
-    nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
-    found += [f"nft {t}" for t in nft.splitlines() if "kube-proxy" in t]
+    if shutil.which("nft"):
+        nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+        found += [f"nft {t}" for t in nft.splitlines() if "kube-proxy" in t]
     found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob("*/kubepods")]
     for dev in Path("/sys/class/net").iterdir():
         master = dev / "master"
