@@ -67,9 +67,7 @@ def build_models(directory: Path) -> dict[str, Trained]:
     )
     X, y = load_wine(return_X_y=True, as_frame=True)
     labels = np.array(["barolo", "grignolino", "barbera"])[y]  # string classes: BYTES outputs
-    wine = _numeric_pipeline(
-        list(X.columns), RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0)
-    )
+    wine = _numeric_pipeline(list(X.columns), RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0))
     out["wine"] = _save("wine", wine.fit(X, labels), X, directory)
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     out["diabetes"] = _save("diabetes", _numeric_pipeline(list(X.columns), Ridge()).fit(X, y), X, directory)

@@ -91,9 +91,7 @@ def test_all_rows_arrive_at_full_sampling(name: str, models: dict[str, Trained],
     settings = CollectorSettings(uri=tmp_path.as_uri(), flush_rows=100, flush_interval=3600)
     with Server(trained, settings) as server:
         for start in range(0, 500, 25):
-            r = httpx.post(
-                f"{server.thread.url}/v2/models/{name}/infer", json=rows_of(trained.X, start, start + 25)
-            )
+            r = httpx.post(f"{server.thread.url}/v2/models/{name}/infer", json=rows_of(trained.X, start, start + 25))
             assert r.status_code == 200, r.text
     # flushed by size while serving, and the rest on shutdown
     collected = read_collected(tmp_path)
@@ -133,9 +131,7 @@ def test_files_are_partitioned_by_the_hour_of_each_row(tmp_path: Path) -> None:
 def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
     dropped: list[tuple[str, int]] = []
     settings = CollectorSettings(uri=tmp_path.as_uri(), flush_rows=10_000, max_buffer_rows=10)
-    collector = Collector(
-        settings, [Feature("a", False)], "1", on_dropped=lambda r, n: dropped.append((r, n))
-    )
+    collector = Collector(settings, [Feature("a", False)], "1", on_dropped=lambda r, n: dropped.append((r, n)))
     for _ in range(4):
         collector.offer(Batch(4, matrix=np.zeros((4, 1))), np.zeros(4))
     assert dropped == [("buffer_full", 4), ("buffer_full", 4)]
@@ -153,9 +149,7 @@ def test_sampling_rate(tmp_path: Path) -> None:
     assert 100 < half.flush() < 300  # binomial(400, 0.5): outside this range with p < 1e-20
 
 
-def test_store_down_drops_with_a_counter_and_keeps_serving(
-    models: dict[str, Trained], tmp_path: Path
-) -> None:
+def test_store_down_drops_with_a_counter_and_keeps_serving(models: dict[str, Trained], tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the store's directory should be")
     trained = models["breast_cancer"]
@@ -194,18 +188,13 @@ def serve_process(models: dict[str, Trained], tmp_path: Path) -> Iterator[tuple[
 
 
 @pytest.mark.slow
-def test_sigterm_flushes_the_buffer(
-    serve_process: tuple[ServerProcess, Path], models: dict[str, Trained]
-) -> None:
+def test_sigterm_flushes_the_buffer(serve_process: tuple[ServerProcess, Path], models: dict[str, Trained]) -> None:
     server, out = serve_process
     server.wait_ready()
     X = models["breast_cancer"].X
     with httpx.Client(base_url=server.url) as client:
         for start in range(0, 300, 3):
-            assert (
-                client.post("/v2/models/breast_cancer/infer", json=rows_of(X, start, start + 3)).status_code
-                == 200
-            )
+            assert client.post("/v2/models/breast_cancer/infer", json=rows_of(X, start, start + 3)).status_code == 200
     assert read_collected(out).empty  # nothing flushed yet: interval and size are far away
     code, log = server.terminate()
     assert code == 0, log
