@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource
@@ -128,7 +129,9 @@ def _ordered(node: dict[str, Any]) -> dict[str, Any]:
 
 def _schema_of(cls: type[Resource], field: str) -> dict[str, Any]:
     annotation = cls.model_fields[field].annotation
-    model = next(a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None))
+    model: type[BaseModel] = next(
+        a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)
+    )
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _structural(_resolve(raw, raw.get("$defs", {})))
 
