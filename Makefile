@@ -30,7 +30,7 @@ lint: venv
 
 # Every test: unit, component, integration (real kube-apiserver), e2e (real local cluster).
 test: venv lint
-	$(VENV)/bin/pytest tests -m "not slow or slow" -p no:cacheprovider
+	IMAGE=$(IMAGE) $(VENV)/bin/pytest tests -m "not slow or slow" -p no:cacheprovider
 
 # Fast loop while developing: no cluster.
 test-fast: venv
@@ -51,5 +51,9 @@ demo: venv
 demo-down:
 	hack/demo-down.sh
 
+# Side-by-side benchmarks (each writes its results JSON and README table; see benchmarks/*/README.md).
 bench: venv
-	$(PY) -m benchmarks.run
+	benchmarks/serving/run.sh
+	$(PY) benchmarks/drift/run.py && $(PY) benchmarks/drift/readme.py
+	$(PY) benchmarks/training/bench_profile_train.py
+	$(PY) benchmarks/loop/reaction.py
