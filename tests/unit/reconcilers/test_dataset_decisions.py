@@ -34,8 +34,7 @@ def test_version_history_is_bounded() -> None:
     for i in range(Dataset.MAX_VERSIONS + 5):
         d.apply_profile_outcome(work, ds, f"j{i}", ok(f"{i:064x}"), NOW, ROOT)
     assert (
-        len(work.versions) == Dataset.MAX_VERSIONS
-        and work.versions[-1].version == f"{Dataset.MAX_VERSIONS + 4:064x}"
+        len(work.versions) == Dataset.MAX_VERSIONS and work.versions[-1].version == f"{Dataset.MAX_VERSIONS + 4:064x}"
     )
 
 

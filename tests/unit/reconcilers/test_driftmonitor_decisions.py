@@ -16,8 +16,7 @@ Verdict = Literal["Drift", "NoDrift", "NotEnoughData", "SchemaMismatch", "Failed
 
 def result(verdict: Verdict, drifted: list[str] | None = None) -> observe.JobOutcome[DriftResult]:
     scores = [
-        DriftFeatureResult(name=n, test=DriftTest.KS, score=0.001, threshold=0.05, drifted=True)
-        for n in drifted or []
+        DriftFeatureResult(name=n, test=DriftTest.KS, score=0.001, threshold=0.05, drifted=True) for n in drifted or []
     ]
     r = DriftResult(
         ok=True,
@@ -55,9 +54,7 @@ def test_cooldown_blocks_a_second_request() -> None:
 def test_history_is_bounded_and_status_carries_scores_and_report() -> None:
     monitor, work = f.monitor(historyLimit=3), DriftMonitorStatus()
     for i in range(5):
-        dm.record_check(
-            work, monitor, f"j{i}", NOW + timedelta(minutes=i), result("Drift", ["petal_width"]), NOW
-        )
+        dm.record_check(work, monitor, f"j{i}", NOW + timedelta(minutes=i), result("Drift", ["petal_width"]), NOW)
     assert [h.job for h in work.history] == ["j2", "j3", "j4"]
     assert work.report_uri == "file:///r.html" and work.feature_scores[0].name == "petal_width"
     dm.summarize(work, monitor, (cond.TRUE, "Ready", ""), NOW)
@@ -67,9 +64,7 @@ def test_history_is_bounded_and_status_carries_scores_and_report() -> None:
 
 def test_a_failed_check_is_recorded_as_failed_not_as_drift() -> None:
     monitor, work = f.monitor(), DriftMonitorStatus()
-    failed: observe.JobOutcome[DriftResult] = observe.JobOutcome(
-        observe.JobPhase.FAILED, "OOMKilled", "out of memory"
-    )
+    failed: observe.JobOutcome[DriftResult] = observe.JobOutcome(observe.JobPhase.FAILED, "OOMKilled", "out of memory")
     events = dm.record_check(work, monitor, "j", NOW, failed, NOW)
     assert (
         work.last_verdict == "Failed"

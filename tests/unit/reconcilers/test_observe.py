@@ -11,17 +11,11 @@ def job(*conditions: tuple[str, str], deadline: int = 60) -> dict[str, Any]:
     return {
         "metadata": {"name": "m-train-1"},
         "spec": {"activeDeadlineSeconds": deadline},
-        "status": {
-            "conditions": [
-                {"type": t, "status": "True", "reason": r, "message": "msg"} for t, r in conditions
-            ]
-        },
+        "status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": "msg"} for t, r in conditions]},
     }
 
 
-def pod(
-    terminated: dict[str, Any], created: str = "2026-01-01T00:00:00Z", key: str = "state"
-) -> dict[str, Any]:
+def pod(terminated: dict[str, Any], created: str = "2026-01-01T00:00:00Z", key: str = "state") -> dict[str, Any]:
     return {
         "metadata": {"name": "p", "creationTimestamp": created},
         "spec": {"containers": [{"name": "main", "resources": {"limits": {"memory": "64Mi"}}}]},
@@ -29,9 +23,7 @@ def pod(
     }
 
 
-RESULT = TrainResult(
-    ok=True, version=1, metrics={"accuracy": 0.97}, artifact_uri="file:///a", sha256="c" * 64
-)
+RESULT = TrainResult(ok=True, version=1, metrics={"accuracy": 0.97}, artifact_uri="file:///a", sha256="c" * 64)
 
 
 def test_active_job_has_no_outcome_yet() -> None:
@@ -54,12 +46,8 @@ def test_result_after_log_lines_is_found() -> None:
 
 
 def test_succeeded_without_result_is_reported_not_guessed() -> None:
-    out = observe.job_outcome(
-        job(("Complete", "")), [pod({"exitCode": 0, "message": "garbage"})], TrainResult, "main"
-    )
-    assert (
-        out.phase == observe.JobPhase.FAILED and out.reason == "ResultUnreadable" and "garbage" in out.message
-    )
+    out = observe.job_outcome(job(("Complete", "")), [pod({"exitCode": 0, "message": "garbage"})], TrainResult, "main")
+    assert out.phase == observe.JobPhase.FAILED and out.reason == "ResultUnreadable" and "garbage" in out.message
 
 
 def test_oom_killed_names_the_limit() -> None:
@@ -135,9 +123,7 @@ def test_rollout_states() -> None:
     assert stale.state == observe.RolloutState.PROGRESSING
     deadline = deployment(
         3,
-        conditions=[
-            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "x"}
-        ],
+        conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "x"}],
     )
     assert observe.rollout(deadline, []).reason == "ProgressDeadlineExceeded"
 

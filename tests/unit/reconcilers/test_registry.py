@@ -27,9 +27,7 @@ def test_next_version_counts_status_jobs_and_latest() -> None:
 def test_trained_records_gate_and_state() -> None:
     record = v(1, S.TRAINING, artifact=False)
     result = TrainResult(ok=True, metrics={"accuracy": 0.9}, artifact_uri="file:///m", sha256="b" * 64)
-    gate = GateVerdict(
-        passed=False, reason="NotBetterThanChampion", message="m", metric=Metric.ACCURACY, score=0.9
-    )
+    gate = GateVerdict(passed=False, reason="NotBetterThanChampion", message="m", metric=Metric.ACCURACY, score=0.9)
     registry.trained(record, result, gate, NOW)
     assert (record.state, record.reason, record.sha256, record.metrics) == (
         S.REJECTED,
