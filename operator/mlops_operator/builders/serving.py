@@ -20,6 +20,9 @@ SERVICE_PORT = 80
 ANNOTATION_SERVED_VERSION = f"{contracts.GROUP}/served-version"
 
 
+PRESTOP_SLEEP_SECONDS = 5
+
+
 def deployment_name(model: Model) -> str:
     return meta.child_name(model.name, "server")
 
@@ -91,6 +94,9 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
         "failureThreshold": 6,
         "timeoutSeconds": 2,
     }
+    # Keep serving while kube-proxy and endpoints catch up with the pod's removal; closing the socket
+    # at once on SIGTERM drops requests routed to it meanwhile (zero-downtime rollouts need this).
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}}
     pod_labels = {**metadata["labels"], **version_labels, **pods.identity_labels(settings)}
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(model)},
