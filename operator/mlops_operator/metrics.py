@@ -47,6 +47,18 @@ class Metrics:
             ["namespace", "monitor", "model"],
             registry=self.registry,
         )
+        self.drift_detected = Gauge(
+            "mlops_drift_detected",
+            "1 when the latest check of the monitor found dataset drift",
+            ["namespace", "monitor", "model"],
+            registry=self.registry,
+        )
+        self.training_failures = Counter(
+            "mlops_model_training_failures_total",
+            "Training runs that ended Failed (the PrometheusRule alerts on it)",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
         self.retrain_requests = Counter(
             "mlops_retrain_requests_total",
             "Retrain requests made by DriftMonitors",
@@ -72,6 +84,7 @@ class Metrics:
         model: str,
         scores: Iterable[tuple[str, str, float | None, bool]],
         share: float | None,
+        verdict: str | None = None,
     ) -> None:
         for feature, test, score, drifted in scores:
             if score is not None:
@@ -79,6 +92,8 @@ class Metrics:
             self.drift_feature_drifted.labels(namespace, monitor, model, feature).set(1.0 if drifted else 0.0)
         if share is not None:
             self.drift_share.labels(namespace, monitor, model).set(share)
+        if verdict is not None:
+            self.drift_detected.labels(namespace, monitor, model).set(1.0 if verdict == "Drift" else 0.0)
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -109,6 +109,8 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
         {"namespace": c.ns, "monitor": "watch", "model": "clf", "feature": "petal_width", "test": "ks"},
     )
     assert value == pytest.approx(0.0001)
+    detected_gauge = {"namespace": c.ns, "monitor": "watch", "model": "clf"}
+    assert metrics.registry.get_sample_value("mlops_drift_detected", detected_gauge) == 1.0
 
     # the next tick drifts again: within the monitor's cooldown there is no second request
     second = eventually(

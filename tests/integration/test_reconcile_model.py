@@ -35,8 +35,10 @@ def cluster(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cluster]:
     monkeypatch.setenv("KUBECONFIG", str(apiserver_instance.kubeconfig))  # kopf's own login reads it
-    with operator(apiserver_instance.kubeconfig, namespace):
-        yield Cluster(api_client, namespace)
+    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
+        cluster = Cluster(api_client, namespace)
+        cluster.metrics = metrics  # type: ignore[attr-defined]
+        yield cluster
 
 
 def profile_result(version: str, rows: int = 150) -> str:
@@ -200,6 +202,10 @@ def test_failed_training_becomes_a_condition_with_reason_and_no_retry(cluster: C
     assert cluster.status("Model", "oom")["phase"] == "Failed"
     assert any(r == "OOMKilled" for r, _ in cluster.events("oom"))
     assert len(cluster.model_jobs("oom")) == 1
+    failures = cluster.metrics.registry.get_sample_value(  # type: ignore[attr-defined]
+        "mlops_model_training_failures_total", {"namespace": cluster.ns, "model": "oom"}
+    )
+    assert failures == 1.0
 
 
 def test_a_new_dataset_version_retrains_and_a_failed_rollout_rolls_back(cluster: Cluster) -> None:

@@ -329,6 +329,7 @@ def _export_scores(ctx: Context, monitor: DriftMonitor, work: DriftMonitorStatus
         monitor.spec.model_ref.name,
         ((s.name, str(s.test), s.score, s.drifted) for s in work.feature_scores),
         work.drifted_share,
+        work.last_verdict,
     )
 
 

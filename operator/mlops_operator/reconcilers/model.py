@@ -408,6 +408,8 @@ async def _observe_training(run: _Run, jobs_by_name: dict[str, dict[str, Any]]) 
         outcome = observe.job_outcome(job, pods, TrainResult, jobs.WORKLOAD_CONTAINER)
         champion = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_CHAMPION_VERSION)
         run.events += finish_training(work, run.model, record, outcome, int(champion) if champion else None, run.now)
+        if record.state == VersionState.FAILED:
+            run.ctx.metrics.training_failures.labels(run.key.namespace, run.key.name).inc()
     if active is None:
         work.active_training = None
     elif work.active_training is None or work.active_training.version != active.version:
