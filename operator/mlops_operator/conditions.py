@@ -63,6 +63,7 @@ class Reason(enum.StrEnum):
     APPROVED = "Approved"
     VERSION_NOT_FOUND = "VersionNotFound"
     VERSION_NOT_APPROVABLE = "VersionNotApprovable"
+    REJECTED_BY_USER = "RejectedByUser"
     NO_VALIDATED_VERSION = "NoValidatedVersion"
     ROLLING_OUT = "RollingOut"
     SERVING = "Serving"

@@ -7,6 +7,8 @@ kopf or a Kubernetes client, so a training or serving pod can import it cheaply.
 from __future__ import annotations
 
 import enum
+import json
+from collections.abc import Mapping
 from typing import Final
 
 GROUP: Final = "mlops.dev"
@@ -26,10 +28,26 @@ LABEL_MODEL_VERSION: Final = f"{GROUP}/model-version"
 LABEL_DATASET_VERSION: Final = f"{GROUP}/dataset-version"
 
 ANNOTATION_RETRAIN_REQUESTED: Final = f"{GROUP}/retrain-requested"
+# JSON object {"<version>": "<reason>"}: versions a person rejected; they are never approved or served.
+ANNOTATION_REJECTED_VERSIONS: Final = f"{GROUP}/rejected-versions"
 ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
 ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
 KOPF_PREFIX: Final = f"kopf.{GROUP}"
 FINALIZER: Final = f"{GROUP}/finalizer"
+
+
+def rejected_versions(annotations: Mapping[str, str]) -> dict[int, str]:
+    """Read ANNOTATION_REJECTED_VERSIONS; a malformed value counts as no rejections."""
+    raw = annotations.get(ANNOTATION_REJECTED_VERSIONS)
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {int(k): str(v) for k, v in parsed.items() if str(k).isdigit()}
 
 
 class Component(enum.StrEnum):

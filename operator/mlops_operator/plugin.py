@@ -34,7 +34,7 @@ from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
 from mlops_operator.api.v1alpha1.model import ApprovalPolicy, ModelVersion, VersionState
 from mlops_operator.conditions import Reason, Type
 
-ANNOTATION_REJECTED_VERSIONS = f"{contracts.GROUP}/rejected-versions"
+ANNOTATION_REJECTED_VERSIONS = contracts.ANNOTATION_REJECTED_VERSIONS
 MAX_REASON_LENGTH = 200
 
 KINDS: dict[str, type[Resource]] = {}
@@ -265,18 +265,7 @@ def drift_table(monitor: DriftMonitor) -> Table:
 # --- version choices (pure) -----------------------------------------------------------------------
 
 
-def rejected_versions(annotations: Mapping[str, str]) -> dict[int, str]:
-    """Read the rejected-versions annotation; a malformed value counts as no rejections."""
-    raw = annotations.get(ANNOTATION_REJECTED_VERSIONS)
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
-    if not isinstance(parsed, dict):
-        return {}
-    return {int(k): str(v) for k, v in parsed.items() if str(k).isdigit()}
+rejected_versions = contracts.rejected_versions
 
 
 def with_rejection(annotations: Mapping[str, str], version: int, reason: str) -> str:
@@ -437,6 +426,10 @@ HINTS: dict[str, str] = {
     R.VERSION_NOT_APPROVABLE: (
         "spec.approvedVersion names a version that failed validation or was rejected. Approve a "
         "validated version instead."
+    ),
+    R.REJECTED_BY_USER: (
+        "A person rejected this version (annotation mlops.dev/rejected-versions); it is never served. "
+        "Remove it from the annotation to make it eligible again."
     ),
     R.NO_VALIDATED_VERSION: (
         "No version passed the validation gate yet; `kubectl mlops history {name}` shows each "

@@ -508,6 +508,8 @@ async def _serve(
     """Approve, pick the version to serve, render it, watch the rollout, roll back on failure."""
     model, work, now, kube, ns = run.model, run.work, run.now, run.ctx.kube, run.key.namespace
     policy = model.spec.approval.policy
+    for record in registry.reject_by_user(work.versions, contracts.rejected_versions(model.annotations)):
+        run.note(warning(cond.Reason.REJECTED_BY_USER, f"version {record.version}: {record.message}"))
     if policy == ApprovalPolicy.AUTOMATIC:
         for record in registry.auto_approve(work.versions, now):
             run.note(normal("Approved", f"version {record.version} approved automatically"))

@@ -7,7 +7,7 @@ status that the reconciler owns; the clock is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from mlops_operator.conditions import Reason
 SERVABLE = frozenset({VersionState.APPROVED, VersionState.SERVING})
 # States from which a person may (re-)approve a version with spec.approvedVersion.
 APPROVABLE = frozenset({VersionState.VALIDATED, VersionState.APPROVED, VersionState.SERVING, VersionState.RETIRED})
+USER_REJECTABLE = APPROVABLE | {VersionState.ROLLED_BACK}
 
 
 def find(versions: Iterable[ModelVersion], version: int | None) -> ModelVersion | None:
@@ -83,6 +84,22 @@ def trained(record: ModelVersion, result: TrainResult, verdict: GateVerdict, now
     record.state = VersionState.VALIDATED if verdict.passed else VersionState.REJECTED
     record.reason = verdict.reason
     record.message = verdict.message[:1024]
+
+
+def reject_by_user(versions: Iterable[ModelVersion], rejections: Mapping[int, str]) -> list[ModelVersion]:
+    """Mark every trained version a person rejected (mlops.dev/rejected-versions) as Rejected.
+
+    A rejected version is never approved or served; if it serves now, the next candidate takes over.
+    Training and Failed versions are left alone until they settle.
+    """
+    changed = []
+    for record in versions:
+        if record.version in rejections and record.state in USER_REJECTABLE:
+            record.state = VersionState.REJECTED
+            record.reason = Reason.REJECTED_BY_USER
+            record.message = f"rejected by a person: {rejections[record.version]}"[:1024]
+            changed.append(record)
+    return changed
 
 
 def approve(record: ModelVersion, now: datetime, how: str) -> None:

@@ -79,3 +79,23 @@ def test_mirror_merges_so_pruned_versions_survive_in_the_store() -> None:
     second = registry.merge_mirror(first, "ns", "m", [v(2, S.REJECTED), v(3, S.VALIDATED)])
     assert [e["version"] for e in second["versions"]] == [1, 2, 3]
     assert second["versions"][0]["state"] == "Serving"
+
+
+def test_a_version_a_person_rejected_is_never_a_candidate() -> None:
+    from mlops_operator import contracts
+    from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
+    from mlops_operator.reconcilers import registry
+
+    def version(n: int, state: VersionState) -> ModelVersion:
+        return ModelVersion(version=n, state=state, artifact_uri=f"file:///m/v{n}", sha256="a" * 64)
+
+    versions = [version(1, VersionState.RETIRED), version(2, VersionState.SERVING), version(3, VersionState.TRAINING)]
+    annotations = {contracts.ANNOTATION_REJECTED_VERSIONS: '{"2": "leaks the label", "3": "too slow"}'}
+    changed = registry.reject_by_user(versions, contracts.rejected_versions(annotations))
+    assert [v.version for v in changed] == [2]
+    assert versions[1].state == VersionState.REJECTED and versions[1].reason == "RejectedByUser"
+    assert "leaks the label" in (versions[1].message or "")
+    assert versions[2].state == VersionState.TRAINING  # settles first, rejected on a later run
+    target, _, _ = registry.candidate(versions, "Manual", 2)
+    assert target is None
+    assert contracts.rejected_versions({contracts.ANNOTATION_REJECTED_VERSIONS: "not json"}) == {}
