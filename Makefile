@@ -19,6 +19,7 @@ binaries:
 
 crds: venv
 	$(PY) -m mlops_operator.api.crdgen --write
+	$(PY) manifests/sync-base.py
 
 check-crds: venv
 	$(PY) -m mlops_operator.api.crdgen --check

@@ -153,7 +153,7 @@ class Dataset(Resource):
         kind="Dataset",
         plural="datasets",
         singular="dataset",
-        short_names=("ds",),
+        short_names=("dset",),  # not "ds": kubectl resolves that to DaemonSets first
         printer_columns=(
             PrinterColumn("Version", ".status.version", description="Content hash of the current version"),
             PrinterColumn("Rows", ".status.rows", "integer"),
