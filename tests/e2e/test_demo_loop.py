@@ -59,9 +59,10 @@ def test_the_closed_loop(cluster: Cluster, loop_release: Release, monkeypatch: p
     # the registry: v1 retired by v2, which was trained because of drift
     states = {v["version"]: v["state"] for v in report.versions}
     assert states == {1: "Retired", 2: "Serving"}, states
-    assert report.retrain_reason and report.retrain_reason.startswith("drift"), report.retrain_reason
+    assert report.retrain_reason and "drift: " in report.retrain_reason, report.retrain_reason
     v2 = next(v for v in report.versions if v["version"] == 2)
     assert v2["gate"]["passed"] and v2["gate"]["championVersion"] == 1, v2["gate"]
+    assert v2["gate"]["delta"] == 0 and v2["gate"]["championScore"] == v2["gate"]["score"], v2["gate"]
 
     # the served predictions are the model's, and nothing failed on the way
     assert report.requests_failed == 0 and set(report.status_codes) == {"200"}, report.status_codes

@@ -77,7 +77,7 @@ def test_relative_minimum_improvement() -> None:
     assert small.reason == gates.INSUFFICIENT_IMPROVEMENT and large.passed
 
 
-def test_must_beat_champion_off_ignores_the_champion() -> None:
+def test_must_beat_champion_off_passes_but_still_records_the_comparison() -> None:
     v = gates.evaluate(
         spec(must_beat_champion=False),
         {"accuracy": 0.5},
@@ -85,6 +85,9 @@ def test_must_beat_champion_off_ignores_the_champion() -> None:
         champion_version=1,
     )
     assert v.passed
+    assert v.champion_version == 1 and v.champion_score == 0.9
+    assert v.delta == pytest.approx(-0.4)
+    assert "vs champion v1" in v.message and "mustBeatChampion is off" in v.message
 
 
 def test_missing_metric_and_unscored_champion_are_rejections_with_reasons() -> None:

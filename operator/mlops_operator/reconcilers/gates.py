@@ -68,12 +68,23 @@ def evaluate(
         if not lower_is_better(metric) and score < spec.threshold:
             return verdict(False, BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}")
 
+    champion = (champion_metrics or {}).get(metric)
     if champion_version is None or not spec.must_beat_champion:
         bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
+        if champion_version is not None and champion is not None:
+            # Not required, but recorded: both scores and the delta on the same split.
+            delta = improvement(metric, score, champion)
+            return verdict(
+                True,
+                PASSED,
+                f"{metric} {score:.6g}{bar} vs champion v{champion_version} {champion:.6g} "
+                f"(improvement {delta:+.6g}); mustBeatChampion is off",
+                champion,
+                delta,
+            )
         why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
         return verdict(True, PASSED, f"{metric} {score:.6g}{bar}; {why}")
 
-    champion = (champion_metrics or {}).get(metric)
     if champion is None:
         return verdict(
             False,
