@@ -124,3 +124,57 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
     assert c.status("DriftMonitor", "watch")["consecutiveBreaches"] == 2
     assert any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("watch"))
     assert len(c.model_jobs("clf")) == 2
+
+
+@pytest.mark.slow
+def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_allows(
+    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer
+) -> None:
+    """Drift on every check, a short interval, and the operator restarted after every check: the
+    cooldown (persisted in status) still allows exactly one retrain, and no check is fired twice."""
+    c = Cluster(api_client, namespace)
+    checks = 4
+    finished: list[str] = []
+    with operator(apiserver_instance.kubeconfig, namespace):
+        ready_dataset(c)
+        c.create(resource(Model, "storm", model_spec(retrain={"cooldownSeconds": 0})))
+        c.finish_job(training_job(c, "storm", 1), message=train_result(1, 0.95))
+        eventually(lambda: c.deployment("storm-server"), what="Deployment")
+        c.roll_out("storm-server")
+        eventually(lambda: c.status("Model", "storm").get("servingVersion") == 1, what="serving v1")
+        c.create(
+            resource(
+                DriftMonitor,
+                "storm",
+                {
+                    "modelRef": {"name": "storm"},
+                    "schedule": {"intervalSeconds": 10},
+                    "action": {"retrain": True, "cooldownSeconds": 3600},
+                },
+            )
+        )
+    for _ in range(checks):
+        with operator(apiserver_instance.kubeconfig, namespace):
+            job = eventually(
+                lambda: next((j for j in drift_jobs(c, "storm") if j["metadata"]["name"] not in finished), None),
+                what="the next drift Job",
+                attempts=300,
+            )
+            c.finish_job(job, message=drift_result("Drift", ["petal_width"]))
+            finished.append(job["metadata"]["name"])
+            eventually(
+                lambda: len(c.status("DriftMonitor", "storm").get("history") or []) == len(finished),
+                what="the check recorded",
+            )
+        # the operator is gone between checks: a restart must not reset the cooldown or re-fire a tick
+
+    names = [j["metadata"]["name"] for j in drift_jobs(c, "storm")]
+    assert len(names) == len(set(names)) >= checks
+    history = c.status("DriftMonitor", "storm")["history"]
+    assert [h["verdict"] for h in history] == ["Drift"] * checks
+    retrain_jobs = [
+        j for j in c.model_jobs("storm") if j["metadata"]["labels"].get(contracts.LABEL_MODEL_VERSION) != "1"
+    ]
+    assert len(retrain_jobs) == 1, [j["metadata"]["name"] for j in retrain_jobs]
+    # (repeated identical Events are aggregated by the API server, so one is enough to see)
+    assert any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("storm"))
