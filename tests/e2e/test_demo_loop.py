@@ -36,7 +36,8 @@ def load_demo_driver() -> ModuleType:
 @pytest.fixture(scope="module")
 def loop_release(cluster: Cluster, image: str) -> Iterator[Release]:
     suffix = uuid.uuid4().hex[:6]
-    rel = Release(cluster, f"mlops-loop-{suffix}", f"e2e-loop-system-{suffix}", f"e2e-loop-{suffix}", image)
+    # the release name contains the chart name, so the chart names the Deployment after the release
+    rel = Release(cluster, f"mlops-operator-loop-{suffix}", f"e2e-loop-system-{suffix}", f"e2e-loop-{suffix}", image)
     restricted_namespace(cluster, rel.namespace)
     restricted_namespace(cluster, rel.workloads)
     rel.install()

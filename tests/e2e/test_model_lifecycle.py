@@ -37,6 +37,12 @@ WORSE = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C":
 BETTER = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 2000}}
 
 
+def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch of spec.trainer that replaces the params: keys the new set lacks become null."""
+    params = {k: None for k in old["params"] if k not in new["params"]} | new["params"]
+    return {**new, "params": params}
+
+
 @pytest.fixture
 def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
@@ -168,7 +174,7 @@ def test_dataset_to_served_model_champion_challenger_and_clean_deletion(live: Cl
     assert len(predict(c, "manual", records(3))) == 3
 
     # a worse challenger is rejected; the champion keeps serving
-    c.patch("Model", "auto", {"spec": {"trainer": WORSE}})
+    c.patch("Model", "auto", {"spec": {"trainer": replacing(STUMP, WORSE)}})
     settled = eventually(lambda: settled_state(c, "auto", 2), what="v2 settled", every=EVERY, attempts=ATTEMPTS)
     v2 = next(v for v in c.status("Model", "auto")["versions"] if v["version"] == 2)
     assert settled == "Rejected", f"{v2.get('reason')}: {v2.get('message')}"
@@ -179,7 +185,7 @@ def test_dataset_to_served_model_champion_challenger_and_clean_deletion(live: Cl
 
     # a better one is approved and rolled out under a steady client: zero failed requests
     with SteadyClient(c, "auto") as client_:
-        c.patch("Model", "auto", {"spec": {"trainer": BETTER}})
+        c.patch("Model", "auto", {"spec": {"trainer": replacing(WORSE, BETTER)}})
         eventually(lambda: serving_version(c, "auto") == 3, what="auto serving v3", every=EVERY, attempts=ATTEMPTS)
         time.sleep(3)  # a little traffic on the new version only
     assert client_.failures == [], client_.failures[:5]
