@@ -266,7 +266,7 @@ def measure_drift(w: Watcher, namespace: str, samples: int, timeout: float) -> l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--namespace", default="mlops-reaction")
-    parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
