@@ -101,7 +101,9 @@ def test_reference_then_shifted_traffic_drifts_and_retrains_once(live: Cluster) 
         )
     )
 
-    reference = records(100)
+    # every row of the reference, so each request's rows follow the reference distribution exactly
+    # (repeating a 100-row subset thousands of times is itself a drift a KS test rightly finds)
+    reference = records(569)
     with Traffic(c, "clf", reference) as traffic:
         eventually(lambda: verdict(c, "NoDrift"), what="a NoDrift check on reference traffic", every=2, attempts=300)
         traffic.rows = shifted(reference)
