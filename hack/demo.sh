@@ -28,10 +28,18 @@ fi
 step "image $IMAGE (build and import into the cluster's containerd)"
 IMAGE="$IMAGE" hack/image.sh
 
-step "helm upgrade --install mlops-operator (namespace $RELEASE_NS)"
-"$HELM" upgrade --install mlops-operator charts/mlops-operator -n "$RELEASE_NS" --create-namespace \
-  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --wait --timeout 5m
-"$KUBECTL" -n "$RELEASE_NS" rollout status deploy -l app.kubernetes.io/name=mlops-operator --timeout=180s
+step "helm upgrade --install mlops-operator (namespace $RELEASE_NS, watching $NAMESPACE and mlops-reaction)"
+# Watching named namespaces keeps the demo's rights in Roles there (least privilege) and leaves
+# other namespaces (the e2e tests') alone; the chart needs them to exist first.
+for ns in "$RELEASE_NS" "$NAMESPACE" mlops-reaction; do
+  "$KUBECTL" create namespace "$ns" --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+  "$KUBECTL" label namespace "$ns" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
+done
+"$KUBECTL" apply --server-side --force-conflicts -f charts/mlops-operator/crds >/dev/null
+"$HELM" upgrade --install mlops-operator charts/mlops-operator -n "$RELEASE_NS" \
+  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" \
+  --set "operator.watchNamespaces={$NAMESPACE,mlops-reaction}" --wait --timeout 5m
+"$KUBECTL" -n "$RELEASE_NS" rollout status deploy/mlops-operator --timeout=180s
 
 step "the loop: Dataset -> train -> validate -> approve -> serve -> collect -> drift -> retrain -> serve"
 .venv/bin/python hack/demo_loop.py --namespace "$NAMESPACE" --json-out "$REPO/.kube/demo-report.json"
