@@ -304,7 +304,13 @@ def print_summary(report: LoopReport) -> None:
             f"{(v.get('datasetVersion') or '')[:12]:<14} {v.get('trigger', '')}"
         )
     print(f"\nretrain reason: {report.retrain_reason}")
-    top = sorted(report.feature_scores, key=lambda s: -(s.get("score") or 0))[:8]
+    p_value_tests = {"ks", "chisquare", "ztest"}  # lower is more drift; distances: higher is
+
+    def strength(s: dict[str, Any]) -> float:
+        score = float(s.get("score") or 0.0)
+        return score if s["test"] in p_value_tests else -score
+
+    top = sorted(report.feature_scores, key=lambda s: (not s["drifted"], strength(s)))[:8]
     if top:
         print("\ntop drift scores (latest check):")
         for s in top:

@@ -54,6 +54,13 @@ def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
         yield Cluster(api, namespace)
 
 
+def first_answer(c: Any, model: str) -> bool:
+    try:
+        return len(predict(c, model, records(1))) == 1
+    except OSError:
+        return False
+
+
 def records(n: int) -> list[dict[str, float]]:
     from sklearn.datasets import load_breast_cancer
 
@@ -158,6 +165,7 @@ def test_dataset_to_served_model_champion_challenger_and_clean_deletion(live: Cl
     # Automatic: v1 (a stump) is trained, validated, approved and served
     c.create(model("auto", STUMP))
     eventually(lambda: serving_version(c, "auto") == 1, what="auto serving v1", every=EVERY, attempts=ATTEMPTS)
+    eventually(lambda: first_answer(c, "auto"), what="the new Service to answer", every=0.5, attempts=40)
     assert len(predict(c, "auto", records(5))) == 5
 
     # Manual: validated, then waits for spec.approvedVersion
@@ -171,6 +179,8 @@ def test_dataset_to_served_model_champion_challenger_and_clean_deletion(live: Cl
     assert c.deployment("manual-server") is None
     c.patch("Model", "manual", {"spec": {"approvedVersion": 1}})
     eventually(lambda: serving_version(c, "manual") == 1, what="manual serving v1", every=EVERY, attempts=ATTEMPTS)
+    # a brand-new Service: kube-proxy programs its ClusterIP a moment after the endpoints turn ready
+    eventually(lambda: first_answer(c, "manual"), what="the new Service to answer", every=0.5, attempts=40)
     assert len(predict(c, "manual", records(3))) == 3
 
     # a worse challenger is rejected; the champion keeps serving
