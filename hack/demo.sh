@@ -29,6 +29,8 @@ step "image $IMAGE (build and import into the cluster's containerd)"
 IMAGE="$IMAGE" hack/image.sh
 
 step "helm upgrade --install mlops-operator (namespace $RELEASE_NS, watching $NAMESPACE and mlops-reaction)"
+# A rerun starts the loop from scratch: the previous demo namespace goes first (its children with it).
+"$KUBECTL" delete namespace "$NAMESPACE" --ignore-not-found --wait=true --timeout=180s >/dev/null
 # Watching named namespaces keeps the demo's rights in Roles there (least privilege) and leaves
 # other namespaces (the e2e tests') alone; the chart needs them to exist first.
 for ns in "$RELEASE_NS" "$NAMESPACE" mlops-reaction; do
