@@ -37,15 +37,15 @@ class Context:
     metrics: Metrics
     clock: Callable[[], datetime] = utcnow
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlops_operator"))
-    prepared_namespaces: set[str] = field(default_factory=set)
 
     async def prepare_namespace(self, namespace: str) -> None:
-        """Once per namespace and process: the workload ServiceAccounts and the store claim exist."""
-        if namespace in self.prepared_namespaces:
-            return
+        """Before every child is created: the workload ServiceAccounts and the store claim exist.
+
+        Not cached per process: a namespace deleted and recreated under the same name would
+        otherwise lose them for good (its Jobs then fail with "serviceaccount not found").
+        """
         for obj in prerequisites.prerequisites(namespace, self.settings):
             await self.kube.create_or_adopt(obj)
-        self.prepared_namespaces.add(namespace)
 
 
 @dataclass(frozen=True)
