@@ -46,7 +46,9 @@ def loop_release(cluster: Cluster, image: str) -> Iterator[Release]:
     rel.remove_everything()
 
 
-def test_the_closed_loop(cluster: Cluster, loop_release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_closed_loop(
+    cluster: Cluster, loop_release: Release, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
     driver = load_demo_driver()
     report: Any = driver.run_loop(loop_release.workloads, timeout=900, quiet=False)
@@ -87,3 +89,15 @@ def test_the_closed_loop(cluster: Cluster, loop_release: Release, monkeypatch: p
     log = loop_release.operator_log()
     assert "Traceback" not in log and " ERROR " not in log and "[ERROR" not in log, log[-3000:]
     assert os.path.basename(report.report_uri) == "report.html"
+
+    # the drift report the cluster wrote renders in a real headless browser (local cluster: the
+    # artifact store is a hostPath volume on this machine)
+    if cluster.local:
+        from tests.component.test_drift_report_browser import CHROMIUM, _dump_dom
+
+        assert CHROMIUM is not None, "chromium is installed by hack/install-prereqs.sh"
+        assert report.report_host_path and Path(report.report_host_path).is_file(), report.report_host_path
+        dom = _dump_dom(Path(report.report_host_path), tmp_path / "chromium-profile")
+        assert 'id="verdict" class="verdict-Drift"' in dom
+        assert dom.count("<figure") == 30 and dom.count("<svg") == 30  # a plot per breast-cancer feature
+        assert dom.count('<tr class="drifted"') >= 15
