@@ -238,3 +238,20 @@ def test_a_new_dataset_version_retrains_and_a_failed_rollout_rolls_back(cluster:
     )
     assert cluster.status("Model", "roll")["servingVersion"] == 1
     assert any(r == "RolledBack" for r, _ in cluster.events("roll"))
+
+
+def test_a_spec_the_models_reject_becomes_invalid_spec_conditions_and_an_event(cluster: Cluster) -> None:
+    # nested hyperparameters pass admission (CEL cannot type the map) and fail the pydantic parse
+    trainer = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": {"nested": 1}}}
+    cluster.create(resource(Model, "bad", model_spec(trainer=trainer)))
+    ready = eventually(
+        lambda: (c := cluster.condition("Model", "bad", "Ready")) and c["status"] == "False" and c,
+        what="Ready=False",
+    )
+    assert ready["reason"] == "InvalidSpec" and "params.C" in ready["message"]
+    trained = cluster.condition("Model", "bad", "Trained")
+    assert trained is not None and trained["reason"] == "InvalidSpec"
+    status = cluster.status("Model", "bad")
+    assert status["phase"] == "Failed" and "params.C" in status["message"]
+    assert any(r == "InvalidSpec" for r, _ in cluster.events("bad"))
+    assert cluster.model_jobs("bad") == []

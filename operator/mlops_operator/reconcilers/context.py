@@ -10,8 +10,10 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from mlops_operator import conditions as cond
+from mlops_operator.api.base import CRModel
 from mlops_operator.builders import namespace as prerequisites
-from mlops_operator.kube import Kube
+from mlops_operator.kube import Kind, Kube
 from mlops_operator.metrics import Metrics
 from mlops_operator.settings import Settings
 
@@ -67,6 +69,37 @@ def normal(reason: str, message: str) -> EventSpec:
 
 def warning(reason: str, message: str) -> EventSpec:
     return EventSpec("Warning", reason, message)
+
+
+async def record_invalid_spec(
+    ctx: Context,
+    kind: Kind,
+    body: dict[str, Any],
+    message: str,
+    now: datetime,
+    status_model: type[CRModel],
+    condition_types: tuple[str, ...],
+    mark_failed: Callable[[Any], None],
+) -> None:
+    """A spec the models reject: each condition False/InvalidSpec, the kind's failed phase (set by
+    `mark_failed`), one status patch and a Warning Event, only when something changed."""
+    generation = int(body["metadata"].get("generation") or 0)
+    old = body.get("status") or {}
+    try:
+        work: Any = status_model.model_validate(old)
+    except ValidationError:
+        work = status_model()
+    for type_ in condition_types:
+        work.conditions = cond.set_condition(
+            work.conditions, type_, cond.FALSE, cond.Reason.INVALID_SPEC, message, now=now, generation=generation
+        )
+    mark_failed(work)
+    work.observed_generation = generation
+    patch = status_patch(old, work.dump())
+    if patch:
+        meta_ = body["metadata"]
+        await ctx.kube.patch_status(kind, meta_["namespace"], meta_["name"], patch)
+        await ctx.kube.event(body, "Warning", cond.Reason.INVALID_SPEC, message, now=now)
 
 
 def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

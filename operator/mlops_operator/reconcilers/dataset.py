@@ -26,6 +26,7 @@ from mlops_operator.reconcilers.context import (
     Outcome,
     deleting,
     normal,
+    record_invalid_spec,
     status_patch,
     validation_message,
     warning,
@@ -197,27 +198,9 @@ async def _dependent_models(ctx: Context, key: Key) -> tuple[Key, ...]:
 
 
 async def _invalid(ctx: Context, body: dict[str, Any], message: str, now: datetime) -> Outcome:
-    generation = int(body["metadata"].get("generation") or 0)
-    old = body.get("status") or {}
-    try:
-        work = DatasetStatus.model_validate(old)
-    except ValidationError:
-        work = DatasetStatus()
-    for type_ in (cond.Type.PROFILED, cond.Type.READY):
-        work.conditions = cond.set_condition(
-            work.conditions,
-            type_,
-            cond.FALSE,
-            cond.Reason.INVALID_SPEC,
-            message,
-            now=now,
-            generation=generation,
-        )
-    work.phase = DatasetPhase.FAILED
-    work.observed_generation = generation
-    patch = status_patch(old, work.dump())
-    if patch:
-        meta_ = body["metadata"]
-        await ctx.kube.patch_status(DATASET, meta_["namespace"], meta_["name"], patch)
-        await ctx.kube.event(body, "Warning", cond.Reason.INVALID_SPEC, message, now=now)
+    def mark_failed(work: DatasetStatus) -> None:
+        work.phase = DatasetPhase.FAILED
+
+    types = (cond.Type.PROFILED, cond.Type.READY)
+    await record_invalid_spec(ctx, DATASET, body, message, now, DatasetStatus, types, mark_failed)
     return Outcome()

@@ -42,6 +42,7 @@ from mlops_operator.reconcilers.context import (
     Outcome,
     deleting,
     normal,
+    record_invalid_spec,
     status_patch,
     validation_message,
     warning,
@@ -641,27 +642,9 @@ async def _mirror_registry(ctx: Context, model: Model, versions: list[ModelVersi
 
 
 async def _invalid(ctx: Context, body: dict[str, Any], message: str, now: datetime) -> None:
-    generation = int(body["metadata"].get("generation") or 0)
-    old = body.get("status") or {}
-    try:
-        work = ModelStatus.model_validate(old)
-    except ValidationError:
-        work = ModelStatus()
-    for type_ in (cond.Type.TRAINED, cond.Type.READY):
-        work.conditions = cond.set_condition(
-            work.conditions,
-            type_,
-            cond.FALSE,
-            cond.Reason.INVALID_SPEC,
-            message,
-            now=now,
-            generation=generation,
-        )
-    work.phase = ModelPhase.FAILED
-    work.message = message[:1024]
-    work.observed_generation = generation
-    patch = status_patch(old, work.dump())
-    if patch:
-        meta_ = body["metadata"]
-        await ctx.kube.patch_status(MODEL, meta_["namespace"], meta_["name"], patch)
-        await ctx.kube.event(body, "Warning", cond.Reason.INVALID_SPEC, message, now=now)
+    def mark_failed(work: ModelStatus) -> None:
+        work.phase = ModelPhase.FAILED
+        work.message = message[:1024]
+
+    types = (cond.Type.TRAINED, cond.Type.READY)
+    await record_invalid_spec(ctx, MODEL, body, message, now, ModelStatus, types, mark_failed)
