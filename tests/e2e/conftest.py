@@ -174,10 +174,8 @@ def image(cluster: Cluster) -> str:
     return name
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    name = f"e2e-{base}-{uuid.uuid4().hex[:6]}"
+def restricted_namespace(cluster: Cluster, name: str) -> None:
+    """A namespace (labelled e2e) that enforces the restricted Pod Security profile."""
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -192,6 +190,13 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
             },
         }
     )
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"e2e-{base}-{uuid.uuid4().hex[:6]}"
+    restricted_namespace(cluster, name)
     # pods can only be created once the ServiceAccount controller made the namespace's `default`
     for _ in range(120):
         if cluster.kubectl("-n", name, "get", "serviceaccount", "default", check=False).returncode == 0:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import CACHE, REPO, Cluster
+from tests.e2e.conftest import CACHE, REPO, Cluster, restricted_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -43,23 +43,6 @@ def helm(cluster: Cluster, *args: str, check: bool = True, timeout: float = 600)
     if check and proc.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
-
-
-def restricted_namespace(cluster: Cluster, name: str) -> None:
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "e2e": "true",
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            },
-        }
-    )
 
 
 def split_image(image: str) -> tuple[str, str]:
