@@ -15,17 +15,37 @@ from mlops_operator.metrics import Metrics
 from mlops_operator.settings import Settings
 
 
+class RetriedRequestsAreWarnings(logging.Filter):
+    """Log kopf's failed-but-retried API requests at WARNING, not ERROR.
+
+    kopf logs every attempt it will retry (a 429 while a CRD's watch cache initialises, a 503
+    during an apiserver restart) at ERROR. Those heal by themselves, and ERROR in an operator's
+    log should page someone; the attempt that gives up ("escalating") stays an ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and record.name.startswith("kopf.")
+            and "failed; will retry:" in record.getMessage()
+        ):
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
+
+
+def configure_logging(*, verbose: bool, quiet: bool) -> None:
+    kopf.configure(verbose=verbose, quiet=quiet)
+    for handler in logging.getLogger().handlers:
+        # on the handlers: a logger's own filters never see records propagated from its children
+        handler.addFilter(RetriedRequestsAreWarnings())
+    logging.getLogger("mlops_operator").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mlops-operator run", description="Run the mlops-operator controller (kopf)."
-    )
+    p = argparse.ArgumentParser(prog="mlops-operator run", description="Run the mlops-operator controller (kopf).")
     scope = p.add_mutually_exclusive_group()
-    scope.add_argument(
-        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
-    )
-    scope.add_argument(
-        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
-    )
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     p.add_argument(
         "--liveness",
         default=None,
@@ -38,9 +58,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="Prometheus port (0 disables); default MLOPS_METRICS_PORT",
     )
-    p.add_argument(
-        "--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then KUBECONFIG)"
-    )
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then KUBECONFIG)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -76,11 +94,8 @@ def main(argv: Sequence[str]) -> int:
         settings = Settings(**{**settings.__dict__, "namespaces": tuple(args.namespace)})
     elif args.all_namespaces:
         settings = Settings(**{**settings.__dict__, "namespaces": ()})
-    kopf.configure(verbose=args.verbose, quiet=args.quiet)
-    logging.getLogger("mlops_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    liveness = (
-        None if args.no_liveness else (args.liveness or f"http://0.0.0.0:{settings.liveness_port}/healthz")
-    )
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
+    liveness = None if args.no_liveness else (args.liveness or f"http://0.0.0.0:{settings.liveness_port}/healthz")
     metrics = Metrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     if port:
