@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mlops_operator.workloads.train", "train and evaluate a model version"),
     "serve": ("mlops_operator.workloads.serve", "serve a model over the Open Inference Protocol V2"),
     "drift": ("mlops_operator.workloads.drift", "check collected scoring inputs for drift"),
+    "registry": ("mlops_operator.workloads.registry", "mirror a Model's version registry into the store"),
 }
 
 

@@ -59,6 +59,7 @@ class Reason(enum.StrEnum):
     DATASET_RESOLVED = "DatasetResolved"
     TARGET_MISSING = "TargetMissing"
     NOT_TRAINED = "NotTrained"
+    READING_REGISTRY = "ReadingRegistry"
     AWAITING_APPROVAL = "AwaitingApproval"
     APPROVED = "Approved"
     VERSION_NOT_FOUND = "VersionNotFound"
@@ -120,9 +121,7 @@ def set_condition(
     return [updated if c.type == type_ else c for c in conditions]
 
 
-def ready_from(
-    conditions: Sequence[Condition], dependencies: Sequence[str]
-) -> tuple[ConditionStatus, str, str]:
+def ready_from(conditions: Sequence[Condition], dependencies: Sequence[str]) -> tuple[ConditionStatus, str, str]:
     """Ready summarises its dependencies: the first one that is not True explains why (KServe's rule)."""
     for type_ in dependencies:
         found = get(conditions, type_)

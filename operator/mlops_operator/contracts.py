@@ -56,6 +56,7 @@ class Component(enum.StrEnum):
     TRAIN = "train"
     SERVE = "serve"
     DRIFT = "drift"
+    REGISTRY = "registry"
 
 
 # --- environment shared by every workload -------------------------------------------------
@@ -113,6 +114,10 @@ class ServeFlags:
     FLUSH_INTERVAL = "--flush-interval"
     FLUSH_ROWS = "--flush-rows"
     WORKERS = "--workers"
+
+
+class RegistryFlags:
+    SPEC = "--spec"  # JSON of RegistryPlan
 
 
 class DriftFlags:

@@ -372,6 +372,11 @@ def rollback_patch(model: Model, target: int) -> dict[str, Any]:
 # the condition's own message alone: it needs no action (Succeeded, Serving, NoDrift, ...).
 R = Reason
 HINTS: dict[str, str] = {
+    R.READING_REGISTRY: (
+        "Before its first training a Model reads the store's registry.json (a few seconds, one small "
+        "Job). If this lasts, look at that Job: kubectl -n {namespace} get jobs "
+        "-l mlops.dev/model={name},app.kubernetes.io/component=registry"
+    ),
     R.INVALID_SPEC: (
         "The spec is valid for the API but not usable (see the message). Fix the spec and apply it again."
     ),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -94,11 +96,16 @@ def eventually(check: Callable[[], T | None], *, what: str, attempts: int = 300,
 
 @contextlib.contextmanager
 def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metrics]:
-    """The real operator (kopf + our handlers) in a thread, watching one namespace."""
+    """The real operator (kopf + our handlers) in a thread, watching one namespace.
+
+    Registry mirror Jobs are run for real against a temporary store (RegistryJobRunner).
+    """
+    store = Path(tempfile.mkdtemp(prefix="mlops-it-store-"))
     values: dict[str, Any] = {
         "namespaces": (namespace,),
         "resync_seconds": 30.0,
         "image": "localhost/mlops:it",
+        "store_uri": store.as_uri(),
     }
     values.update(settings)
     metrics = Metrics()
@@ -125,12 +132,63 @@ def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metr
     if not ready.wait(60):
         raise RuntimeError(f"operator did not start: {errors}")
     try:
-        yield metrics
+        with RegistryJobRunner(kubeconfig, namespace):
+            yield metrics
     finally:
         stop.set()
         thread.join(30)
+        shutil.rmtree(store, ignore_errors=True)
     if errors:
         raise errors[0]
+
+
+class RegistryJobRunner:
+    """Play kubelet for registry mirror Jobs: run the real workload in-process, then finish the Job.
+
+    Training and drift Jobs are finished by each test with the result it needs; a mirror Job has
+    one correct result, the workload's own, so it runs for real (against the plan's store URI).
+    """
+
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        from kubernetes import config
+
+        self.cluster = Cluster(config.new_client_from_config(str(kubeconfig)), namespace)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="registry-jobs", daemon=True)
+        self.runs = 0
+
+    def __enter__(self) -> RegistryJobRunner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+    def _loop(self) -> None:
+        from mlops_operator.api.results import RegistryPlan
+        from mlops_operator.workloads import common, registry
+
+        while not self.stop.wait(0.05):
+            try:
+                pending = [
+                    j
+                    for j in self.cluster.jobs(**{contracts.LABEL_COMPONENT: str(contracts.Component.REGISTRY)})
+                    if not (j.get("status") or {}).get("conditions")
+                ]
+                for job in pending:
+                    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+                    plan = RegistryPlan.model_validate_json(args[args.index(contracts.RegistryFlags.SPEC) + 1])
+                    try:
+                        result = registry.sync(plan)
+                    except Exception as exc:  # the workload's own failure result, as in a pod
+                        result = registry.failure(common.WorkloadError(1, type(exc).__name__, str(exc)))
+                    message = common.encode_result(result).decode()
+                    with contextlib.suppress(ApiError):  # the Model (and the Job) may be gone by now
+                        self.cluster.finish_job(job, message=message, exit_code=0 if result.ok else 1)
+                    self.runs += 1
+            except ApiError:
+                continue  # a namespace being deleted at the end of a test
 
 
 class Cluster:

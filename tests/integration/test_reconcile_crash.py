@@ -14,15 +14,24 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Model
+from mlops_operator.api.v1alpha1.model import ModelVersion
+from mlops_operator.builders import jobs as job_builders
 from mlops_operator.builders import meta
 from tests.integration import apiserver
-from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, resource
+from tests.integration.reconcile_harness import (
+    Cluster,
+    RegistryJobRunner,
+    eventually,
+    install_current_crds,
+    resource,
+)
 from tests.integration.test_reconcile_model import model_spec, ready_dataset, train_result
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,7 +44,12 @@ def current_crds(api_client: client.ApiClient) -> None:
 
 
 def start_operator(kubeconfig: Path, namespace: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLOPS_IMAGE": "localhost/mlops:it", "MLOPS_RESYNC_SECONDS": "30"}
+    env = {
+        **os.environ,
+        "MLOPS_IMAGE": "localhost/mlops:it",
+        "MLOPS_RESYNC_SECONDS": "30",
+        "MLOPS_STORE_URI": (log.parent / "store").as_uri(),
+    }
     return subprocess.Popen(
         [
             sys.executable,
@@ -54,6 +68,11 @@ def start_operator(kubeconfig: Path, namespace: str, log: Path) -> subprocess.Po
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def registry_digest(status: dict[str, Any]) -> str:
+    versions = [ModelVersion.model_validate(v) for v in status.get("versions") or []]
+    return job_builders.registry_digest(versions)
 
 
 def wait_started(log: Path, starts: int) -> None:
@@ -90,6 +109,7 @@ def test_sigkill_at_random_points_neither_duplicates_jobs_nor_loses_versions(
     log = tmp_path / "operator.log"
     proc = start_operator(apiserver_instance.kubeconfig, namespace, log)
     starts = 1
+    mirror = RegistryJobRunner(apiserver_instance.kubeconfig, namespace).__enter__()
     try:
         wait_started(log, starts)
         ready_dataset(c)
@@ -118,12 +138,16 @@ def test_sigkill_at_random_points_neither_duplicates_jobs_nor_loses_versions(
             if wanted != status.get("handledRetrainRequest"):
                 return False
             versions = {v["version"]: v["state"] for v in status.get("versions") or []}
-            return not status.get("activeTraining") and bool(versions) and "Training" not in versions.values()
+            mirrored = (status.get("registry") or {}).get("digest") == registry_digest(status)
+            return (
+                not status.get("activeTraining") and bool(versions) and "Training" not in versions.values() and mirrored
+            )
 
         eventually(settled, what="convergence after the last restart", attempts=600)
     finally:
         proc.kill()
         proc.wait(10)
+        mirror.__exit__()
 
     jobs = c.model_jobs("crash")
     job_versions = sorted(int(j["metadata"]["labels"][contracts.LABEL_MODEL_VERSION]) for j in jobs)
@@ -138,4 +162,10 @@ def test_sigkill_at_random_points_neither_duplicates_jobs_nor_loses_versions(
     states = [v["state"] for v in status["versions"]]
     print(f"{KILLS} kills: {len(jobs)} training Jobs, versions {recorded}, states {states}")
     assert len(jobs) >= 2  # the kills really interleaved with retraining
+    # the store's registry.json holds every version, in the state status ended with
+    stored = json.loads((tmp_path / "store" / namespace / "models" / "crash" / "registry.json").read_text())
+    assert [(e["version"], e["state"]) for e in stored["versions"]] == [
+        (v["version"], v["state"]) for v in status["versions"]
+    ]
+    assert mirror.runs >= 2 and len(c.jobs(**{contracts.LABEL_COMPONENT: "registry"})) <= 2  # superseded ones removed
     assert "Traceback" not in log.read_text(errors="replace").replace("CancelledError", "")

@@ -12,7 +12,9 @@ from kubernetes import client
 from mlops_operator import contracts
 from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
-from mlops_operator.kube import SERVICE
+from mlops_operator.api.v1alpha1.model import ModelVersion
+from mlops_operator.builders import jobs
+from mlops_operator.kube import DEPLOYMENT, MODEL, SERVICE
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
 
@@ -255,3 +257,47 @@ def test_a_spec_the_models_reject_becomes_invalid_spec_conditions_and_an_event(c
     assert status["phase"] == "Failed" and "params.C" in status["message"]
     assert any(r == "InvalidSpec" for r, _ in cluster.events("bad"))
     assert cluster.model_jobs("bad") == []
+
+
+def test_a_recreated_model_is_rebuilt_from_the_store_and_serves_its_champion_again(cluster: Cluster) -> None:
+    """Delete and create again (GitOps re-sync, a backup restore without status): nothing restarts at v1."""
+    ready_dataset(cluster)
+    cluster.create(resource(Model, "phoenix", model_spec()))
+    cluster.finish_job(training_job(cluster, "phoenix", 1), message=train_result(1, 0.95))
+    eventually(lambda: cluster.deployment("phoenix-server"), what="Deployment")
+    cluster.roll_out("phoenix-server")
+
+    def mirrored_while_serving() -> bool:
+        status = cluster.status("Model", "phoenix")
+        versions = [ModelVersion.model_validate(v) for v in status.get("versions") or []]
+        digest = (status.get("registry") or {}).get("digest")
+        return status.get("servingVersion") == 1 and digest == jobs.registry_digest(versions)
+
+    eventually(mirrored_while_serving, what="v1 serving and mirrored to the store")
+    old_uid = cluster.get("Model", "phoenix")["metadata"]["uid"]
+    cluster.call("DELETE", MODEL, "phoenix")
+    eventually(lambda: not cluster.call("GET", MODEL)["items"], what="Model gone")
+    # no garbage collector on an API-only server: remove the Deployment as it would; the old Jobs
+    # stay behind on purpose (the GC can lag), and must not be taken for the new object's history
+    cluster.call("DELETE", DEPLOYMENT, "phoenix-server")
+
+    cluster.create(resource(Model, "phoenix", model_spec()))
+    restored = eventually(
+        lambda: next((m for r, m in cluster.events("phoenix") if r == "RegistryRestored"), None),
+        what="RegistryRestored event",
+    )
+    assert "rebuilt 1 versions" in restored and "the next version is 2" in restored, restored
+    eventually(lambda: cluster.deployment("phoenix-server"), what="the champion's Deployment again")
+    assert cluster.served_version("phoenix-server") == "1"
+    cluster.roll_out("phoenix-server")
+    eventually(lambda: cluster.status("Model", "phoenix").get("servingVersion") == 1, what="serving v1 again")
+    status = cluster.status("Model", "phoenix")
+    assert status["registry"]["restored"] == 1 and status["latestVersion"] == 1
+    assert cluster.get("Model", "phoenix")["metadata"]["uid"] != old_uid
+    assert [j["metadata"]["labels"][contracts.LABEL_MODEL_VERSION] for j in cluster.model_jobs("phoenix")] == ["1"]
+
+    # the next training continues the numbering instead of overwriting v1's artifacts
+    stamp = "2026-02-01T00:00:00Z;by hand"
+    cluster.patch("Model", "phoenix", {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: stamp}}})
+    job = training_job(cluster, "phoenix", 2)
+    assert job["metadata"]["ownerReferences"][0]["uid"] != old_uid

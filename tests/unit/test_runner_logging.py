@@ -11,8 +11,10 @@ from mlops_operator.runner import configure_logging
 
 @pytest.fixture
 def operator_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
+    root, ours = logging.getLogger(), logging.getLogger("mlops_operator")
+    saved_handlers, saved_level, saved_ours = root.handlers[:], root.level, ours.level
+    aio = logging.getLogger("asyncio")
+    saved_aio = aio.handlers[:], aio.propagate  # kopf.configure silences asyncio
     configure_logging(verbose=False, quiet=False)
     stream = io.StringIO()
     for handler in root.handlers:
@@ -21,6 +23,8 @@ def operator_log() -> Iterator[io.StringIO]:
     yield stream
     root.handlers[:] = saved_handlers
     root.setLevel(saved_level)
+    ours.setLevel(saved_ours)  # a later in-process workload run sets its own level on the root
+    aio.handlers[:], aio.propagate = saved_aio
 
 
 def test_a_retried_api_request_is_a_warning_and_a_given_up_one_stays_an_error(operator_log: io.StringIO) -> None:

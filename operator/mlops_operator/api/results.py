@@ -14,7 +14,7 @@ from pydantic import Field
 from mlops_operator.api.base import CRModel
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec, QualityFinding
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
-from mlops_operator.api.v1alpha1.model import Metric, ParamValue, Task
+from mlops_operator.api.v1alpha1.model import Metric, ModelVersion, ParamValue, Task
 
 
 class ProfilePlan(CRModel):
@@ -117,6 +117,26 @@ class DriftResult(CRModel):
     reason: str | None = None
 
 
+class RegistryPlan(CRModel):
+    """Mirror a Model's `status.versions` into the store's registry.json (and read back what is there)."""
+
+    namespace: str
+    model: str
+    registry_uri: str
+    versions: list[ModelVersion] = Field(default_factory=list)
+
+
+class RegistryResult(CRModel):
+    ok: bool
+    stored: int = 0  # versions in registry.json after the merge
+    highest_version: int | None = None
+    # The newest stored records, newest first, as many as fit the termination message: what the
+    # operator rebuilds status from when a Model comes back without one.
+    versions: list[ModelVersion] = Field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None
+
+
 __all__ = [
     "ChampionRef",
     "DriftFeatureResult",
@@ -125,6 +145,8 @@ __all__ = [
     "Metric",
     "ProfilePlan",
     "ProfileResult",
+    "RegistryPlan",
+    "RegistryResult",
     "TrainResult",
     "TrainingPlan",
 ]

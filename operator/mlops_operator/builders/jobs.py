@@ -14,10 +14,10 @@ from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource, Resources
-from mlops_operator.api.results import ChampionRef, DriftPlan, TrainingPlan
+from mlops_operator.api.results import ChampionRef, DriftPlan, RegistryPlan, TrainingPlan
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor
-from mlops_operator.api.v1alpha1.model import Model
+from mlops_operator.api.v1alpha1.model import Model, ModelVersion
 from mlops_operator.builders import meta, pods
 from mlops_operator.settings import Settings
 
@@ -26,6 +26,9 @@ PROFILE_BACKOFF_LIMIT = 2
 DRIFT_BACKOFF_LIMIT = 1
 NOTIFY_BACKOFF_LIMIT = 2
 NOTIFY_DEADLINE_SECONDS = 120
+REGISTRY_BACKOFF_LIMIT = 2
+REGISTRY_DEADLINE_SECONDS = 180
+ANNOTATION_REGISTRY_DIGEST = f"{contracts.GROUP}/registry-digest"
 STAMP_FORMAT = "%Y%m%d%H%M%S"
 
 
@@ -204,6 +207,46 @@ def training_job(model: Model, plan: TrainingPlan, request: dict[str, str], sett
             contracts.LABEL_DATASET_VERSION: meta.label_value(plan.dataset_version),
         },
         annotations=annotations,
+    )
+
+
+def registry_digest(versions: list[ModelVersion]) -> str:
+    """Identifies one content of `status.versions` (a mirror Job writes exactly that content)."""
+    return meta.hash8([v.dump() for v in versions])
+
+
+def registry_job_name(model: Model, digest: str) -> str:
+    # The uid keeps a Model created again under the same name from meeting its predecessor's Job
+    # (same content, same digest) while the garbage collector has not removed it yet.
+    return meta.child_name(model.name, "registry", meta.hash8({"uid": model.uid, "digest": digest}))
+
+
+def registry_job(model: Model, versions: list[ModelVersion], settings: Settings) -> dict[str, Any]:
+    """Mirror `versions` into the store's registry.json and report what the store holds."""
+    digest = registry_digest(versions)
+    plan = RegistryPlan(
+        namespace=model.namespace,
+        model=model.name,
+        registry_uri=contracts.model_registry_uri(settings.store_uri, model.namespace, model.name),
+        versions=versions,
+    )
+    container = pods.workload_container(
+        WORKLOAD_CONTAINER,
+        ["registry", contracts.RegistryFlags.SPEC, _plan_json(plan)],
+        settings,
+        Resources.model_validate(
+            {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+        ),
+    )
+    return _job(
+        registry_job_name(model, digest),
+        model,
+        contracts.Component.REGISTRY,
+        container,
+        settings,
+        backoff_limit=REGISTRY_BACKOFF_LIMIT,
+        deadline_seconds=REGISTRY_DEADLINE_SECONDS,
+        annotations={ANNOTATION_REGISTRY_DIGEST: digest},
     )
 
 

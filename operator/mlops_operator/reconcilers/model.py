@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
-from mlops_operator.api.results import ChampionRef, TrainResult
+from mlops_operator.api.results import ChampionRef, RegistryResult, TrainResult
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.model import (
     ActiveTraining,
@@ -30,6 +30,7 @@ from mlops_operator.api.v1alpha1.model import (
     ModelPhase,
     ModelStatus,
     ModelVersion,
+    RegistryMirror,
     VersionState,
 )
 from mlops_operator.builders import jobs, meta, serving
@@ -314,18 +315,23 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     old = model.status or ModelStatus()
     run = _Run(ctx, key, body, model, old.model_copy(deep=True), now, [])
 
-    dataset_body, train_jobs = await asyncio.gather(
+    dataset_body, model_jobs = await asyncio.gather(
         kube.get(DATASET, key.namespace, model.spec.dataset_ref.name),
-        kube.list(
-            JOB,
-            key.namespace,
-            {contracts.LABEL_MODEL: key.name, contracts.LABEL_COMPONENT: str(contracts.Component.TRAIN)},
-        ),
+        kube.list(JOB, key.namespace, {contracts.LABEL_MODEL: key.name}),
     )
+    # A Model deleted and created again under the same name finds its predecessor's Jobs until the
+    # garbage collector has removed them: they are not this object's history.
+    model_jobs = [j for j in model_jobs if _owned_by(j, body["metadata"].get("uid"))]
+    train_jobs = [j for j in model_jobs if _component(j) == contracts.Component.TRAIN]
+    registry_jobs = [j for j in model_jobs if _component(j) == contracts.Component.REGISTRY]
     run.events += recover_jobs(run.work, train_jobs, now)
     await _observe_training(run, {j["metadata"]["name"]: j for j in train_jobs})
+    await _observe_registry(run, registry_jobs)
     dataset_state, dataset = _resolve_dataset(model, dataset_body)
-    if run.work.active_training is None and dataset is not None:
+    if run.work.registry is None:
+        # Nothing trains before the store has said which versions it already holds.
+        run.blocked = (cond.UNKNOWN, cond.Reason.READING_REGISTRY, "reading the version registry from the store")
+    elif run.work.active_training is None and dataset is not None:
         await _maybe_train(run, dataset, train_jobs)
     approval, serving_state = await _serve(run)
 
@@ -344,8 +350,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         await kube.patch_status(MODEL, key.namespace, key.name, patch)
     for event in run.events:
         await kube.event(body, event.type, event.reason, event.message, now=now)
-    if "versions" in patch:
-        await _mirror_registry(ctx, model, work.versions)
+    await _mirror_registry(run, registry_jobs)
     if work.serving_version is not None:
         ctx.metrics.serving_version.labels(key.namespace, key.name).set(work.serving_version)
     return Outcome(requeue_after=run.requeue)
@@ -622,23 +627,83 @@ async def _delete_serving(run: _Run) -> None:
     run.work.endpoint = None
 
 
-async def _mirror_registry(ctx: Context, model: Model, versions: list[ModelVersion]) -> None:
-    """Best effort: mirror the registry to the store so status can be rebuilt (the store keeps all)."""
-    uri = contracts.model_registry_uri(ctx.settings.store_uri, model.namespace, model.name)
+def _owned_by(child: dict[str, Any], uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
 
-    def write() -> None:
-        from mlops_operator import store  # the workloads' store module; imported lazily
 
-        try:
-            existing = store.read_json(uri)
-        except FileNotFoundError:
-            existing = None
-        store.write_json_atomic(uri, registry.merge_mirror(existing, model.namespace, model.name, versions))
+def _component(job: dict[str, Any]) -> str:
+    return str((job["metadata"].get("labels") or {}).get(contracts.LABEL_COMPONENT, ""))
 
-    try:
-        await asyncio.to_thread(write)
-    except Exception as exc:  # the store may not be mounted in this process; status stays the truth
-        ctx.logger.debug("registry mirror %s not written: %s", uri, exc)
+
+async def _observe_registry(run: _Run, registry_jobs: list[dict[str, Any]]) -> None:
+    """Record the mirror Job of the current versions once it finished; rebuild an empty status from it.
+
+    The first mirror of a Model is also a read: when the Model has no versions but the store has
+    (recreated, or restored from a backup without status), the registry is rebuilt from the store.
+    """
+    work, model = run.work, run.model
+    digest = jobs.registry_digest(work.versions)
+    if work.registry is not None and work.registry.digest == digest:
+        return
+    name = jobs.registry_job_name(model, digest)
+    job = next((j for j in registry_jobs if j["metadata"]["name"] == name), None)
+    if job is None or observe.job_phase(job)[0] == observe.JobPhase.ACTIVE:
+        return
+    pods = await run.ctx.kube.list(POD, run.key.namespace, {meta.LABEL_JOB_NAME_LEGACY: name})
+    outcome = observe.job_outcome(job, pods, RegistryResult, jobs.WORKLOAD_CONTAINER)
+    previous = work.registry
+    if outcome.phase != observe.JobPhase.SUCCEEDED or outcome.result is None:
+        message = f"mirroring the registry to the store failed ({outcome.reason}): {outcome.message}"[:1024]
+        if previous is None or previous.message != message:
+            run.note(warning("RegistryMirrorFailed", f"Job {name}: {message}"))
+        work.registry = (previous or RegistryMirror()).model_copy(update={"job": name, "message": message})
+        return
+    result = outcome.result
+    work.registry = RegistryMirror(
+        digest=digest,
+        job=name,
+        synced_at=run.now,
+        stored=result.stored,
+        restored=previous.restored if previous else None,
+    )
+    if previous is None and not work.versions and result.highest_version:
+        work.versions, work.latest_version = registry.restore(
+            result.versions, result.highest_version, model.spec.max_versions, run.now
+        )
+        newest = latest(work, finished=True)
+        work.trained_dataset_version = newest.dataset_version if newest else None
+        work.registry.restored = len(work.versions)
+        run.note(
+            normal(
+                "RegistryRestored",
+                f"rebuilt {len(work.versions)} versions from the store (highest: {result.highest_version}); "
+                f"the next version is {work.latest_version + 1 if work.latest_version else 1}",
+            )
+        )
+
+
+async def _mirror_registry(run: _Run, registry_jobs: list[dict[str, Any]]) -> None:
+    """Start a Job that writes the current versions to the store's registry.json, one at a time.
+
+    The Job is named after the content it writes, so a crash and retry finds it instead of writing
+    twice; while one runs, later changes wait for it (its completion wakes this Model) and are
+    written together. Superseded finished mirror Jobs are removed.
+    """
+    work, model, kube, ns = run.work, run.model, run.ctx.kube, run.key.namespace
+    wanted = jobs.registry_job_name(model, jobs.registry_digest(work.versions))
+    keep = {wanted, work.registry.job if work.registry else None}
+    for job in registry_jobs:
+        if job["metadata"]["name"] not in keep and observe.job_phase(job)[0] != observe.JobPhase.ACTIVE:
+            await kube.delete(JOB, ns, job["metadata"]["name"])
+    if work.registry is not None and work.registry.digest == jobs.registry_digest(work.versions):
+        return
+    if any(j["metadata"]["name"] == wanted for j in registry_jobs):
+        return
+    if any(observe.job_phase(j)[0] == observe.JobPhase.ACTIVE for j in registry_jobs):
+        return
+    await run.ctx.prepare_namespace(ns)
+    await kube.create_or_adopt(jobs.registry_job(model, work.versions, run.ctx.settings))
+    run.ctx.metrics.jobs_created.labels(contracts.Component.REGISTRY).inc()
 
 
 async def _invalid(ctx: Context, body: dict[str, Any], message: str, now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""The version registry of a Model: pure transitions over `status.versions`, and its store mirror.
+"""The version registry of a Model: pure transitions over `status.versions`, and its rebuild.
 
 States: Training → Failed | Validated | Rejected; Validated → Approved → Serving → Retired;
 Approved/Serving → RolledBack when its rollout fails. The functions work on a working copy of the
@@ -200,20 +200,18 @@ def prune(versions: list[ModelVersion], limit: int, keep: Iterable[int | None]) 
     return ordered
 
 
-def merge_mirror(
-    existing: dict[str, Any] | None, namespace: str, model: str, versions: Iterable[ModelVersion]
-) -> dict[str, Any]:
-    """The store's registry.json: every version ever recorded (status keeps only the newest)."""
-    by_version: dict[int, dict[str, Any]] = {}
-    for entry in (existing or {}).get("versions") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("version"), int):
-            by_version[entry["version"]] = entry
-    for record in versions:
-        by_version[record.version] = record.dump()
-    return {
-        "apiVersion": "mlops.dev/v1alpha1",
-        "kind": "ModelRegistry",
-        "namespace": namespace,
-        "model": model,
-        "versions": [by_version[v] for v in sorted(by_version)],
-    }
+def restore(
+    records: Iterable[ModelVersion], highest: int | None, limit: int, now: datetime
+) -> tuple[list[ModelVersion], int | None]:
+    """Versions rebuilt from the store's registry for a Model that has no status: (versions, latest).
+
+    A version that was training when the previous object went away can never report: it is Failed.
+    A Serving one keeps its state, so it is rolled out again from its record (artifact and sha256)
+    without waiting for a retrain. `latest` counts versions too old to be kept, so numbers never repeat.
+    """
+    kept = sorted((r.model_copy(deep=True) for r in records), key=lambda r: r.version)[-limit:] if limit else []
+    for record in kept:
+        if record.state == VersionState.TRAINING:
+            fail(record, Reason.JOB_LOST, "the Model was recreated while this version trained", now)
+    latest = max([highest or 0, *(r.version for r in kept)]) or None
+    return kept, latest

@@ -26,9 +26,7 @@ def test_profile_job(golden: Golden) -> None:
     golden("profile-job", jobs.profile_job(f.dataset(refreshIntervalSeconds=600), f.SETTINGS, tick=42))
 
 
-def _training_job(
-    model_: Any, champion: ChampionRef | None, settings: Settings = f.SETTINGS
-) -> dict[str, Any]:
+def _training_job(model_: Any, champion: ChampionRef | None, settings: Settings = f.SETTINGS) -> dict[str, Any]:
     request = jobs.training_request(jobs.training_spec_hash(model_), "d" * 64, None) | {"version": "4"}
     plan = jobs.training_plan(
         model_,
@@ -48,9 +46,7 @@ def test_training_job(golden: Golden) -> None:
 
 
 def test_training_job_custom_image_with_champion(golden: Golden) -> None:
-    model_ = f.model(
-        trainer={"image": "registry.example/trainer:1.0", "command": ["python", "/app/train.py"]}
-    )
+    model_ = f.model(trainer={"image": "registry.example/trainer:1.0", "command": ["python", "/app/train.py"]})
     champion = ChampionRef(version=3, artifact_uri=SERVED.artifact_uri or "", sha256="a" * 64)
     golden(
         "training-job-custom-image",
@@ -59,12 +55,8 @@ def test_training_job_custom_image_with_champion(golden: Golden) -> None:
 
 
 def test_drift_job(golden: Golden) -> None:
-    monitor = f.monitor(
-        windowSeconds=1800, features=[{"name": "petal_width", "test": "psi", "threshold": 0.2}]
-    )
-    plan = jobs.drift_plan(
-        monitor, tick=TICK, profile_uri="file:///var/lib/mlops/p.json", settings=f.SETTINGS
-    )
+    monitor = f.monitor(windowSeconds=1800, features=[{"name": "petal_width", "test": "psi", "threshold": 0.2}])
+    plan = jobs.drift_plan(monitor, tick=TICK, profile_uri="file:///var/lib/mlops/p.json", settings=f.SETTINGS)
     golden("drift-job", jobs.drift_job(monitor, plan, TICK, f.SETTINGS))
 
 
@@ -86,9 +78,7 @@ def test_server_deployment(golden: Golden) -> None:
 
 
 def test_server_deployment_with_autoscaling_and_no_collection(golden: Golden) -> None:
-    model_ = f.model(
-        serving={"autoscaling": {"minReplicas": 2, "maxReplicas": 5}, "collection": {"enabled": False}}
-    )
+    model_ = f.model(serving={"autoscaling": {"minReplicas": 2, "maxReplicas": 5}, "collection": {"enabled": False}})
     golden("server-deployment-hpa", serving.deployment(model_, SERVED, f.SETTINGS))
     golden("server-hpa", serving.hpa(model_))
 
@@ -104,3 +94,7 @@ def test_namespace_prerequisites(golden: Golden) -> None:
         serving_service_account="mlops-serving", store_storage_class="mlops-local", azure_client_id="0000-client"
     )
     golden("namespace-prerequisites", namespace.prerequisites("team-a", settings))
+
+
+def test_registry_job(golden: Golden) -> None:
+    golden("registry-job", jobs.registry_job(f.model(), [SERVED], f.SETTINGS))

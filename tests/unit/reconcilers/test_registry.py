@@ -74,11 +74,14 @@ def test_prune_keeps_serving_and_training() -> None:
     assert [x.version for x in kept] == [1, 6, 7]
 
 
-def test_mirror_merges_so_pruned_versions_survive_in_the_store() -> None:
-    first = registry.merge_mirror(None, "ns", "m", [v(1, S.SERVING), v(2, S.REJECTED)])
-    second = registry.merge_mirror(first, "ns", "m", [v(2, S.REJECTED), v(3, S.VALIDATED)])
-    assert [e["version"] for e in second["versions"]] == [1, 2, 3]
-    assert second["versions"][0]["state"] == "Serving"
+def test_restore_keeps_the_newest_fails_the_lost_training_and_never_reuses_a_number() -> None:
+    stored = [v(7, S.TRAINING), v(6, S.SERVING), v(5, S.RETIRED), v(4, S.REJECTED)]  # newest first
+    versions, latest = registry.restore(stored, highest=9, limit=3, now=NOW)
+    assert [(x.version, x.state) for x in versions] == [(5, S.RETIRED), (6, S.SERVING), (7, S.FAILED)]
+    assert versions[2].reason == "JobLost" and stored[0].state == S.TRAINING  # the input is not mutated
+    assert latest == 9  # versions 8 and 9 did not fit the report, their numbers are still taken
+    assert registry.next_version(versions, [], latest) == 10
+    assert registry.restore([], highest=None, limit=20, now=NOW) == ([], None)
 
 
 def test_a_version_a_person_rejected_is_never_a_candidate() -> None:

@@ -206,6 +206,21 @@ class ActiveTraining(CRModel):
     started_at: datetime
 
 
+class RegistryMirror(CRModel):
+    """The store's copy of the registry (registry.json), written by a small Job per change."""
+
+    digest: Annotated[str, StringConstraints(max_length=16)] | None = Field(
+        default=None, description="Digest of the status.versions content last mirrored to the store."
+    )
+    job: ShortText | None = None
+    synced_at: datetime | None = None
+    stored: int | None = Field(default=None, description="Versions in the store's registry.json.")
+    restored: int | None = Field(
+        default=None, description="Versions rebuilt from the store when this Model had no status."
+    )
+    message: Message | None = None
+
+
 class ModelPhase(enum.StrEnum):
     PENDING = "Pending"
     TRAINING = "Training"
@@ -233,6 +248,7 @@ class ModelStatus(CRModel):
     handled_retrain_request: Annotated[str, StringConstraints(max_length=512)] | None = None
     last_retrain_time: datetime | None = None
     versions: Annotated[list[ModelVersion], Field(max_length=100)] = Field(default_factory=list)
+    registry: RegistryMirror | None = None
     conditions: Annotated[list[Condition], Field(max_length=16)] = Field(default_factory=list)
     message: Message | None = None
 
