@@ -28,7 +28,9 @@ def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
-    with operator(Path(cluster.kubeconfig), namespace, image=image, serving_service_account="mlops-serving"):
+    with operator(
+        Path(cluster.kubeconfig), namespace, kubelet=False, image=image, serving_service_account="mlops-serving"
+    ):
         yield Cluster(api, namespace)
 
 

@@ -49,7 +49,12 @@ def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
     with operator(
-        Path(cluster.kubeconfig), namespace, image=image, resync_seconds=30.0, serving_service_account="mlops-serving"
+        Path(cluster.kubeconfig),
+        namespace,
+        kubelet=False,
+        image=image,
+        resync_seconds=30.0,
+        serving_service_account="mlops-serving",
     ):
         yield Cluster(api, namespace)
 

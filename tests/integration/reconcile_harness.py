@@ -95,18 +95,20 @@ def eventually(check: Callable[[], T | None], *, what: str, attempts: int = 300,
 
 
 @contextlib.contextmanager
-def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metrics]:
+def operator(kubeconfig: Path, namespace: str, *, kubelet: bool = True, **settings: Any) -> Iterator[Metrics]:
     """The real operator (kopf + our handlers) in a thread, watching one namespace.
 
-    Registry mirror Jobs are run for real against a temporary store (RegistryJobRunner).
+    With `kubelet` (an API-only server), registry mirror Jobs are run in this process against a
+    temporary store (RegistryJobRunner); on a real cluster (kubelet=False) their pods do it.
     """
     store = Path(tempfile.mkdtemp(prefix="mlops-it-store-"))
     values: dict[str, Any] = {
         "namespaces": (namespace,),
         "resync_seconds": 30.0,
         "image": "localhost/mlops:it",
-        "store_uri": store.as_uri(),
     }
+    if kubelet:
+        values["store_uri"] = store.as_uri()
     values.update(settings)
     metrics = Metrics()
     stop, ready = threading.Event(), threading.Event()
@@ -132,7 +134,7 @@ def operator(kubeconfig: Path, namespace: str, **settings: Any) -> Iterator[Metr
     if not ready.wait(60):
         raise RuntimeError(f"operator did not start: {errors}")
     try:
-        with RegistryJobRunner(kubeconfig, namespace):
+        with RegistryJobRunner(kubeconfig, namespace) if kubelet else contextlib.nullcontext():
             yield metrics
     finally:
         stop.set()
