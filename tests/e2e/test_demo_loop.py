@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Cluster
-from tests.e2e.test_install import Release, restricted_namespace
+from tests.e2e.test_install import Release
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -35,11 +34,7 @@ def load_demo_driver() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def loop_release(cluster: Cluster, image: str) -> Iterator[Release]:
-    suffix = uuid.uuid4().hex[:6]
-    # the release name contains the chart name, so the chart names the Deployment after the release
-    rel = Release(cluster, f"mlops-operator-loop-{suffix}", f"e2e-loop-system-{suffix}", f"e2e-loop-{suffix}", image)
-    restricted_namespace(cluster, rel.namespace)
-    restricted_namespace(cluster, rel.workloads)
+    rel = Release.fresh(cluster, image, "loop")
     rel.install()
     yield rel
     rel.uninstall()

@@ -60,6 +60,18 @@ class Release:
     workloads: str
     image: str
 
+    @classmethod
+    def fresh(cls, cluster: Cluster, image: str, tag: str) -> Release:
+        """A release with unique names and its two restricted namespaces (not installed yet).
+
+        The release name contains the chart name, so the chart names the Deployment after it.
+        """
+        suffix = uuid.uuid4().hex[:6]
+        rel = cls(cluster, f"mlops-operator-{tag}-{suffix}", f"e2e-{tag}-system-{suffix}", f"e2e-{tag}-{suffix}", image)
+        restricted_namespace(cluster, rel.namespace)
+        restricted_namespace(cluster, rel.workloads)
+        return rel
+
     @property
     def service_account(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.name}"

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from sklearn.datasets import load_breast_cancer
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.builders import jobs as job_builders
-from tests.e2e.conftest import CACHE, Cluster, restricted_namespace
+from tests.e2e.conftest import CACHE, Cluster
 from tests.e2e.test_install import CTR_SOCKET, Release
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,10 +39,7 @@ MOUNT = "/var/lib/mlops"  # where workload pods mount the store claim
 def release(cluster: Cluster, image: str) -> Iterator[Release]:
     if not cluster.local:
         pytest.skip("killing the operator's process from the node needs the local cluster")
-    suffix = uuid.uuid4().hex[:6]
-    rel = Release(cluster, f"mlops-operator-kill-{suffix}", f"e2e-kill-system-{suffix}", f"e2e-kill-{suffix}", image)
-    restricted_namespace(cluster, rel.namespace)
-    restricted_namespace(cluster, rel.workloads)
+    rel = Release.fresh(cluster, image, "kill")
     rel.install()
     yield rel
     rel.uninstall()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import KUBECTL, REPO, Cluster
-from tests.e2e.test_install import SAMPLES, Release, breast_cancer_records, predict, restricted_namespace, serving
+from tests.e2e.test_install import SAMPLES, Release, breast_cancer_records, predict, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +26,7 @@ MODEL = "breast-cancer-rf"
 
 @pytest.fixture(scope="module")
 def release(cluster: Cluster, image: str) -> Iterator[Release]:
-    suffix = uuid.uuid4().hex[:6]
-    rel = Release(
-        cluster,
-        name=f"mlops-operator-plugin-{suffix}",
-        namespace=f"e2e-mlops-plugin-{suffix}",
-        workloads=f"e2e-plugin-{suffix}",
-        image=image,
-    )
-    restricted_namespace(cluster, rel.namespace)
-    restricted_namespace(cluster, rel.workloads)
+    rel = Release.fresh(cluster, image, "plugin")
     rel.install()
     monitor = yaml.safe_load((SAMPLES / "driftmonitor.yaml").read_text())
     monitor["metadata"]["name"] = monitor["spec"]["modelRef"]["name"] = MODEL

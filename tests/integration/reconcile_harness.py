@@ -154,7 +154,7 @@ class RegistryJobRunner:
     def __init__(self, kubeconfig: Path, namespace: str) -> None:
         from kubernetes import config
 
-        self.cluster = Cluster(config.new_client_from_config(str(kubeconfig)), namespace)
+        self.cluster = Cluster(config.new_client_from_config(str(kubeconfig)), namespace)  # type: ignore[no-untyped-call]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="registry-jobs", daemon=True)
         self.runs = 0
