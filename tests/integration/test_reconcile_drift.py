@@ -84,7 +84,10 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
         )
     )
     first = eventually(lambda: drift_jobs(c, "watch")[0], what="first drift Job")
-    status = c.status("DriftMonitor", "watch")
+    # the Job is created before the status patch that records it (a crash in between finds it by name)
+    status = eventually(
+        lambda: s if (s := c.status("DriftMonitor", "watch")).get("activeJob") else None, what="activeJob in status"
+    )
     stamp = first["metadata"]["name"].removeprefix("watch-drift-")
     assert status["activeJob"] == first["metadata"]["name"] and len(stamp) == 14
     assert status["lastCheck"].replace("-", "").replace(":", "").replace("T", "").startswith(stamp)
