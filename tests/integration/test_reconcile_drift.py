@@ -125,7 +125,10 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
     eventually(lambda: len(c.status("DriftMonitor", "watch").get("history") or []) == 2, what="second check recorded")
     assert c.get("Model", "clf")["metadata"]["annotations"][contracts.ANNOTATION_RETRAIN_REQUESTED] == annotation
     assert c.status("DriftMonitor", "watch")["consecutiveBreaches"] == 2
-    assert any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("watch"))
+    eventually(  # events follow the status patch
+        lambda: any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("watch")),
+        what="RetrainNotRequested event",
+    )
     assert len(c.model_jobs("clf")) == 2
 
 
@@ -180,4 +183,7 @@ def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_a
     ]
     assert len(retrain_jobs) == 1, [j["metadata"]["name"] for j in retrain_jobs]
     # (repeated identical Events are aggregated by the API server, so one is enough to see)
-    assert any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("storm"))
+    eventually(  # events follow the status patch
+        lambda: any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("storm")),
+        what="RetrainNotRequested event",
+    )

@@ -202,7 +202,8 @@ def test_failed_training_becomes_a_condition_with_reason_and_no_retry(cluster: C
     )
     assert trained["reason"] == "OOMKilled" and "1Gi" in trained["message"]
     assert cluster.status("Model", "oom")["phase"] == "Failed"
-    assert any(r == "OOMKilled" for r, _ in cluster.events("oom"))
+    # events follow the status patch
+    eventually(lambda: any(r == "OOMKilled" for r, _ in cluster.events("oom")), what="OOMKilled event")
     assert len(cluster.model_jobs("oom")) == 1
     failures = cluster.metrics.registry.get_sample_value(  # type: ignore[attr-defined]
         "mlops_model_training_failures_total", {"namespace": cluster.ns, "model": "oom"}
@@ -239,7 +240,7 @@ def test_a_new_dataset_version_retrains_and_a_failed_rollout_rolls_back(cluster:
         what="Deployment back on v1",
     )
     assert cluster.status("Model", "roll")["servingVersion"] == 1
-    assert any(r == "RolledBack" for r, _ in cluster.events("roll"))
+    eventually(lambda: any(r == "RolledBack" for r, _ in cluster.events("roll")), what="RolledBack event")
 
 
 def test_a_spec_the_models_reject_becomes_invalid_spec_conditions_and_an_event(cluster: Cluster) -> None:
@@ -255,7 +256,7 @@ def test_a_spec_the_models_reject_becomes_invalid_spec_conditions_and_an_event(c
     assert trained is not None and trained["reason"] == "InvalidSpec"
     status = cluster.status("Model", "bad")
     assert status["phase"] == "Failed" and "params.C" in status["message"]
-    assert any(r == "InvalidSpec" for r, _ in cluster.events("bad"))
+    eventually(lambda: any(r == "InvalidSpec" for r, _ in cluster.events("bad")), what="InvalidSpec event")
     assert cluster.model_jobs("bad") == []
 
 
