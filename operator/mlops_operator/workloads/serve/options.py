@@ -28,6 +28,9 @@ class ServeOptions:
     max_body_bytes: int
     max_batch_rows: int
     graceful_timeout: float
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
     log_level: str
 
 
@@ -79,6 +82,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-rows", type=_positive_int, default=10_000)
     p.add_argument(
         "--graceful-timeout", type=_positive_float, default=25.0, help="seconds to finish in-flight requests"
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds for a request's headers to arrive (slow or idle clients get 408 and are closed)",
+    )
+    p.add_argument("--body-timeout", type=_positive_float, default=60.0, help="seconds for a request's body to arrive")
+    p.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=1024,
+        help="open connections and requests per worker; beyond it requests get 503",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p

@@ -21,6 +21,7 @@ import uvicorn
 
 from mlops_operator.workloads.serve.app import Limits, ServeApp
 from mlops_operator.workloads.serve.collector import Collector, CollectorSettings
+from mlops_operator.workloads.serve.deadlines import deadline_protocol
 from mlops_operator.workloads.serve.metrics import ServeMetrics
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import ServeOptions
@@ -62,7 +63,8 @@ def uvicorn_config(app: ServeApp, options: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=deadline_protocol(options.header_timeout, options.body_timeout),
+        limit_concurrency=options.max_connections,
         lifespan="on",
         access_log=False,
         server_header=False,
