@@ -48,12 +48,22 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   "$DOCKER" info >/dev/null 2>&1 || { tail -30 /var/log/dockerd.log >&2; log "dockerd did not come up"; exit 1; }
 fi
 
+# Azurite, Microsoft's Azure Storage emulator (an npm package), for the az:// store tests on 127.0.0.1.
+AZURITE_VERSION=3.35.0
+AZURITE_DIR="${MLOPS_CACHE:-/var/cache/mlops-operator}/azurite/$AZURITE_VERSION"
+install_azurite() {
+  [ -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ] && return 0
+  command -v npm >/dev/null 2>&1 || { log "npm not found: the az:// store tests will skip"; return 0; }
+  mkdir -p "$AZURITE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$AZURITE_DIR" "azurite@$AZURITE_VERSION"
+}
+
 # --- 3+4. in parallel: cluster binaries (CPU-bound Go builds, cached by version: a warm cache
 # compiles nothing) and, network-bound, the project venv and the offline base image -------------
 hack/build-binaries.sh >/tmp/install-prereqs-binaries.log 2>&1 &
 bins=$!
 rc=0
-{ make -s venv && hack/build-base-image.sh; } >/tmp/install-prereqs-venv.log 2>&1 || rc=$?
+{ make -s venv && hack/build-base-image.sh && install_azurite; } >/tmp/install-prereqs-venv.log 2>&1 || rc=$?
 if [ "$rc" != 0 ]; then tail -30 /tmp/install-prereqs-venv.log >&2; log "venv/base image failed"; fi
 if ! wait "$bins"; then tail -30 /tmp/install-prereqs-binaries.log >&2; log "hack/build-binaries.sh failed"; exit 1; fi
 grep '^\[build-binaries\]' /tmp/install-prereqs-binaries.log >&2 || true

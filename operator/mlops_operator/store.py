@@ -222,8 +222,11 @@ def list_prefix(uri: str) -> list[str]:
         if not fs.exists(path):
             return []
         found = fs.find(path)
-    plain = "://" not in uri
-    return sorted(path_ if plain else fs.unstrip_protocol(path_) for path_ in found)
+    if "://" not in uri:
+        return sorted(found)
+    # in the caller's scheme: adlfs would answer abfs:// for az://, which no plan or status uses
+    scheme = uri.split("://", 1)[0]
+    return sorted(f"{scheme}://{fs.unstrip_protocol(p).split('://', 1)[1]}" for p in found)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -137,6 +139,76 @@ def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     fs = fsspec.filesystem("s3")
     fs.mkdir(bucket)
     return f"s3://{bucket}/root"
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's documented, public development key (not a secret): every Azurite accepts it.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_binary() -> Path | None:
+    """hack/install-prereqs.sh installs Azurite under the cache (MLOPS_AZURITE overrides)."""
+    if os.environ.get("MLOPS_AZURITE"):
+        return Path(os.environ["MLOPS_AZURITE"])
+    cache = Path(os.environ.get("MLOPS_CACHE", "/var/cache/mlops-operator"))
+    found = sorted(cache.glob("azurite/*/node_modules/.bin/azurite-blob"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def azure_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Azure Blob endpoint (Azurite) on 127.0.0.1, for the adlfs code path."""
+    pytest.importorskip("adlfs", reason="the azure extra is not installed")
+    binary = azurite_binary()
+    if binary is None or not binary.exists():
+        pytest.skip("Azurite is not installed (hack/install-prereqs.sh installs it with npm)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path_factory.mktemp("azurite")
+    where = ["--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data)]
+    proc = subprocess.Popen(
+        [str(binary), *where, "--silent", "--skipApiVersionCheck", "--loose"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Azurite did not start (exit {proc.poll()})") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture
+def az_root(azure_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh container; workloads reach it through AZURE_STORAGE_CONNECTION_STRING only."""
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={azure_endpoint};",
+    )
+    import fsspec
+
+    fsspec.get_filesystem_class("az").clear_instance_cache()
+    container = f"mlops-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("az").mkdir(container)
+    return f"az://{container}/root"
+
+
+@pytest.fixture(params=["s3", "az"])
+def object_root(request: pytest.FixtureRequest) -> str:
+    """S3 (moto) and Azure Blob (Azurite): the object-store code path, with each real client library."""
+    root: str = request.getfixturevalue(f"{request.param}_root")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -348,16 +348,17 @@ def test_million_rows_profile_and_train(tmp_path: Path, store_root: str, termina
     assert result.metrics["roc_auc"] > 0.8
 
 
-def test_profile_and_train_through_an_s3_store(s3_root: str, termination_log: Path) -> None:
-    """The same code on S3 (s3fs against a local endpoint): snapshot, profile, artifact, verified load."""
-    profiled = profile.profile(profile_plan(s3_root, "sklearn://breast_cancer"))
-    assert profiled.data_uri is not None and profiled.data_uri.startswith(s3_root)
-    result = _trained(training_plan(profiled, s3_root), termination_log)
-    assert result.artifact_uri == contracts.model_artifact_uri(s3_root, "ns", "m", 1)
+def test_profile_and_train_through_an_object_store(object_root: str, termination_log: Path) -> None:
+    """The same code on S3 and Azure Blob (local endpoints): snapshot, profile, artifact, verified load."""
+    root = object_root
+    profiled = profile.profile(profile_plan(root, "sklearn://breast_cancer"))
+    assert profiled.data_uri is not None and profiled.data_uri.startswith(root)
+    result = _trained(training_plan(profiled, root), termination_log)
+    assert result.artifact_uri == contracts.model_artifact_uri(root, "ns", "m", 1)
     model = load_verified_model(result.artifact_uri, result.sha256 or "")
     assert model.predict(data.read_snapshot(profiled.data_uri).drop(columns="target")).shape == (569,)
-    assert store.list_prefix(contracts.model_version_dir(s3_root, "ns", "m", 1)) == [
-        store.join(contracts.model_version_dir(s3_root, "ns", "m", 1), name)
+    assert store.list_prefix(contracts.model_version_dir(root, "ns", "m", 1)) == [
+        store.join(contracts.model_version_dir(root, "ns", "m", 1), name)
         for name in (artifacts.LINEAGE_FILE, artifacts.METRICS_FILE, artifacts.MODEL_FILE)
     ]
 
