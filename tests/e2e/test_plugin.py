@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import KUBECTL, REPO, Cluster
-from tests.e2e.test_install import SAMPLES, Release, breast_cancer_records, predict, serving
+from tests.e2e.test_install import SAMPLES, Release, breast_cancer_records, first_predictions, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +81,7 @@ def test_approve_drives_the_manual_model_to_serving(cluster: Cluster, release: R
     assert release.get("model", MODEL)["spec"]["approvedVersion"] == 1
     model = release.wait_for("model", MODEL, "Serving v1", serving)
     assert model["status"]["servingVersion"] == 1
-    assert len(predict(cluster, release.workloads, MODEL, breast_cancer_records(4))) == 4
+    assert len(first_predictions(cluster, release.workloads, MODEL, breast_cancer_records(4))) == 4
 
 
 def test_refusals_exit_1_and_patch_nothing(cluster: Cluster, release: Release) -> None:
