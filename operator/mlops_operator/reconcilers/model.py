@@ -690,12 +690,13 @@ async def _mirror_registry(run: _Run, registry_jobs: list[dict[str, Any]]) -> No
     written together. Superseded finished mirror Jobs are removed.
     """
     work, model, kube, ns = run.work, run.model, run.ctx.kube, run.key.namespace
-    wanted = jobs.registry_job_name(model, jobs.registry_digest(work.versions))
+    digest = jobs.registry_digest(work.versions)
+    wanted = jobs.registry_job_name(model, digest)
     keep = {wanted, work.registry.job if work.registry else None}
     for job in registry_jobs:
         if job["metadata"]["name"] not in keep and observe.job_phase(job)[0] != observe.JobPhase.ACTIVE:
             await kube.delete(JOB, ns, job["metadata"]["name"])
-    if work.registry is not None and work.registry.digest == jobs.registry_digest(work.versions):
+    if work.registry is not None and work.registry.digest == digest:
         return
     if any(j["metadata"]["name"] == wanted for j in registry_jobs):
         return
