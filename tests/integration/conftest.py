@@ -59,8 +59,6 @@ def crds_installed(api_client: client.ApiClient) -> list[str]:
 def namespace(api_client: client.ApiClient) -> Iterator[str]:
     name = f"it-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(api_client)
-    core.create_namespace(
-        {"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
-    )
+    core.create_namespace({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
     yield name
     core.delete_namespace(name)

@@ -11,12 +11,12 @@ from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftFeatureResult, DriftResult
-from mlops_operator.api.v1alpha1 import DriftMonitor, Model
+from mlops_operator.api.v1alpha1 import DriftMonitor
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.metrics import Metrics
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
-from tests.integration.test_reconcile_model import model_spec, ready_dataset, train_result, training_job
+from tests.integration.test_reconcile_model import serving_first_version, training_job
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +64,7 @@ def drift_jobs(c: Cluster, monitor: str) -> list[dict[str, Any]]:
 
 def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(running: tuple[Cluster, Metrics]) -> None:
     c, metrics = running
-    ready_dataset(c)
-    c.create(resource(Model, "clf", model_spec(retrain={"cooldownSeconds": 0})))
-    c.finish_job(training_job(c, "clf", 1), message=train_result(1, 0.95))
-    eventually(lambda: c.deployment("clf-server"), what="Deployment")
-    c.roll_out("clf-server")
-    eventually(lambda: c.status("Model", "clf").get("servingVersion") == 1, what="serving v1")
+    serving_first_version(c, "clf", retrain={"cooldownSeconds": 0})
 
     c.create(
         resource(
@@ -142,12 +137,7 @@ def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_a
     checks = 4
     finished: list[str] = []
     with operator(apiserver_instance.kubeconfig, namespace):
-        ready_dataset(c)
-        c.create(resource(Model, "storm", model_spec(retrain={"cooldownSeconds": 0})))
-        c.finish_job(training_job(c, "storm", 1), message=train_result(1, 0.95))
-        eventually(lambda: c.deployment("storm-server"), what="Deployment")
-        c.roll_out("storm-server")
-        eventually(lambda: c.status("Model", "storm").get("servingVersion") == 1, what="serving v1")
+        serving_first_version(c, "storm", retrain={"cooldownSeconds": 0})
         c.create(
             resource(
                 DriftMonitor,

@@ -95,6 +95,16 @@ def training_job(c: Cluster, model: str, version: int) -> dict[str, Any]:
     return eventually(find, what=f"training Job for version {version}")
 
 
+def serving_first_version(c: Cluster, model: str, accuracy: float = 0.95, **spec: Any) -> None:
+    """Dataset ready, `model` trained (v1), rolled out and serving: where most stories start."""
+    ready_dataset(c)
+    c.create(resource(Model, model, model_spec(**spec)))
+    c.finish_job(training_job(c, model, 1), message=train_result(1, accuracy))
+    eventually(lambda: c.deployment(f"{model}-server"), what="Deployment v1")
+    c.roll_out(f"{model}-server")
+    eventually(lambda: c.status("Model", model).get("servingVersion") == 1, what="serving v1")
+
+
 def version_state(c: Cluster, model: str, version: int) -> str | None:
     for record in c.status("Model", model).get("versions") or []:
         if record["version"] == version:
@@ -212,12 +222,7 @@ def test_failed_training_becomes_a_condition_with_reason_and_no_retry(cluster: C
 
 
 def test_a_new_dataset_version_retrains_and_a_failed_rollout_rolls_back(cluster: Cluster) -> None:
-    ready_dataset(cluster)
-    cluster.create(resource(Model, "roll", model_spec(retrain={"cooldownSeconds": 0})))
-    cluster.finish_job(training_job(cluster, "roll", 1), message=train_result(1, 0.9))
-    eventually(lambda: cluster.deployment("roll-server"), what="Deployment v1")
-    cluster.roll_out("roll-server")
-    eventually(lambda: cluster.status("Model", "roll").get("servingVersion") == 1, what="serving v1")
+    serving_first_version(cluster, "roll", accuracy=0.9, retrain={"cooldownSeconds": 0})
 
     # the data changes: a refresh finds a new content hash
     cluster.patch("Dataset", "iris", {"spec": {"quality": {"minRows": 20}}})
@@ -262,11 +267,7 @@ def test_a_spec_the_models_reject_becomes_invalid_spec_conditions_and_an_event(c
 
 def test_a_recreated_model_is_rebuilt_from_the_store_and_serves_its_champion_again(cluster: Cluster) -> None:
     """Delete and create again (GitOps re-sync, a backup restore without status): nothing restarts at v1."""
-    ready_dataset(cluster)
-    cluster.create(resource(Model, "phoenix", model_spec()))
-    cluster.finish_job(training_job(cluster, "phoenix", 1), message=train_result(1, 0.95))
-    eventually(lambda: cluster.deployment("phoenix-server"), what="Deployment")
-    cluster.roll_out("phoenix-server")
+    serving_first_version(cluster, "phoenix")
 
     def mirrored_while_serving() -> bool:
         status = cluster.status("Model", "phoenix")
