@@ -24,7 +24,7 @@ from mlops_operator.workloads.serve.collector import Collector
 from mlops_operator.workloads.serve.errors import (
     InvalidInput,
     MethodNotAllowed,
-    NotFound,
+    ModelNotFound,
     NotReady,
     PayloadTooLarge,
     ServeError,
@@ -188,16 +188,16 @@ class ServeApp:
             parts.append(chunk)
         return b"".join(parts)
 
-    def _not_found(self, path: str) -> NotFound:
+    def _not_found(self, path: str) -> ModelNotFound:
         parts = path.strip("/").split("/")
         if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
             if parts[2] != self.model_name:
-                return NotFound(f"unknown model {parts[2]!r}; this server serves {self.model_name!r}")
+                return ModelNotFound(f"unknown model {parts[2]!r}; this server serves {self.model_name!r}")
             if len(parts) >= 5 and parts[3] == "versions" and parts[4] != self.model_version:
-                return NotFound(
+                return ModelNotFound(
                     f"unknown version {parts[4]!r} of model {self.model_name!r}; serving {self.model_version!r}"
                 )
-        return NotFound(f"no route {path}")
+        return ModelNotFound(f"no route {path}")
 
     def _require_model(self) -> ServedModel:
         if self.model is None or self.shutting_down:

@@ -21,8 +21,10 @@ class InvalidInput(ServeError):
     status = 400
 
 
-class NotFound(ServeError):
-    """Unknown route, model or version."""
+class ModelNotFound(ServeError):
+    """A path this server does not serve: an unknown model, version of the model, or route.
+
+    (Not named `NotFound`: that is `kube.client.NotFound`, a Kubernetes object that does not exist.)"""
 
     status = 404
 
@@ -42,6 +44,8 @@ class PayloadTooLarge(ServeError):
 
 
 class UnsupportedMediaType(ServeError):
+    """A Content-Type other than JSON, or the binary tensor data extension."""
+
     status = 415
 
 
