@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_operator.api.v1alpha1.model import ValidationSpec
+from mlops_operator.api.v1alpha1.model import GateReason, ValidationSpec
 from mlops_operator.reconcilers import gates
 
 
@@ -17,7 +17,7 @@ def test_no_champion_passes_on_threshold_alone() -> None:
         champion_metrics=None,
         champion_version=None,
     )
-    assert v.passed and v.reason == gates.PASSED and v.score == 0.95 and v.delta is None
+    assert v.passed and v.reason == GateReason.PASSED and v.score == 0.95 and v.delta is None
 
 
 def test_below_threshold_is_rejected_with_both_numbers_in_the_message() -> None:
@@ -27,7 +27,7 @@ def test_below_threshold_is_rejected_with_both_numbers_in_the_message() -> None:
         champion_metrics=None,
         champion_version=None,
     )
-    assert not v.passed and v.reason == gates.BELOW_THRESHOLD and "0.8" in v.message and "0.9" in v.message
+    assert not v.passed and v.reason == GateReason.BELOW_THRESHOLD and "0.8" in v.message and "0.9" in v.message
 
 
 def test_lower_is_better_metrics_flip_the_threshold() -> None:
@@ -37,7 +37,7 @@ def test_lower_is_better_metrics_flip_the_threshold() -> None:
     bad = gates.evaluate(
         spec(metric="rmse", threshold=10), {"rmse": 10.5}, champion_metrics=None, champion_version=None
     )
-    assert ok.passed and not bad.passed and bad.reason == gates.ABOVE_THRESHOLD
+    assert ok.passed and not bad.passed and bad.reason == GateReason.ABOVE_THRESHOLD
 
 
 def test_must_beat_the_champion_strictly() -> None:
@@ -47,7 +47,7 @@ def test_must_beat_the_champion_strictly() -> None:
         spec(), {"accuracy": 0.93}, champion_metrics={"accuracy": 0.9}, champion_version=2
     )
     assert (tie.passed, worse.passed, better.passed) == (False, False, True)
-    assert worse.reason == gates.NOT_BETTER and worse.delta == pytest.approx(-0.05)
+    assert worse.reason == GateReason.NOT_BETTER and worse.delta == pytest.approx(-0.05)
     assert (
         better.champion_score == 0.9 and better.delta == pytest.approx(0.03) and better.champion_version == 2
     )
@@ -74,7 +74,7 @@ def test_relative_minimum_improvement() -> None:
     s = spec(metric="mae", min_improvement=0.1, improvement_mode="relative")
     small = gates.evaluate(s, {"mae": 9.5}, champion_metrics={"mae": 10.0}, champion_version=1)  # 5 %
     large = gates.evaluate(s, {"mae": 8.5}, champion_metrics={"mae": 10.0}, champion_version=1)  # 15 %
-    assert small.reason == gates.INSUFFICIENT_IMPROVEMENT and large.passed
+    assert small.reason == GateReason.INSUFFICIENT_IMPROVEMENT and large.passed
 
 
 def test_must_beat_champion_off_passes_but_still_records_the_comparison() -> None:
@@ -94,6 +94,6 @@ def test_missing_metric_and_unscored_champion_are_rejections_with_reasons() -> N
     missing = gates.evaluate(
         spec(metric="f1"), {"accuracy": 0.9}, champion_metrics=None, champion_version=None
     )
-    assert missing.reason == gates.METRIC_MISSING and "accuracy" in missing.message
+    assert missing.reason == GateReason.METRIC_MISSING and "accuracy" in missing.message
     unscored = gates.evaluate(spec(), {"accuracy": 0.9}, champion_metrics=None, champion_version=4)
-    assert unscored.reason == gates.CHAMPION_NOT_SCORED and not unscored.passed
+    assert unscored.reason == GateReason.CHAMPION_NOT_SCORED and not unscored.passed

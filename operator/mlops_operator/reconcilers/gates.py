@@ -11,15 +11,13 @@ direction (for rmse/mae it is champion - challenger).
 
 from __future__ import annotations
 
-from mlops_operator.api.v1alpha1.model import LOWER_IS_BETTER, GateVerdict, ImprovementMode, ValidationSpec
-
-PASSED = "Passed"
-METRIC_MISSING = "MetricMissing"
-BELOW_THRESHOLD = "BelowThreshold"
-ABOVE_THRESHOLD = "AboveThreshold"
-NOT_BETTER = "NotBetterThanChampion"
-INSUFFICIENT_IMPROVEMENT = "InsufficientImprovement"
-CHAMPION_NOT_SCORED = "ChampionNotScored"
+from mlops_operator.api.v1alpha1.model import (
+    LOWER_IS_BETTER,
+    GateReason,
+    GateVerdict,
+    ImprovementMode,
+    ValidationSpec,
+)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -41,7 +39,7 @@ def evaluate(
     score = metrics.get(metric)
 
     def verdict(
-        passed: bool, reason: str, message: str, champion: float | None = None, delta: float | None = None
+        passed: bool, reason: GateReason, message: str, champion: float | None = None, delta: float | None = None
     ) -> GateVerdict:
         return GateVerdict(
             passed=passed,
@@ -56,17 +54,19 @@ def evaluate(
 
     if score is None:
         found = ", ".join(sorted(metrics)) or "none"
-        return verdict(False, METRIC_MISSING, f"the training result has no {metric} (metrics reported: {found})")
+        missing = f"the training result has no {metric} (metrics reported: {found})"
+        return verdict(False, GateReason.METRIC_MISSING, missing)
 
     if spec.threshold is not None:
         if lower_is_better(metric) and score > spec.threshold:
             return verdict(
                 False,
-                ABOVE_THRESHOLD,
+                GateReason.ABOVE_THRESHOLD,
                 f"{metric} {score:.6g} is above the threshold {spec.threshold:.6g} (lower is better)",
             )
         if not lower_is_better(metric) and score < spec.threshold:
-            return verdict(False, BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}")
+            below = f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}"
+            return verdict(False, GateReason.BELOW_THRESHOLD, below)
 
     champion = (champion_metrics or {}).get(metric)
     if champion_version is None or not spec.must_beat_champion:
@@ -76,19 +76,19 @@ def evaluate(
             delta = improvement(metric, score, champion)
             return verdict(
                 True,
-                PASSED,
+                GateReason.PASSED,
                 f"{metric} {score:.6g}{bar} vs champion v{champion_version} {champion:.6g} "
                 f"(improvement {delta:+.6g}); mustBeatChampion is off",
                 champion,
                 delta,
             )
         why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
-        return verdict(True, PASSED, f"{metric} {score:.6g}{bar}; {why}")
+        return verdict(True, GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}")
 
     if champion is None:
         return verdict(
             False,
-            CHAMPION_NOT_SCORED,
+            GateReason.CHAMPION_NOT_SCORED,
             f"the champion v{champion_version} was not scored on the same split, "
             "so the comparison cannot be made; check the training Job's logs for why "
             "the champion artifact could not be loaded",
@@ -102,13 +102,13 @@ def evaluate(
         needed = f"{spec.min_improvement:.6g}"
     comparison = f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
     if delta <= 0:
-        return verdict(False, NOT_BETTER, f"{comparison}: does not beat the champion", champion, delta)
+        return verdict(False, GateReason.NOT_BETTER, f"{comparison}: does not beat the champion", champion, delta)
     if gained < spec.min_improvement:
         return verdict(
             False,
-            INSUFFICIENT_IMPROVEMENT,
+            GateReason.INSUFFICIENT_IMPROVEMENT,
             f"{comparison}: below the required improvement {needed}",
             champion,
             delta,
         )
-    return verdict(True, PASSED, f"{comparison}: beats the champion", champion, delta)
+    return verdict(True, GateReason.PASSED, f"{comparison}: beats the champion", champion, delta)

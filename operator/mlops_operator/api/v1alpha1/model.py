@@ -166,6 +166,19 @@ class VersionState(enum.StrEnum):
     ROLLED_BACK = "RolledBack"
 
 
+class GateReason(enum.StrEnum):
+    """Why the validation gate passed or refused a version: the one list the operator, the status
+    and `kubectl mlops why` share."""
+
+    PASSED = "Passed"
+    METRIC_MISSING = "MetricMissing"
+    BELOW_THRESHOLD = "BelowThreshold"
+    ABOVE_THRESHOLD = "AboveThreshold"
+    NOT_BETTER = "NotBetterThanChampion"
+    INSUFFICIENT_IMPROVEMENT = "InsufficientImprovement"
+    CHAMPION_NOT_SCORED = "ChampionNotScored"
+
+
 class GateVerdict(CRModel):
     passed: bool
     reason: Annotated[str, StringConstraints(max_length=64)]
