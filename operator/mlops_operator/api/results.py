@@ -1,27 +1,27 @@
-"""What the operator hands a workload (plans) and what a workload hands back (results).
+"""What a workload hands back: one result per Job, printed on stdout and written to the
+termination-message file (at most 4 KiB, see contracts.TERMINATION_MESSAGE_LIMIT).
 
-A plan travels as the JSON value of the workload's `--spec` flag; a result is printed on stdout and
-written to the termination-message file (at most 4 KiB, see contracts.TERMINATION_MESSAGE_LIMIT).
+Every result has `ok`; a failed run also has a CamelCase `reason` and an `error` message. The plans
+the operator hands the workloads are in api/plans.py.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
 from mlops_operator.api.base import CRModel
-from mlops_operator.api.v1alpha1.dataset import DatasetSpec, QualityFinding
-from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
-from mlops_operator.api.v1alpha1.model import Metric, ModelVersion, ParamValue, Task
 
+# Compatibility re-exports: the plans used to live here. Import them from api.plans; these go once
+# reconcilers/model.py, drift/select.py and three test modules have switched.
+from mlops_operator.api.plans import ChampionRef, DriftPlan, ProfilePlan, RegistryPlan, TrainingPlan
+from mlops_operator.api.v1alpha1.dataset import QualityFinding
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
+from mlops_operator.api.v1alpha1.model import ModelVersion
 
-class ProfilePlan(CRModel):
-    namespace: str
-    dataset: str
-    spec: DatasetSpec
-    store_uri: str
+# The ProfileResult fields a DatasetProfile (api/profile.py) gives as they are.
+PROFILE_FIELDS: Final = frozenset({"version", "rows", "columns", "target", "task_hint", "data_uri"})
 
 
 class ProfileResult(CRModel):
@@ -38,30 +38,6 @@ class ProfileResult(CRModel):
     reason: str | None = None
 
 
-class ChampionRef(CRModel):
-    version: int
-    artifact_uri: str
-    sha256: str
-
-
-class TrainingPlan(CRModel):
-    namespace: str
-    model: str
-    version: int
-    task: Task
-    target: str
-    estimator: str
-    params: dict[str, ParamValue] = Field(default_factory=dict)
-    test_size: float = 0.2
-    seed: int = 42
-    dataset_version: str
-    data_uri: str
-    output_dir: str
-    champion: ChampionRef | None = None
-    image: str = ""
-    trigger: str = ""
-
-
 class TrainResult(CRModel):
     ok: bool
     version: int | None = None
@@ -75,24 +51,6 @@ class TrainResult(CRModel):
     seconds: float | None = None
     error: str | None = None
     reason: str | None = None
-
-
-class DriftPlan(CRModel):
-    namespace: str
-    monitor: str
-    model: str
-    profile_uri: str
-    collected_prefix: str
-    window_start: datetime
-    window_end: datetime
-    min_samples: int = 100
-    numeric_test: DriftTest = DriftTest.AUTO
-    categorical_test: DriftTest = DriftTest.AUTO
-    threshold: float | None = None
-    drift_share: float = 0.5
-    bonferroni: bool = False
-    features: list[FeatureOverride] = Field(default_factory=list)
-    output_dir: str
 
 
 class DriftFeatureResult(CRModel):
@@ -117,15 +75,6 @@ class DriftResult(CRModel):
     reason: str | None = None
 
 
-class RegistryPlan(CRModel):
-    """Mirror a Model's `status.versions` into the store's registry.json (and read back what is there)."""
-
-    namespace: str
-    model: str
-    registry_uri: str
-    versions: list[ModelVersion] = Field(default_factory=list)
-
-
 class RegistryResult(CRModel):
     ok: bool
     stored: int = 0  # versions in registry.json after the merge
@@ -137,16 +86,24 @@ class RegistryResult(CRModel):
     reason: str | None = None
 
 
+class NotifyResult(CRModel):
+    ok: bool
+    status: int | None = None  # the webhook's HTTP status, when it answered
+    error: str | None = None
+    reason: str | None = None
+
+
 __all__ = [
-    "ChampionRef",
+    "PROFILE_FIELDS",
+    "ChampionRef",  # re-export, see above
     "DriftFeatureResult",
-    "DriftPlan",
+    "DriftPlan",  # re-export, see above
     "DriftResult",
-    "Metric",
-    "ProfilePlan",
+    "NotifyResult",
+    "ProfilePlan",  # re-export, see above
     "ProfileResult",
-    "RegistryPlan",
+    "RegistryPlan",  # re-export, see above
     "RegistryResult",
     "TrainResult",
-    "TrainingPlan",
+    "TrainingPlan",  # re-export, see above
 ]

@@ -1,0 +1,110 @@
+"""What the operator hands a workload: one plan per Job, the whole of what the Job is asked to do.
+
+A builder renders a plan as the JSON value of the workload's `--spec` flag (contracts.PLAN_FLAG); the
+workload parses exactly that, nothing else. What a workload hands back is in api/results.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import Field
+
+from mlops_operator.api.base import CRModel
+from mlops_operator.api.v1alpha1.dataset import DatasetSpec
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
+from mlops_operator.api.v1alpha1.model import ModelVersion, ParamValue, Task
+
+
+class ProfilePlan(CRModel):
+    """Version, validate and profile one Dataset's source into the store under `store_uri`."""
+
+    namespace: str
+    dataset: str
+    spec: DatasetSpec
+    store_uri: str
+
+
+class ChampionRef(CRModel):
+    """The serving version a training run scores on the same test split."""
+
+    version: int
+    artifact_uri: str
+    sha256: str
+
+
+class TrainingPlan(CRModel):
+    namespace: str
+    model: str
+    version: int
+    task: Task
+    target: str
+    estimator: str
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    test_size: float = 0.2
+    seed: int = 42
+    dataset_version: str
+    data_uri: str
+    output_dir: str
+    champion: ChampionRef | None = None
+    image: str = ""
+    trigger: str = ""
+
+
+# The DriftPlan fields a DriftMonitor's spec gives as they are (same names, same meaning).
+DRIFT_SPEC_FIELDS: Final = frozenset(
+    {"min_samples", "numeric_test", "categorical_test", "threshold", "drift_share", "bonferroni", "features"}
+)
+
+
+class DriftPlan(CRModel):
+    namespace: str
+    monitor: str
+    model: str
+    profile_uri: str
+    collected_prefix: str
+    window_start: datetime
+    window_end: datetime
+    min_samples: int = 100
+    numeric_test: DriftTest = DriftTest.AUTO
+    categorical_test: DriftTest = DriftTest.AUTO
+    threshold: float | None = None
+    drift_share: float = 0.5
+    bonferroni: bool = False
+    features: list[FeatureOverride] = Field(default_factory=list)
+    output_dir: str
+
+
+class RegistryPlan(CRModel):
+    """Mirror a Model's `status.versions` into the store's registry.json (and read back what is there)."""
+
+    namespace: str
+    model: str
+    registry_uri: str
+    versions: list[ModelVersion] = Field(default_factory=list)
+
+
+class NotifyPlan(CRModel):
+    """POST `payload` as JSON to the webhook URL in the pod's environment (contracts.ENV_WEBHOOK_URL).
+
+    The URL is a secret and never part of a plan. By default only https is used, and a host that
+    resolves to a private, loopback or link-local address is refused; the operator's settings can
+    allow either (a receiver inside the cluster, a test on 127.0.0.1).
+    """
+
+    payload: dict[str, Any]
+    allow_http: bool = False
+    allow_private: bool = False
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
+__all__ = [
+    "DRIFT_SPEC_FIELDS",
+    "ChampionRef",
+    "DriftPlan",
+    "NotifyPlan",
+    "ProfilePlan",
+    "RegistryPlan",
+    "TrainingPlan",
+]
