@@ -1,5 +1,7 @@
-"""The only code that talks to the Kubernetes API server."""
+"""The only code that talks to the Kubernetes API server: `Kube` for the operator (async),
+`BlockingKube` for command-line tools (kubectl-mlops)."""
 
+from mlops_operator.kube.blocking import BlockingKube, KubeconfigError, Unreachable, kubeconfig_namespace
 from mlops_operator.kube.client import ApiError, Conflict, Kube, NotFound
 from mlops_operator.kube.kinds import (
     DATASET,
@@ -26,9 +28,13 @@ __all__ = [
     "POD",
     "SERVICE",
     "ApiError",
+    "BlockingKube",
     "Conflict",
     "Kind",
     "Kube",
+    "KubeconfigError",
     "NotFound",
+    "Unreachable",
     "kind_of",
+    "kubeconfig_namespace",
 ]

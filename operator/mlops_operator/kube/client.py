@@ -15,15 +15,17 @@ import logging
 import os
 import socket
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import kopf
 import kubernetes
 from kubernetes.client import ApiClient
 
 from mlops_operator import contracts
 from mlops_operator.kube.kinds import EVENT, Kind, kind_of
+
+if TYPE_CHECKING:
+    import kopf
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
@@ -52,6 +54,8 @@ class Conflict(ApiError):
 def login(kubeconfig: str | None, **kwargs: Any) -> kopf.ConnectionInfo | None:
     """kopf's credentials from the same source as ours: an explicit kubeconfig file, else kopf's own
     discovery (in-cluster, then the default kubeconfig)."""
+    import kopf  # here, not at the top: kubectl-mlops imports this module and need not load kopf
+
     if kubeconfig is None:
         return kopf.login_via_client(**kwargs)
     configuration = kubernetes.client.Configuration()
@@ -74,6 +78,15 @@ def login(kubeconfig: str | None, **kwargs: Any) -> kopf.ConnectionInfo | None:
 
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def list_items(result: dict[str, Any], kind: Kind) -> list[dict[str, Any]]:
+    """The items of a list response, each with the apiVersion and kind a list leaves out."""
+    items: list[dict[str, Any]] = result.get("items") or []
+    for item in items:
+        item.setdefault("apiVersion", kind.api_version)
+        item.setdefault("kind", kind.kind)
+    return items
 
 
 class Kube:
@@ -150,12 +163,7 @@ class Kube:
         self, kind: Kind, namespace: str | None, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
         query = {"labelSelector": _selector(labels)} if labels else None
-        result = await self._request("GET", kind.path(namespace), query=query)
-        items: list[dict[str, Any]] = result.get("items") or []
-        for item in items:  # list items come without apiVersion/kind
-            item.setdefault("apiVersion", kind.api_version)
-            item.setdefault("kind", kind.kind)
-        return items
+        return list_items(await self._request("GET", kind.path(namespace), query=query), kind)
 
     # --- writes -----------------------------------------------------------------------------
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
