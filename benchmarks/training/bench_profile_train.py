@@ -11,6 +11,10 @@ same Pipeline (imputers, scaler, one-hot, LogisticRegression).
 
 Runs alternate (ours, hand, ours, hand, ...) so load on the machine hits both alike; the medians are
 reported. Acceptance (issue 3): ours <= 2x hand. Results: results.json and the table in README.md.
+
+Benchmark rules (benchmarks/quiet.py): refuses to start when the 1-minute load average is above 1.0
+(`--force-busy` runs anyway, marks the results not valid and writes no README); records the load
+before and after and the library versions.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import quiet  # noqa: E402
+
 TMP = HERE / "tmp"  # gitignored
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mlops-operator")
 NUMERIC, CATEGORICAL = 20, 5
@@ -145,6 +152,7 @@ def _timed_rusage(argv: list[str]) -> tuple[float, float, float, str]:
 
 def write_readme(results: dict[str, Any], path: Path) -> None:
     median, dataset = results["median"], results["dataset"]
+    conditions = results["conditions"]
     verdict = "passed" if results["acceptance"]["passed"] else "FAILED"
     ours, hand = results["ours"], results["hand"]
     rows = [
@@ -169,8 +177,8 @@ def write_readme(results: dict[str, Any], path: Path) -> None:
         f"columns and a binary target, CSV of {dataset['csv_bytes'] / 2**20:.0f} MiB. "
         f"Estimator: {results['estimator']}. Every step is a separate process (imports included); "
         f"median of {results['repeats']} alternating runs, {results['date']}, "
-        f"{results['machine']['cpus']} CPUs shared with other work (load average "
-        f"{results['machine']['load_average_at_start']} at the start).",
+        f"{conditions['cpus']} CPUs, 1-minute load average {conditions['load_before'][0]:.2f} before and "
+        f"{conditions['load_after'][0]:.2f} after; {quiet.numpy_line(conditions)}.",
         "",
         "| Step | Wall seconds (median) | CPU seconds (median) | Peak RSS (MiB) |",
         "|---|---:|---:|---:|",
@@ -203,13 +211,17 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--readme-only", action="store_true", help="rewrite README.md from --out")
+    quiet.add_arguments(parser)
     args = parser.parse_args()
     if args.readme_only:
-        results = summarize(json.loads(args.out.read_text()))
+        results = json.loads(args.out.read_text())
+        quiet.require_valid(results, args.out)
+        results = summarize(results)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         write_readme(results, HERE / "README.md")
         return 0
 
+    gate = quiet.Gate.enter(args.force_busy, "training")
     csv = make_dataset(args.rows)
     ours: list[dict[str, Any]] = []
     hand: list[dict[str, Any]] = []
@@ -240,9 +252,13 @@ def main() -> int:
         "ours": ours,
         "hand": hand,
         "hand_default_csv_parser": hand_default,
+        "conditions": gate.conditions(),
     })
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    write_readme(results, HERE / "README.md")
+    if gate.valid:
+        write_readme(results, HERE / "README.md")
+    else:
+        print(f"not valid (--force-busy): {args.out} written, README.md left alone", file=sys.stderr)
     print(json.dumps(results["median"] | {"ratio": results["ratio_ours_to_hand"]} | results["acceptance"]))
     return 0
 
