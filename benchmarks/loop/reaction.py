@@ -11,6 +11,11 @@ clock and the same watch latency on both ends, so what remains is the operator's
      Job appears.
 Needs the operator installed (make demo does that) and KUBECONFIG. Bounded: N samples, a timeout
 per sample. Writes benchmarks/loop/results.json; prints p50/p99 per transition.
+
+Benchmark rules (benchmarks/quiet.py): refuses to start when the 1-minute load average is above 1.0
+(`--force-busy` runs anyway and marks the results not valid); records the load before and after and
+the library versions. benchmarks/scale/ measures the same three transitions against a bare
+kube-apiserver at N = 1, 100 and 1000 Models, next to a minimal kopf operator.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from kubernetes import client, config, watch
 
 GROUP, VERSION = "mlops.dev", "v1alpha1"
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import quiet  # noqa: E402
+
 DEMO = HERE.parents[1] / "hack" / "demo"
 MODEL = "reaction-lr"
 MONITOR = "reaction-drift"
@@ -269,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    quiet.add_arguments(parser)
     args = parser.parse_args(argv)
+    gate = quiet.Gate.enter(args.force_busy, "loop")
     config.load_kube_config()
     setup(args.namespace)
     w = Watcher(args.namespace)
@@ -287,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             "job_finished_to_status_updated": summary(to_status),
             "drift_detected_to_retrain_job_created": summary(to_retrain),
         },
+        "conditions": gate.conditions(packages=(*quiet.LIBRARIES, "kopf", "kubernetes")),
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for name, s in results["transitions"].items():
