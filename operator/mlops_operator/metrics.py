@@ -1,81 +1,90 @@
 """The operator's own Prometheus metrics (the model server exports its own).
 
 One registry per Metrics instance, so tests and in-process runs never collide on global names.
+Series labelled with one object (a Model's serving version, a DriftMonitor's scores) are removed
+when that object is deleted (`forget`), so a cluster with churn does not grow them without bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
+RECONCILE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+MONITOR_LABELS = ("namespace", "monitor", "model")
+MODEL_LABELS = ("namespace", "model")
+# The label that names the object a series belongs to, per kind.
+OWNER_LABEL = {"Model": "model", "DriftMonitor": "monitor"}
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._owned: list[tuple[MetricWrapperBase, tuple[str, ...], str]] = []  # (metric, labels, owner label)
         self.reconciles = Counter(
-            "mlops_reconcile_total",
-            "Reconciles by kind and result",
-            ["kind", "result"],
-            registry=self.registry,
+            "mlops_reconcile_total", "Reconciles by kind and result", ["kind", "result"], registry=self.registry
         )
         self.reconcile_seconds = Histogram(
             "mlops_reconcile_duration_seconds",
             "Time spent in one reconcile",
             ["kind"],
             registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            buckets=RECONCILE_BUCKETS,
         )
         self.jobs_created = Counter(
             "mlops_jobs_created_total", "Jobs created by component", ["component"], registry=self.registry
         )
-        self.drift_feature_score = Gauge(
-            "mlops_drift_feature_score",
-            "Latest drift score per feature",
-            ["namespace", "monitor", "model", "feature", "test"],
-            registry=self.registry,
+        self.last_resync = Gauge(
+            "mlops_last_resync_timestamp_seconds", "Unix time of the last successful resync", registry=self.registry
         )
-        self.drift_feature_drifted = Gauge(
-            "mlops_drift_feature_drifted",
-            "1 when the feature drifted at the latest check",
-            ["namespace", "monitor", "model", "feature"],
-            registry=self.registry,
+        self._drift_metrics()
+        self._model_metrics()
+
+    def _drift_metrics(self) -> None:
+        """Series of one DriftMonitor (its `model` label says which Model it watches)."""
+        self.drift_feature_score = self._monitor_gauge(
+            "mlops_drift_feature_score", "Latest drift score per feature", "feature", "test"
         )
-        self.drift_share = Gauge(
-            "mlops_drift_share",
-            "Share of drifted features at the latest check",
-            ["namespace", "monitor", "model"],
-            registry=self.registry,
+        self.drift_feature_drifted = self._monitor_gauge(
+            "mlops_drift_feature_drifted", "1 when the feature drifted at the latest check", "feature"
         )
-        self.drift_detected = Gauge(
-            "mlops_drift_detected",
-            "1 when the latest check of the monitor found dataset drift",
-            ["namespace", "monitor", "model"],
-            registry=self.registry,
+        self.drift_share = self._monitor_gauge("mlops_drift_share", "Share of drifted features at the latest check")
+        self.drift_detected = self._monitor_gauge(
+            "mlops_drift_detected", "1 when the latest check of the monitor found dataset drift"
         )
-        self.training_failures = Counter(
-            "mlops_model_training_failures_total",
-            "Training runs that ended Failed (the PrometheusRule alerts on it)",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.retrain_requests = Counter(
+        retrain_requests = Counter(
             "mlops_retrain_requests_total",
             "Retrain requests made by DriftMonitors",
-            ["namespace", "monitor", "model"],
+            MONITOR_LABELS,
             registry=self.registry,
         )
-        self.serving_version = Gauge(
-            "mlops_model_serving_version",
-            "Version each Model serves",
-            ["namespace", "model"],
+        self.retrain_requests = self._own(retrain_requests, MONITOR_LABELS, owner="monitor")
+
+    def _model_metrics(self) -> None:
+        """Series of one Model."""
+        training_failures = Counter(
+            "mlops_model_training_failures_total",
+            "Training runs that ended Failed (the PrometheusRule alerts on it)",
+            MODEL_LABELS,
             registry=self.registry,
         )
-        self.last_resync = Gauge(
-            "mlops_last_resync_timestamp_seconds",
-            "Unix time of the last successful resync",
-            registry=self.registry,
+        self.training_failures = self._own(training_failures, MODEL_LABELS, owner="model")
+        serving_version = Gauge(
+            "mlops_model_serving_version", "Version each Model serves", MODEL_LABELS, registry=self.registry
         )
+        self.serving_version = self._own(serving_version, MODEL_LABELS, owner="model")
+
+    def _monitor_gauge(self, name: str, documentation: str, *extra_labels: str) -> Gauge:
+        labels = (*MONITOR_LABELS, *extra_labels)
+        return self._own(Gauge(name, documentation, labels, registry=self.registry), labels, owner="monitor")
+
+    def _own(self, metric: M, labels: Sequence[str], *, owner: str) -> M:
+        self._owned.append((metric, tuple(labels), owner))
+        return metric
 
     def record_drift(
         self,
@@ -95,5 +104,33 @@ class Metrics:
         if verdict is not None:
             self.drift_detected.labels(namespace, monitor, model).set(1.0 if verdict == "Drift" else 0.0)
 
+    def forget(self, kind: str, namespace: str, name: str) -> int:
+        """Remove every series that belongs to the object (kind, namespace, name); returns how many.
+
+        A Model's series carry `model`, a DriftMonitor's carry `monitor` (their `model` label only
+        says which Model the monitor watches, so deleting that Model leaves them alone).
+        """
+        owner = OWNER_LABEL.get(kind)
+        removed = 0
+        for metric, labels, owned_by in self._owned:
+            if owned_by != owner:
+                continue
+            for values in _label_values(metric, labels):
+                series = dict(zip(labels, values, strict=True))
+                if series["namespace"] == namespace and series[owner] == name:
+                    metric.remove(*values)
+                    removed += 1
+        return removed
+
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
+
+
+def _label_values(metric: MetricWrapperBase, labels: Sequence[str]) -> set[tuple[str, ...]]:
+    """The label values of every series `metric` holds (read through the public `collect`)."""
+    found = set()
+    for family in metric.collect():
+        for sample in family.samples:
+            if all(label in sample.labels for label in labels):
+                found.add(tuple(sample.labels[label] for label in labels))
+    return found
