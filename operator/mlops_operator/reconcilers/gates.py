@@ -37,62 +37,84 @@ def evaluate(
 ) -> GateVerdict:
     metric = str(spec.metric)
     score = metrics.get(metric)
-
-    def verdict(
-        passed: bool, reason: GateReason, message: str, champion: float | None = None, delta: float | None = None
-    ) -> GateVerdict:
-        return GateVerdict(
-            passed=passed,
-            reason=reason,
-            message=message,
-            metric=spec.metric,
-            score=score,
-            champion_score=champion,
-            delta=delta,
-            champion_version=champion_version,
-        )
-
     if score is None:
         found = ", ".join(sorted(metrics)) or "none"
         missing = f"the training result has no {metric} (metrics reported: {found})"
-        return verdict(False, GateReason.METRIC_MISSING, missing)
-
-    if spec.threshold is not None:
-        if lower_is_better(metric) and score > spec.threshold:
-            return verdict(
-                False,
-                GateReason.ABOVE_THRESHOLD,
-                f"{metric} {score:.6g} is above the threshold {spec.threshold:.6g} (lower is better)",
-            )
-        if not lower_is_better(metric) and score < spec.threshold:
-            below = f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}"
-            return verdict(False, GateReason.BELOW_THRESHOLD, below)
-
+        return _verdict(spec, None, champion_version, False, GateReason.METRIC_MISSING, missing)
+    refusal = _threshold_refusal(spec, metric, score)
+    if refusal is not None:
+        return _verdict(spec, score, champion_version, False, *refusal)
     champion = (champion_metrics or {}).get(metric)
     if champion_version is None or not spec.must_beat_champion:
-        bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
-        if champion_version is not None and champion is not None:
-            # Not required, but recorded: both scores and the delta on the same split.
-            delta = improvement(metric, score, champion)
-            return verdict(
-                True,
-                GateReason.PASSED,
-                f"{metric} {score:.6g}{bar} vs champion v{champion_version} {champion:.6g} "
-                f"(improvement {delta:+.6g}); mustBeatChampion is off",
-                champion,
-                delta,
-            )
-        why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
-        return verdict(True, GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}")
-
+        return _passed_without_duel(spec, metric, score, champion, champion_version)
     if champion is None:
-        return verdict(
+        return _verdict(
+            spec,
+            score,
+            champion_version,
             False,
             GateReason.CHAMPION_NOT_SCORED,
             f"the champion v{champion_version} was not scored on the same split, "
             "so the comparison cannot be made; check the training Job's logs for why "
             "the champion artifact could not be loaded",
         )
+    return _against_champion(spec, metric, score, champion, champion_version)
+
+
+def _verdict(
+    spec: ValidationSpec,
+    score: float | None,
+    champion_version: int | None,
+    passed: bool,
+    reason: GateReason,
+    message: str,
+    champion: float | None = None,
+    delta: float | None = None,
+) -> GateVerdict:
+    return GateVerdict(
+        passed=passed,
+        reason=reason,
+        message=message,
+        metric=spec.metric,
+        score=score,
+        champion_score=champion,
+        delta=delta,
+        champion_version=champion_version,
+    )
+
+
+def _threshold_refusal(spec: ValidationSpec, metric: str, score: float) -> tuple[GateReason, str] | None:
+    if spec.threshold is None:
+        return None
+    if lower_is_better(metric) and score > spec.threshold:
+        above = f"{metric} {score:.6g} is above the threshold {spec.threshold:.6g} (lower is better)"
+        return GateReason.ABOVE_THRESHOLD, above
+    if not lower_is_better(metric) and score < spec.threshold:
+        return GateReason.BELOW_THRESHOLD, f"{metric} {score:.6g} is below the threshold {spec.threshold:.6g}"
+    return None
+
+
+def _passed_without_duel(
+    spec: ValidationSpec, metric: str, score: float, champion: float | None, champion_version: int | None
+) -> GateVerdict:
+    """No champion serves, or mustBeatChampion is off: the threshold alone decides (and it passed)."""
+    bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
+    if champion_version is not None and champion is not None:
+        # Not required, but recorded: both scores and the delta on the same split.
+        delta = improvement(metric, score, champion)
+        message = (
+            f"{metric} {score:.6g}{bar} vs champion v{champion_version} {champion:.6g} "
+            f"(improvement {delta:+.6g}); mustBeatChampion is off"
+        )
+        return _verdict(spec, score, champion_version, True, GateReason.PASSED, message, champion, delta)
+    why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
+    return _verdict(spec, score, champion_version, True, GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}")
+
+
+def _against_champion(
+    spec: ValidationSpec, metric: str, score: float, champion: float, champion_version: int
+) -> GateVerdict:
+    """mustBeatChampion: strictly better than the champion, by at least minImprovement."""
     delta = improvement(metric, score, champion)
     if spec.improvement_mode == ImprovementMode.RELATIVE:
         gained = delta / abs(champion) if champion != 0 else (float("inf") if delta > 0 else 0.0)
@@ -102,13 +124,10 @@ def evaluate(
         needed = f"{spec.min_improvement:.6g}"
     comparison = f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
     if delta <= 0:
-        return verdict(False, GateReason.NOT_BETTER, f"{comparison}: does not beat the champion", champion, delta)
-    if gained < spec.min_improvement:
-        return verdict(
-            False,
-            GateReason.INSUFFICIENT_IMPROVEMENT,
-            f"{comparison}: below the required improvement {needed}",
-            champion,
-            delta,
-        )
-    return verdict(True, GateReason.PASSED, f"{comparison}: beats the champion", champion, delta)
+        reason, passed, message = GateReason.NOT_BETTER, False, f"{comparison}: does not beat the champion"
+    elif gained < spec.min_improvement:
+        reason, passed = GateReason.INSUFFICIENT_IMPROVEMENT, False
+        message = f"{comparison}: below the required improvement {needed}"
+    else:
+        reason, passed, message = GateReason.PASSED, True, f"{comparison}: beats the champion"
+    return _verdict(spec, score, champion_version, passed, reason, message, champion, delta)
