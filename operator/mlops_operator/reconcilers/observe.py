@@ -11,7 +11,7 @@ import enum
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -65,17 +65,26 @@ def _true(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next((c for c in _conditions(obj) if c.get("type") == type_ and c.get("status") == "True"), None)
 
 
-def job_phase(job: dict[str, Any]) -> tuple[JobPhase, str, str]:
+class JobState(NamedTuple):
+    """A Job's phase from its conditions, with the Job controller's reason and message when it failed."""
+
+    phase: JobPhase
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.phase == JobPhase.ACTIVE
+
+
+def job_phase(job: dict[str, Any]) -> JobState:
     if _true(job, "Complete"):
-        return JobPhase.SUCCEEDED, "", ""
+        return JobState(JobPhase.SUCCEEDED)
     failed = _true(job, "Failed")
     if failed:
-        return (
-            JobPhase.FAILED,
-            str(failed.get("reason") or Reason.JOB_FAILED),
-            str(failed.get("message") or ""),
-        )
-    return JobPhase.ACTIVE, "", ""
+        reason = str(failed.get("reason") or Reason.JOB_FAILED)
+        return JobState(JobPhase.FAILED, reason, str(failed.get("message") or ""))
+    return JobState(JobPhase.ACTIVE)
 
 
 def termination(pods: list[dict[str, Any]], container: str | None = None) -> Termination | None:
@@ -127,31 +136,43 @@ def _tail(text: str, limit: int = 400) -> str:
 
 
 def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], model: type[R], container: str) -> JobOutcome[R]:
-    phase, job_reason, job_message = job_phase(job)
-    if phase == JobPhase.ACTIVE:
+    state = job_phase(job)
+    if state.active:
         return JobOutcome(JobPhase.ACTIVE)
     term = termination(pods, container)
     result = parse_result(model, term.message) if term else None
-    ok = bool(getattr(result, "ok", False))
-    if phase == JobPhase.SUCCEEDED:
-        if result is None:
-            seen = _tail(term.message) if term else "no pod of the Job was found"
-            return JobOutcome(
-                JobPhase.FAILED,
-                Reason.RESULT_UNREADABLE,
-                f"the Job succeeded but reported no readable {model.__name__}: {seen}",
-            )
-        if not ok:
-            return JobOutcome(
-                JobPhase.FAILED,
-                _reason(getattr(result, "reason", None), Reason.JOB_FAILED),
-                str(getattr(result, "error", None) or "the workload reported a failure"),
-                result,
-            )
-        return JobOutcome(JobPhase.SUCCEEDED, Reason.SUCCEEDED, "", result)
-    # Failed: the most specific explanation wins.
+    if state.phase == JobPhase.SUCCEEDED:
+        return _succeeded(model, term, result)
+    return _failed(job, state, term, result)
+
+
+def _ok(result: BaseModel | None) -> bool:
+    return bool(getattr(result, "ok", False))
+
+
+def _succeeded(model: type[R], term: Termination | None, result: R | None) -> JobOutcome[R]:
+    """A Complete Job: its result, or why the result does not count."""
+    if result is None:
+        seen = _tail(term.message) if term else "no pod of the Job was found"
+        return JobOutcome(
+            JobPhase.FAILED,
+            Reason.RESULT_UNREADABLE,
+            f"the Job succeeded but reported no readable {model.__name__}: {seen}",
+        )
+    if not _ok(result):
+        return JobOutcome(
+            JobPhase.FAILED,
+            _reason(getattr(result, "reason", None), Reason.JOB_FAILED),
+            str(getattr(result, "error", None) or "the workload reported a failure"),
+            result,
+        )
+    return JobOutcome(JobPhase.SUCCEEDED, Reason.SUCCEEDED, "", result)
+
+
+def _failed(job: dict[str, Any], state: JobState, term: Termination | None, result: R | None) -> JobOutcome[R]:
+    """A Failed Job: the most specific explanation wins."""
     name = job.get("metadata", {}).get("name", "")
-    if job_reason == "DeadlineExceeded":
+    if state.reason == "DeadlineExceeded":
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
         return JobOutcome(
             JobPhase.FAILED,
@@ -167,14 +188,14 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], model: type[R],
             f"Job {name}: the container was OOM-killed at its memory limit ({limit}); raise resources.limits.memory",
             result,
         )
-    if result is not None and not ok:
+    if result is not None and not _ok(result):
         return JobOutcome(
             JobPhase.FAILED,
             _reason(
                 getattr(result, "reason", None),
                 EXIT_CODE_REASONS.get(term.exit_code or -1, Reason.JOB_FAILED) if term else Reason.JOB_FAILED,
             ),
-            str(getattr(result, "error", None) or job_message),
+            str(getattr(result, "error", None) or state.message),
             result,
         )
     if term is not None and term.exit_code in EXIT_CODE_REASONS:
@@ -187,8 +208,8 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], model: type[R],
     exit_info = f" (last exit code {term.exit_code})" if term and term.exit_code is not None else ""
     return JobOutcome(
         JobPhase.FAILED,
-        _reason(job_reason, Reason.JOB_FAILED),
-        f"Job {name} failed{exit_info}: {job_message or job_reason}{detail}",
+        _reason(state.reason, Reason.JOB_FAILED),
+        f"Job {name} failed{exit_info}: {state.message or state.reason}{detail}",
     )
 
 
