@@ -1,10 +1,9 @@
-"""The reference side of a drift check, prepared once per dataset version.
+"""Reading the reference side of a drift check: the only module of the engine that does I/O.
 
 The Dataset profile (api/profile.py) already holds what a check needs: `profile.json` with category
-counts and `reference.npz` with one sorted, NaN-free float64 sample per numeric feature. Loading turns
-them into `Reference`: the sorted samples as they are (a check merges into them, never sorts them), and
-the few derived numbers (std, decile edges and counts, the distinct values of low-cardinality numeric
-features) that cost one pass over a sorted array.
+counts and `reference.npz` with one sorted, NaN-free float64 sample per numeric feature. `load` reads
+them (store, local cache), checks them, and hands them to features.build, which prepares `Reference`
+without any I/O. The reference types are re-exported here for callers that load and use them.
 
 Both files are copied into a local cache directory keyed by the sha256 of profile.json, so repeated
 checks against the same dataset version read the (possibly remote, possibly large) sample once.
@@ -18,115 +17,31 @@ import logging
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import pydantic
 
 from mlops_operator import store
-from mlops_operator.api.profile import OTHER_CATEGORY, PROFILE_FILE, REFERENCE_FILE, DatasetProfile
+from mlops_operator.api.profile import PROFILE_FILE, REFERENCE_FILE, DatasetProfile
 from mlops_operator.api.v1alpha1.dataset import FeatureType
-from mlops_operator.drift import stats
-from mlops_operator.drift.stats import FloatArray, IntArray
+from mlops_operator.drift.features import (
+    FEW_DISTINCT_VALUES,
+    CategoricalReference,
+    FeatureReference,
+    NumericReference,
+    Reference,
+    build,
+    prepare_categorical,
+    prepare_numeric,
+)
+from mlops_operator.drift.stats import FloatArray
 
 log = logging.getLogger(__name__)
-
-# Evidently treats a numeric feature with at most this many distinct values like a categorical one.
-FEW_DISTINCT_VALUES: Final = 5
 
 
 class ReferenceDataError(Exception):
     """The profile or its reference sample is malformed (a data error: retrying cannot help)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NumericReference:
-    name: str
-    sorted_values: FloatArray
-    std: float
-    decile_edges: FloatArray
-    decile_counts: IntArray
-    # The distinct values and their counts when there are at most FEW_DISTINCT_VALUES of them.
-    few_values: FloatArray | None
-    few_counts: IntArray | None
-
-    @property
-    def size(self) -> int:
-        return int(self.sorted_values.size)
-
-
-@dataclass(frozen=True, slots=True)
-class CategoricalReference:
-    name: str
-    categories: tuple[str, ...]
-    counts: IntArray
-    has_overflow: bool  # the profile folded rare categories into OTHER_CATEGORY
-
-    @property
-    def size(self) -> int:
-        return int(self.counts.sum())
-
-
-FeatureReference = NumericReference | CategoricalReference
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    profile: DatasetProfile
-    profile_sha256: str
-    features: dict[str, FeatureReference]
-
-    @property
-    def rows(self) -> int:
-        return self.profile.rows
-
-
-def prepare_numeric(name: str, sorted_values: FloatArray) -> NumericReference:
-    """Everything a check needs from one sorted sample; O(n) on the sorted array, no sort."""
-    run_starts = np.flatnonzero(np.diff(sorted_values)) + 1 if sorted_values.size else np.empty(0, np.int64)
-    few_values: FloatArray | None = None
-    few_counts: IntArray | None = None
-    if 0 < run_starts.size + 1 <= FEW_DISTINCT_VALUES:
-        starts = np.concatenate(([0], run_starts))
-        few_values = sorted_values[starts]
-        few_counts = np.diff(np.concatenate((starts, [sorted_values.size]))).astype(np.int64)
-    edges = stats.decile_edges(sorted_values)
-    return NumericReference(
-        name=name,
-        sorted_values=sorted_values,
-        std=float(np.std(sorted_values)) if sorted_values.size else 0.0,
-        decile_edges=edges,
-        decile_counts=stats.binned_counts(sorted_values, edges),
-        few_values=few_values,
-        few_counts=few_counts,
-    )
-
-
-def prepare_categorical(name: str, categories: dict[str, int]) -> CategoricalReference:
-    return CategoricalReference(
-        name=name,
-        categories=tuple(categories),
-        counts=np.fromiter(categories.values(), dtype=np.int64, count=len(categories)),
-        has_overflow=OTHER_CATEGORY in categories,
-    )
-
-
-def build(profile: DatasetProfile, profile_sha256: str, samples: dict[str, FloatArray]) -> Reference:
-    features: dict[str, FeatureReference] = {}
-    for feature in profile.features:
-        if feature.name == profile.target:
-            continue
-        if feature.type == FeatureType.NUMERIC:
-            features[feature.name] = prepare_numeric(feature.name, samples.get(feature.name, _EMPTY))
-        else:
-            counts = feature.categorical.categories if feature.categorical else {}
-            features[feature.name] = prepare_categorical(feature.name, counts)
-    return Reference(profile=profile, profile_sha256=profile_sha256, features=features)
-
-
-_EMPTY: Final = np.empty(0, dtype=np.float64)
 
 
 def parse_profile(data: bytes) -> DatasetProfile:

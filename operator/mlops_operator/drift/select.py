@@ -13,11 +13,19 @@ Defaults follow Evidently's auto-selection, the widely known one:
 "Distinct values" counts both sides together, as Evidently does. A plan may set one test for all
 numeric and one for all categorical features, a threshold for every test, and per-feature overrides of
 test, threshold and `ignore`. With `bonferroni`, every p-value threshold is divided by the number of
-features tested. The dataset drifts when the share of drifted features, among those whose statistic
-could be computed, reaches `drift_share`.
+features tested. The dataset drifts when the share of drifted features, among those with a verdict,
+reaches `drift_share`.
 
 Count-based tests (chisquare, ztest, psi, jensenshannon) on a numeric feature use its distinct values
 when the reference has at most 5 of them, else the reference-decile bins.
+
+Missing values (null, NaN, ±inf) are counted on both sides and reported per feature. A feature whose
+missing share rose by at least `missing_increase` (default 0.1, i.e. 10 percentage points; None turns
+the check off) over the reference's, with a two-proportion z-test p-value below MISSING_ALPHA (so
+small windows do not alarm on noise), is drifted whatever its statistic says, and has a verdict even
+when no value is left to compute the statistic on.
+
+No I/O here: no store, no files, no network (import-linter keeps it so).
 """
 
 from __future__ import annotations
@@ -29,12 +37,19 @@ from typing import Final, Literal
 
 import numpy as np
 
-from mlops_operator.api.profile import OTHER_CATEGORY
 from mlops_operator.api.results import DriftPlan
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
-from mlops_operator.drift import stats
-from mlops_operator.drift.reference import CategoricalReference, NumericReference, Reference
-from mlops_operator.drift.stats import FloatArray, IntArray, Outcome
+from mlops_operator.drift import categories, stats
+from mlops_operator.drift.features import (
+    CategoricalReference,
+    CurrentCategorical,
+    CurrentFeature,
+    CurrentNumeric,
+    NumericReference,
+    Reference,
+    current_numeric,
+)
+from mlops_operator.drift.stats import FloatArray, IntArray, StatisticResult
 
 SMALL_REFERENCE_ROWS: Final = 1000
 FEW_VALUES_FOR_CATEGORICAL: Final = 5
@@ -50,6 +65,8 @@ DEFAULT_THRESHOLDS: Final[dict[DriftTest, float]] = {
 }
 P_VALUE_TESTS: Final = frozenset({DriftTest.KS, DriftTest.CHI_SQUARE, DriftTest.Z_TEST})
 NUMERIC_ONLY_TESTS: Final = frozenset({DriftTest.KS, DriftTest.WASSERSTEIN})
+DEFAULT_MISSING_INCREASE: Final = 0.1  # a rise of the missing share by 10 percentage points
+MISSING_ALPHA: Final = 0.05  # ... that a two-proportion z-test also finds significant
 
 
 class SelectionError(ValueError):
@@ -57,33 +74,19 @@ class SelectionError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class CurrentNumeric:
-    """A numeric feature of the current window: NaN-free and sorted (see stats.finite_sorted)."""
+class DriftCheckSettings:
+    """How one drift check tests and judges features (from the DriftPlan)."""
 
-    sorted_values: FloatArray
-    missing: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentCategorical:
-    counts: Mapping[str, int]
-    missing: int = 0
-
-
-CurrentFeature = CurrentNumeric | CurrentCategorical
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
     numeric_test: DriftTest = DriftTest.AUTO
     categorical_test: DriftTest = DriftTest.AUTO
     threshold: float | None = None
     drift_share: float = 0.5
     bonferroni: bool = False
     overrides: Mapping[str, FeatureOverride] = field(default_factory=dict)
+    missing_increase: float | None = DEFAULT_MISSING_INCREASE  # None: the missing share never drifts
 
     @classmethod
-    def from_plan(cls, plan: DriftPlan) -> Settings:
+    def from_plan(cls, plan: DriftPlan) -> DriftCheckSettings:
         return cls(
             numeric_test=DriftTest(plan.numeric_test),
             categorical_test=DriftTest(plan.categorical_test),
@@ -100,12 +103,22 @@ class FeatureVerdict:
     kind: Literal["numeric", "categorical"]
     test: DriftTest
     threshold: float
-    outcome: Outcome
-    drifted: bool
+    outcome: StatisticResult
+    drifted: bool  # the statistic crossed its threshold, or the missing share rose (missing_drifted)
+    reference_missing_share: float | None = None
+    current_missing_share: float | None = None
+    reference_n: int = 0  # values the statistic used on each side (numeric: the reference sample)
+    current_n: int = 0
+    missing_drifted: bool = False
 
     @property
     def is_p_value(self) -> bool:
         return self.test in P_VALUE_TESTS
+
+    @property
+    def has_verdict(self) -> bool:
+        """A computable statistic, or a missing share that drifted even without one."""
+        return self.outcome.computable or self.missing_drifted
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +129,8 @@ class Evaluation:
 
     @property
     def computable(self) -> list[FeatureVerdict]:
-        return [f for f in self.features if f.outcome.computable]
+        """The features with a verdict (FeatureVerdict.has_verdict): the drifted share's denominator."""
+        return [f for f in self.features if f.has_verdict]
 
     @property
     def drifted(self) -> list[str]:
@@ -148,25 +162,14 @@ def run_values(sorted_values: FloatArray) -> tuple[FloatArray, IntArray]:
 def aligned_category_counts(
     reference: CategoricalReference, current: Mapping[str, int]
 ) -> tuple[list[str], IntArray, IntArray]:
-    """Reference and current counts over the union of categories.
+    """Reference and current counts over common categories, labels canonicalised alike on both sides.
 
-    A current category the reference never saw is a zero in the reference row, unless the profile
-    folded rare categories into OTHER_CATEGORY: then an unknown value may be one of those and counts
-    there.
+    Without a fold in the profile: the union of categories (a category unseen on one side is a zero
+    cell). When the profile folded rare categories into OTHER_CATEGORY, the categories kept on both
+    sides are chosen by their combined counts (categories.align), so equal distributions stay equal.
     """
-    labels = list(reference.categories)
-    index = {label: i for i, label in enumerate(labels)}
-    current_counts = [0] * len(labels)
-    for label, count in current.items():
-        target = label if label in index or not reference.has_overflow else OTHER_CATEGORY
-        if target not in index:
-            index[target] = len(labels)
-            labels.append(target)
-            current_counts.append(0)
-        current_counts[index[target]] += int(count)
-    reference_counts = np.zeros(len(labels), dtype=np.int64)
-    reference_counts[: reference.counts.size] = reference.counts
-    return labels, reference_counts, np.asarray(current_counts, dtype=np.int64)
+    ref = dict(zip(reference.categories, (int(c) for c in reference.counts), strict=True))
+    return categories.align(ref, categories.canonical_counts(current.items()), reference.has_overflow)
 
 
 def aligned_value_counts(reference: NumericReference, current: CurrentNumeric) -> tuple[list[str], IntArray, IntArray]:
@@ -194,7 +197,7 @@ def distinct_values(reference: NumericReference | CategoricalReference, current:
     if isinstance(reference, CategoricalReference):
         assert isinstance(current, CurrentCategorical)
         seen = {c for c, n in zip(reference.categories, reference.counts, strict=True) if n > 0}
-        return len(seen | {c for c, n in current.counts.items() if n > 0})
+        return len(seen | {c for c, n in categories.canonical_counts(current.counts.items()).items() if n > 0})
     assert isinstance(current, CurrentNumeric)
     if reference.few_values is None:
         return FEW_VALUES_FOR_CATEGORICAL + 1
@@ -215,7 +218,7 @@ def choose_test(
     reference: NumericReference | CategoricalReference,
     current: CurrentFeature,
     reference_rows: int,
-    settings: Settings,
+    settings: DriftCheckSettings,
 ) -> DriftTest:
     numeric = isinstance(reference, NumericReference)
     override = settings.overrides.get(name)
@@ -232,7 +235,7 @@ def choose_test(
     return test
 
 
-def threshold_for(name: str, test: DriftTest, settings: Settings, tested: int) -> float:
+def threshold_for(name: str, test: DriftTest, settings: DriftCheckSettings, tested: int) -> float:
     override = settings.overrides.get(name)
     chosen = override.threshold if override is not None and override.threshold is not None else None
     threshold = chosen if chosen is not None else settings.threshold
@@ -245,7 +248,9 @@ def threshold_for(name: str, test: DriftTest, settings: Settings, tested: int) -
 # --- evaluation ------------------------------------------------------------------------------------
 
 
-def compute(test: DriftTest, reference: NumericReference | CategoricalReference, current: CurrentFeature) -> Outcome:
+def compute(
+    test: DriftTest, reference: NumericReference | CategoricalReference, current: CurrentFeature
+) -> StatisticResult:
     if isinstance(reference, NumericReference):
         assert isinstance(current, CurrentNumeric)
         if test == DriftTest.KS:
@@ -259,7 +264,7 @@ def compute(test: DriftTest, reference: NumericReference | CategoricalReference,
     return compute_on_counts(test, ref_counts, cur_counts)
 
 
-def compute_on_counts(test: DriftTest, ref_counts: IntArray, cur_counts: IntArray) -> Outcome:
+def compute_on_counts(test: DriftTest, ref_counts: IntArray, cur_counts: IntArray) -> StatisticResult:
     if test == DriftTest.CHI_SQUARE:
         return stats.chi_square(ref_counts, cur_counts)
     if test == DriftTest.PSI:
@@ -276,7 +281,7 @@ def compute_on_counts(test: DriftTest, ref_counts: IntArray, cur_counts: IntArra
     raise SelectionError(f"test {test.value!r} cannot run on counts")
 
 
-def is_drifted(test: DriftTest, outcome: Outcome, threshold: float) -> bool:
+def is_drifted(test: DriftTest, outcome: StatisticResult, threshold: float) -> bool:
     if outcome.value is None:
         return False
     if test == DriftTest.KS:
@@ -286,7 +291,24 @@ def is_drifted(test: DriftTest, outcome: Outcome, threshold: float) -> bool:
     return outcome.value >= threshold
 
 
-def evaluate(reference: Reference, current: Mapping[str, CurrentFeature], settings: Settings) -> Evaluation:
+def missing_share_drifted(
+    reference: NumericReference | CategoricalReference, current: CurrentFeature, increase: float | None
+) -> bool:
+    """The missing share rose by at least `increase`, and a two-proportion z-test finds it significant."""
+    ref_share, cur_share = reference.missing_share, current.missing_share
+    if increase is None or ref_share is None or cur_share is None or cur_share - ref_share < increase:
+        return False
+    p = stats.z_test(reference.missing, reference.rows, current.missing, current.rows).value
+    return p is not None and p < MISSING_ALPHA
+
+
+def _sizes(reference: NumericReference | CategoricalReference, current: CurrentFeature) -> tuple[int, int]:
+    if isinstance(current, CurrentNumeric):
+        return reference.size, int(current.sorted_values.size)
+    return reference.size, sum(current.counts.values())
+
+
+def evaluate(reference: Reference, current: Mapping[str, CurrentFeature], settings: DriftCheckSettings) -> Evaluation:
     """Score every feature of the reference that is not ignored; `current` must hold each of them."""
     ignored = [name for name in reference.features if _ignored(name, settings)]
     tested = [name for name in reference.features if name not in ignored]
@@ -295,9 +317,11 @@ def evaluate(reference: Reference, current: Mapping[str, CurrentFeature], settin
     ]
     verdicts: list[FeatureVerdict] = []
     for name, test in plans:
-        feature = reference.features[name]
+        feature, window = reference.features[name], current[name]
         threshold = threshold_for(name, test, settings, len(tested))
-        outcome = compute(test, feature, current[name])
+        outcome = compute(test, feature, window)
+        missing_drifted = missing_share_drifted(feature, window, settings.missing_increase)
+        reference_n, current_n = _sizes(feature, window)
         verdicts.append(
             FeatureVerdict(
                 name=name,
@@ -305,34 +329,48 @@ def evaluate(reference: Reference, current: Mapping[str, CurrentFeature], settin
                 test=test,
                 threshold=threshold,
                 outcome=outcome,
-                drifted=is_drifted(test, outcome, threshold),
+                drifted=is_drifted(test, outcome, threshold) or missing_drifted,
+                reference_missing_share=feature.missing_share,
+                current_missing_share=window.missing_share,
+                reference_n=reference_n,
+                current_n=current_n,
+                missing_drifted=missing_drifted,
             )
         )
     return Evaluation(features=verdicts, ignored=ignored, drift_share=settings.drift_share)
 
 
-def _ignored(name: str, settings: Settings) -> bool:
+def _ignored(name: str, settings: DriftCheckSettings) -> bool:
     override = settings.overrides.get(name)
     return override is not None and override.ignore
 
 
+# Transitional alias for workloads/drift.py (owned elsewhere), which still says `select.Settings`:
+# remove once it imports DriftCheckSettings.
+Settings = DriftCheckSettings
+
+
 __all__ = [
+    "DEFAULT_MISSING_INCREASE",
     "DEFAULT_THRESHOLDS",
+    "MISSING_ALPHA",
     "P_VALUE_TESTS",
     "CurrentCategorical",
     "CurrentFeature",
     "CurrentNumeric",
+    "DriftCheckSettings",
     "Evaluation",
     "FeatureVerdict",
     "SelectionError",
-    "Settings",
     "aligned_category_counts",
     "aligned_value_counts",
     "auto_test",
     "choose_test",
     "compute",
+    "current_numeric",
     "evaluate",
     "is_drifted",
+    "missing_share_drifted",
     "run_values",
     "threshold_for",
 ]

@@ -1,16 +1,19 @@
 """Two-sample drift statistics on a presorted reference: vectorised numpy, p-values from scipy.
 
-Every function takes the reference side already prepared (a sorted float64 sample without NaNs, or
-category counts) and the current side as it comes, and returns an `Outcome`. Inputs a statistic cannot
-be computed on (an empty side, all values missing) give an `Outcome` with `value=None` and a `note`,
-never an exception or a NaN.
+Every function takes the reference side already prepared (a sorted, finite float64 sample, or category
+counts) and the current side as it comes, and returns a `StatisticResult`. Inputs a statistic cannot be
+computed on (an empty side, all values missing) give a `StatisticResult` with `value=None` and a `note`,
+never an exception or a NaN. Non-finite values (NaN, +inf, -inf) are dropped from both sides alike
+(`finite_sorted`): callers count them as missing.
+
+No I/O here: no store, no files, no network (import-linter keeps it so).
 
 Agreement with scipy (tests/unit/drift check each of these):
 - `ks`: statistic and p-value of `scipy.stats.ks_2samp(ref, cur)` with the default method='auto'
   (exact distribution when both sides have at most 10,000 values, else the asymptotic one), on the
-  values left after dropping NaNs; p-values below 1e-14 in the asymptotic mode come from the limiting
-  Kolmogorov distribution instead of the finite-n one (see kstwo_sf), so verdicts match for any
-  threshold above that;
+  finite values; on the exact-size path it *is* ks_2samp; p-values below 1e-14 in the asymptotic mode
+  come from the limiting Kolmogorov distribution instead of the finite-n one (see kstwo_sf), so
+  verdicts match for any threshold above that;
 - `chi_square`: `scipy.stats.chi2_contingency(table, correction=False)` on the 2-by-k table of reference
   counts vs current counts over the union of categories (a category unseen on one side is a zero cell).
   This is a test of independence, so the reference counts carry sampling error too; treating reference
@@ -35,7 +38,6 @@ import numpy.typing as npt
 from scipy import special
 from scipy import stats as scipy_stats
 from scipy.spatial import distance as scipy_distance
-from scipy.stats._stats_py import _attempt_exact_2kssamp  # the exact routine ks_2samp itself calls
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -53,8 +55,8 @@ KS_BLOCK: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """One statistic on one feature.
+class StatisticResult:
+    """One two-sample statistic on one feature.
 
     `value` is what the threshold is compared with: the p-value of a test, or the distance.
     `statistic` is the test statistic behind a p-value (KS D, chi-squared, z), else the distance.
@@ -69,22 +71,32 @@ class Outcome:
         return self.value is not None
 
 
-def not_computable(note: str) -> Outcome:
-    return Outcome(value=None, statistic=None, note=note)
+def not_computable(note: str) -> StatisticResult:
+    return StatisticResult(value=None, statistic=None, note=note)
 
 
 def finite_sorted(values: npt.ArrayLike) -> FloatArray:
-    """The current side as KS, PSI and Wasserstein need it: float64, NaNs dropped, sorted."""
+    """A side as KS, PSI and Wasserstein need it: float64, NaN and ±inf dropped, sorted.
+
+    The reference sample is finite too (reference.prepare_numeric drops what an old profile kept), so
+    an infinite value never enters a statistic on one side only: it would be an outlier no CDF
+    distance weighs properly (KS) or turn a distance into NaN (Wasserstein). Callers count the dropped
+    values as missing (`len(values) - result.size`).
+    """
     array = np.asarray(values, dtype=np.float64)
-    array = array[~np.isnan(array)] if np.isnan(array).any() else array
-    return np.sort(array)
+    finite = np.isfinite(array)
+    return np.sort(array if finite.all() else array[finite])
 
 
-def _empty_side(reference: FloatArray | IntArray, current: FloatArray | IntArray) -> Outcome | None:
+NO_REFERENCE_VALUES: Final = "the reference has no finite non-missing values"
+NO_CURRENT_VALUES: Final = "the current window has no finite non-missing values"
+
+
+def _empty_side(reference: FloatArray | IntArray, current: FloatArray | IntArray) -> StatisticResult | None:
     if reference.size == 0:
-        return not_computable("the reference has no non-missing values")
+        return not_computable(NO_REFERENCE_VALUES)
     if current.size == 0:
-        return not_computable("the current window has no non-missing values")
+        return not_computable(NO_CURRENT_VALUES)
     return None
 
 
@@ -203,20 +215,11 @@ def _first_max_of_difference(
     return int(a[winner]), int(b[winner])
 
 
-def ks_pvalue(statistic: float, n1: int, n2: int) -> tuple[float, float]:
-    """(statistic, p-value) as ks_2samp(method='auto', alternative='two-sided') reports them.
-
-    The exact routine rounds the statistic to the lattice of the exact distribution, so the returned
-    statistic may differ from the input in the last bits, as ks_2samp's does.
-    """
-    if max(n1, n2) <= KS_EXACT_MAX_N:
-        success, exact_d, p = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), statistic, "two-sided")
-        if success:
-            return float(exact_d), float(np.clip(p, 0.0, 1.0))
-        statistic = float(exact_d)  # ks_2samp falls back to the asymptotic form with the rounded value
+def ks_asymptotic_pvalue(statistic: float, n1: int, n2: int) -> float:
+    """The p-value ks_2samp(method='auto') reports when a side has more than KS_EXACT_MAX_N values."""
     m, n = sorted((float(n1), float(n2)), reverse=True)
     p = kstwo_sf(statistic, int(np.round(m * n / (m + n))))
-    return statistic, float(np.clip(p, 0.0, 1.0))
+    return float(np.clip(p, 0.0, 1.0))
 
 
 def kstwo_sf(d: float, n: int) -> float:
@@ -252,13 +255,24 @@ def _smirnov_sf(n: int, x: float) -> float:
     return float(x * math.exp(top) * np.sum(np.exp(log_terms - top)))
 
 
-def ks(reference_sorted: FloatArray, current_sorted: FloatArray) -> Outcome:
-    """Two-sample KS test; the score is the p-value (drift when it is small)."""
+def ks(reference_sorted: FloatArray, current_sorted: FloatArray) -> StatisticResult:
+    """Two-sample KS test; the score is the p-value (drift when it is small).
+
+    Up to KS_EXACT_MAX_N values per side this is scipy.stats.ks_2samp(method='auto') itself: its exact
+    p-value routine is private (scipy.stats._stats_py._attempt_exact_2kssamp), and calling it directly
+    broke silently whenever scipy changed its signature. The public call re-sorts two arrays of at most
+    10,000 values and computes the statistic again (a few milliseconds, dwarfed by the exact p-value
+    itself); the large inputs this engine is fast on (up to 200,000 reference and millions of current
+    values) take the asymptotic path below, which uses only public scipy (kstwo, kstwobign, betaln).
+    """
     if (empty := _empty_side(reference_sorted, current_sorted)) is not None:
         return empty
+    n1, n2 = reference_sorted.size, current_sorted.size
+    if max(n1, n2) <= KS_EXACT_MAX_N:
+        exact = scipy_stats.ks_2samp(reference_sorted, current_sorted, alternative="two-sided", method="auto")
+        return StatisticResult(value=float(np.clip(exact.pvalue, 0.0, 1.0)), statistic=float(exact.statistic))
     d = ks_statistic_sorted(reference_sorted, current_sorted)
-    d, p = ks_pvalue(d, reference_sorted.size, current_sorted.size)
-    return Outcome(value=p, statistic=d)
+    return StatisticResult(value=ks_asymptotic_pvalue(d, n1, n2), statistic=d)
 
 
 # --- distances on numeric features -----------------------------------------------------------------
@@ -289,12 +303,14 @@ def wasserstein_sorted(reference: FloatArray, current: FloatArray) -> float:
     return float(total / (float(n1) * float(n2)))
 
 
-def normed_wasserstein(reference_sorted: FloatArray, current_sorted: FloatArray, reference_std: float) -> Outcome:
+def normed_wasserstein(
+    reference_sorted: FloatArray, current_sorted: FloatArray, reference_std: float
+) -> StatisticResult:
     if (empty := _empty_side(reference_sorted, current_sorted)) is not None:
         return empty
     distance = wasserstein_sorted(reference_sorted, current_sorted)
     score = distance / max(reference_std, WASSERSTEIN_MIN_STD)
-    return Outcome(value=score, statistic=distance)
+    return StatisticResult(value=score, statistic=distance)
 
 
 def decile_edges(reference_sorted: FloatArray) -> FloatArray:
@@ -316,33 +332,33 @@ def frequencies(counts: IntArray) -> FloatArray:
     return np.where(fractions == 0, EMPTY_BIN_FRACTION, fractions)
 
 
-def psi_from_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+def psi_from_counts(reference_counts: IntArray, current_counts: IntArray) -> StatisticResult:
     if (empty := _empty_counts(reference_counts, current_counts)) is not None:
         return empty
     ref, cur = frequencies(reference_counts), frequencies(current_counts)
     value = float(np.sum((cur - ref) * np.log(cur / ref)))
-    return Outcome(value=value, statistic=value)
+    return StatisticResult(value=value, statistic=value)
 
 
-def jensen_shannon_from_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+def jensen_shannon_from_counts(reference_counts: IntArray, current_counts: IntArray) -> StatisticResult:
     if (empty := _empty_counts(reference_counts, current_counts)) is not None:
         return empty
     value = float(scipy_distance.jensenshannon(frequencies(reference_counts), frequencies(current_counts)))
-    return Outcome(value=value, statistic=value)
+    return StatisticResult(value=value, statistic=value)
 
 
-def _empty_counts(reference_counts: IntArray, current_counts: IntArray) -> Outcome | None:
+def _empty_counts(reference_counts: IntArray, current_counts: IntArray) -> StatisticResult | None:
     if reference_counts.sum() == 0:
-        return not_computable("the reference has no non-missing values")
+        return not_computable(NO_REFERENCE_VALUES)
     if current_counts.sum() == 0:
-        return not_computable("the current window has no non-missing values")
+        return not_computable(NO_CURRENT_VALUES)
     return None
 
 
 # --- tests on category counts -----------------------------------------------------------------------
 
 
-def chi_square(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
+def chi_square(reference_counts: IntArray, current_counts: IntArray) -> StatisticResult:
     """Chi-squared test of independence on the 2-by-k table [reference counts; current counts].
 
     Columns empty on both sides carry no information and are dropped (scipy refuses zero expected
@@ -354,36 +370,38 @@ def chi_square(reference_counts: IntArray, current_counts: IntArray) -> Outcome:
     table = np.vstack((reference_counts, current_counts)).astype(np.float64)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
-        return Outcome(value=1.0, statistic=0.0)
+        return StatisticResult(value=1.0, statistic=0.0)
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     p = float(scipy_stats.chi2.sf(statistic, table.shape[1] - 1))
-    return Outcome(value=p, statistic=statistic)
+    return StatisticResult(value=p, statistic=statistic)
 
 
-def z_test(reference_positive: int, reference_total: int, current_positive: int, current_total: int) -> Outcome:
+def z_test(reference_positive: int, reference_total: int, current_positive: int, current_total: int) -> StatisticResult:
     """Two-sided two-proportion z-test with pooled variance (the share of one of two categories).
 
     When the pooled share is 0 or 1 both samples hold one and the same value: z = 0, p = 1.
     """
     if reference_total == 0:
-        return not_computable("the reference has no non-missing values")
+        return not_computable(NO_REFERENCE_VALUES)
     if current_total == 0:
-        return not_computable("the current window has no non-missing values")
+        return not_computable(NO_CURRENT_VALUES)
     p1, p2 = reference_positive / reference_total, current_positive / current_total
     pooled = (reference_positive + current_positive) / (reference_total + current_total)
     variance = pooled * (1 - pooled) * (1 / reference_total + 1 / current_total)
     if variance <= 0:
-        return Outcome(value=1.0, statistic=0.0)
+        return StatisticResult(value=1.0, statistic=0.0)
     z = (p1 - p2) / math.sqrt(variance)
     p = float(2 * scipy_stats.norm.sf(abs(z)))
-    return Outcome(value=min(p, 1.0), statistic=z)
+    return StatisticResult(value=min(p, 1.0), statistic=z)
 
 
 __all__ = [
     "EMPTY_BIN_FRACTION",
     "KS_EXACT_MAX_N",
-    "Outcome",
+    "NO_CURRENT_VALUES",
+    "NO_REFERENCE_VALUES",
+    "StatisticResult",
     "binned_counts",
     "chi_square",
     "decile_edges",
@@ -391,7 +409,7 @@ __all__ = [
     "frequencies",
     "jensen_shannon_from_counts",
     "ks",
-    "ks_pvalue",
+    "ks_asymptotic_pvalue",
     "ks_statistic_sorted",
     "kstwo_sf",
     "normed_wasserstein",

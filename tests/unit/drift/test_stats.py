@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -188,7 +191,7 @@ def test_psi_of_a_constant_reference_is_computable() -> None:
         stats.z_test(1, 4, 0, 0),
     ],
 )
-def test_empty_sides_are_not_computable(outcome: stats.Outcome) -> None:
+def test_empty_sides_are_not_computable(outcome: stats.StatisticResult) -> None:
     assert not outcome.computable
     assert outcome.value is None and outcome.note
 
@@ -217,3 +220,54 @@ def test_tiny_asymptotic_p_values_keep_the_verdict() -> None:
     fast = stats.kstwo_sf(d, n)
     assert 0 < fast < stats.KS_TINY_P
     assert scipy_stats.kstwo.sf(d, n) < stats.KS_TINY_P
+
+
+# --- non-finite values (issue 11, item 7) -----------------------------------------------------------
+
+
+def test_infinite_values_are_dropped_alike_and_equal_distributions_do_not_drift() -> None:
+    """±inf used to stay on the current side only: 100 of 900 values at +inf made KS flag equal samples."""
+    rng = np.random.default_rng(11)
+    reference = stats.finite_sorted(np.append(rng.normal(size=800), [np.inf, -np.inf] * 5))
+    raw_current = np.append(rng.normal(size=800), [np.inf] * 90 + [-np.inf] * 10)
+    current = stats.finite_sorted(raw_current)
+    assert reference.size == current.size == 800 and np.isfinite(current).all()
+    outcome = stats.ks(reference, current)
+    expected = scipy_stats.ks_2samp(reference, raw_current[np.isfinite(raw_current)])
+    assert outcome.value == pytest.approx(expected.pvalue, rel=RTOL)
+    assert outcome.value > 0.05
+
+
+def test_one_infinite_value_does_not_turn_a_wasserstein_shift_into_nan() -> None:
+    rng = np.random.default_rng(12)
+    reference = np.sort(rng.normal(0, 1, 2000))
+    raw_current = np.append(rng.normal(0.5, 1, 2000), np.inf)
+    outcome = stats.normed_wasserstein(reference, stats.finite_sorted(raw_current), float(np.std(reference)))
+    expected = scipy_stats.wasserstein_distance(reference, raw_current[:-1]) / np.std(reference)
+    assert outcome.value is not None and np.isfinite(outcome.value)
+    assert outcome.value == pytest.approx(expected, rel=RTOL) and outcome.value >= 0.1
+
+
+# --- the scipy seam (issue 10, item 6) --------------------------------------------------------------
+
+
+def test_stats_uses_only_public_scipy() -> None:
+    """The exact KS p-value came from scipy.stats._stats_py._attempt_exact_2kssamp; a scipy release that
+    changed it would have broken the check silently. Now the exact-size path is ks_2samp itself."""
+    imported = []
+    for node in ast.walk(ast.parse(Path(stats.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported += [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+    scipy_names = [name for name in imported if name.startswith("scipy")]
+    assert scipy_names and not [name for name in scipy_names if any(p.startswith("_") for p in name.split("."))]
+
+
+@pytest.mark.parametrize(("n1", "n2"), [(10_000, 37), (37, 10_000), (10_000, 10_000)])
+def test_ks_at_the_largest_exact_sizes_is_ks_2samp(n1: int, n2: int) -> None:
+    rng = np.random.default_rng(n1 * 3 + n2)
+    reference, current = np.sort(rng.normal(size=n1)), np.sort(rng.normal(0.1, 1, size=n2))
+    expected = scipy_stats.ks_2samp(reference, current, method="exact")
+    got = stats.ks(reference, current)
+    assert (got.statistic, got.value) == (expected.statistic, expected.pvalue)
