@@ -1,7 +1,9 @@
-"""The drift report renders in a real headless Chromium: table rows and one SVG plot per feature."""
+"""The drift report renders in a real headless Chromium: table rows and one SVG plot per feature, with
+every category named on its axis, n and missing shares per feature, and quantile ticks."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,7 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path: Path) -> None:
     wine["colour_band"] = pd.qcut(wine["color_intensity"], 3, labels=["pale", "mid", "deep"]).astype(str)
     reference, current = wine.iloc[::2].reset_index(drop=True), wine.iloc[1::2].reset_index(drop=True)
     current["alcohol"] = current["alcohol"] + 2.0  # one obviously drifted feature
+    current.loc[: len(current) // 4, "magnesium"] = np.nan  # a quarter of one feature missing
     profile = write_profile(reference, {"colour_band"}, tmp_path / "profile")
     _write_partition(tmp_path / "collected", current, START, "part")
     plan = DriftPlan(
@@ -70,3 +73,14 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path: Path) -> None:
     assert f'id="verdict" class="verdict-{result.verdict}"' in dom
     assert '<tr class="drifted" data-feature="alcohol">' in dom
     assert dom.count('class="bar-reference"') >= len(features) and dom.count('class="bar-current"') >= len(features)
+
+    # Every category on its axis, n and missing shares per feature, quantile ticks on numeric plots.
+    axis = re.findall(r'<text class="axis-label"[^>]*><title>([^<]*)</title>', dom)
+    assert sorted(axis) == ["deep", "mid", "pale"]
+    assert dom.count('<td class="n-current">') == len(features) == dom.count('<span class="sizes">')
+    magnesium = re.search(r'<tr class="\w+" data-feature="magnesium">.*?</tr>', dom)
+    assert magnesium is not None
+    missing = 1 + len(current) // 4
+    assert f'<td class="n-current">{len(current) - missing}</td>' in magnesium.group()
+    assert f'<td class="missing-current">{missing / len(current):.1%}</td>' in magnesium.group()
+    assert dom.count('class="quantile-tick"') == 5 * (len(features) - 1)

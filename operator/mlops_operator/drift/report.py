@@ -3,6 +3,13 @@
 No script, no external stylesheet or font, no network fetch: the file renders the same from a PVC, a
 blob store or an e-mail attachment. Every string from the data (feature names, category labels) is
 HTML-escaped.
+
+Per feature the table and the plot caption give the values each side contributed (n) and the missing
+share of each side (null, NaN and ±inf). Categorical plots name every category shown on their axis;
+numeric plots mark the reference's 5/25/50/75/95 % quantiles under the axis.
+
+Further sections (a live-quality history, say) are passed in as `ReportSection`s and placed after the
+plots; their body is HTML the caller has built and escaped.
 """
 
 from __future__ import annotations
@@ -15,14 +22,26 @@ from typing import Final
 import numpy as np
 
 from mlops_operator.drift import select
-from mlops_operator.drift.reference import CategoricalReference, NumericReference, Reference
-from mlops_operator.drift.select import CurrentCategorical, CurrentFeature, CurrentNumeric, Evaluation
+from mlops_operator.drift.features import (
+    CategoricalReference,
+    CurrentCategorical,
+    CurrentFeature,
+    CurrentNumeric,
+    NumericReference,
+    Reference,
+)
+from mlops_operator.drift.select import Evaluation, FeatureVerdict
 from mlops_operator.drift.stats import FloatArray
 
 PLOT_WIDTH: Final = 360
 PLOT_HEIGHT: Final = 140
+LEFT: Final = 30  # x of the plot area's left edge (room for the y label)
+RIGHT: Final = 10
 HISTOGRAM_BINS: Final = 30
 MAX_BARS: Final = 20
+MIN_SLOT: Final = 16  # px per category, so every category label fits under its bars
+LABEL_CHARS: Final = 14  # category labels longer than this are cut (the full one is in the tooltip)
+QUANTILE_TICKS: Final = (0.05, 0.25, 0.5, 0.75, 0.95)
 REFERENCE_COLOUR: Final = "#4c78a8"
 CURRENT_COLOUR: Final = "#f58518"
 
@@ -38,6 +57,7 @@ tr.drifted td{background:#fdecea}
 .plots{display:flex;flex-wrap:wrap;gap:16px}
 figure{margin:0;border:1px solid #eee;padding:6px}
 figcaption{font-size:.9em;margin-bottom:4px}
+.sizes{color:#555;font-size:.85em}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
 """
 
@@ -52,6 +72,15 @@ class Header:
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ReportSection:
+    """An extra section after the plots. `body_html` is trusted: the caller escapes its data."""
+
+    id: str
+    title: str
+    body_html: str
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
@@ -60,40 +89,83 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def _bars(labels: Sequence[str], reference: FloatArray, current: FloatArray, title: str, numeric_axis: bool) -> str:
-    """Paired bars (reference left, current right) of two frequency vectors, as an SVG element."""
-    top = float(max(reference.max(initial=0.0), current.max(initial=0.0))) or 1.0
-    n = len(labels)
-    slot = (PLOT_WIDTH - 40) / max(n, 1)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{PLOT_WIDTH}" height="{PLOT_HEIGHT + 30}" '
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{share:.1%}"
+
+
+def _svg_open(width: float, height: float, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'role="img" aria-label="{html.escape(title)}" class="plot">'
+    )
+
+
+def _bar(side: str, x: float, width: float, share: float, top: float, label: str, opacity: str) -> str:
+    height = share / top * (PLOT_HEIGHT - 10)
+    colour = REFERENCE_COLOUR if side == "reference" else CURRENT_COLOUR
+    return (
+        f'<rect class="bar-{side}" x="{x:.1f}" y="{PLOT_HEIGHT - height:.1f}" width="{max(width - 1, 0.5):.1f}" '
+        f'height="{height:.1f}" fill="{colour}" fill-opacity="{opacity}">'
+        f"<title>{html.escape(label)}: {side} {share:.3f}</title></rect>"
+    )
+
+
+def _axes(width: float, top: float) -> list[str]:
+    return [
+        f'<line x1="{LEFT}" y1="{PLOT_HEIGHT}" x2="{width - RIGHT}" y2="{PLOT_HEIGHT}" stroke="#888"/>',
+        f'<text x="2" y="12" font-size="10">{top:.2f}</text>',
     ]
-    base = PLOT_HEIGHT
-    for i in range(n):
-        x = 30 + i * slot
-        for offset, values, colour, side in (
-            (0.0, reference, REFERENCE_COLOUR, "reference"),
-            (0.5, current, CURRENT_COLOUR, "current"),
-        ):
-            height = float(values[i]) / top * (PLOT_HEIGHT - 10)
-            width = slot / 2 if not numeric_axis else slot
-            xx = x + (offset * slot if not numeric_axis else 0)
-            opacity = "1" if not numeric_axis else "0.55"
-            parts.append(
-                f'<rect class="bar-{side}" x="{xx:.1f}" y="{base - height:.1f}" '
-                f'width="{max(width - 1, 0.5):.1f}" '
-                f'height="{height:.1f}" fill="{colour}" fill-opacity="{opacity}">'
-                f"<title>{html.escape(labels[i])}: {side} {float(values[i]):.3f}</title></rect>"
-            )
-    parts.append(f'<line x1="30" y1="{base}" x2="{PLOT_WIDTH - 10}" y2="{base}" stroke="#888"/>')
-    parts.append(f'<text x="2" y="12" font-size="10">{top:.2f}</text>')
-    if n:
-        parts.append(f'<text x="30" y="{base + 14}" font-size="10">{html.escape(labels[0][:18])}</text>')
+
+
+def category_bars(labels: Sequence[str], reference: FloatArray, current: FloatArray, title: str) -> str:
+    """Paired bars (reference left, current right) with every category named under its pair."""
+    top = float(max(reference.max(initial=0.0), current.max(initial=0.0))) or 1.0
+    width = max(PLOT_WIDTH, LEFT + RIGHT + MIN_SLOT * len(labels))
+    slot = (width - LEFT - RIGHT) / max(len(labels), 1)
+    parts = [_svg_open(width, PLOT_HEIGHT + 80, title)]
+    for i, label in enumerate(labels):
+        x = LEFT + i * slot
+        parts.append(_bar("reference", x, slot / 2, float(reference[i]), top, label, "1"))
+        parts.append(_bar("current", x + slot / 2, slot / 2, float(current[i]), top, label, "1"))
+        short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+        cx, cy = x + slot / 2, PLOT_HEIGHT + 10
         parts.append(
-            f'<text x="{PLOT_WIDTH - 10}" y="{base + 14}" font-size="10" text-anchor="end">'
-            f"{html.escape(labels[-1][:18])}</text>"
+            f'<text class="axis-label" x="{cx:.1f}" y="{cy}" font-size="9" text-anchor="end" '
+            f'transform="rotate(-50 {cx:.1f} {cy})"><title>{html.escape(label)}</title>{html.escape(short)}</text>'
         )
+    parts += _axes(width, top)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram(
+    edges: FloatArray, reference: FloatArray, current: FloatArray, ticks: Sequence[tuple[float, float]], title: str
+) -> str:
+    """Overlaid histograms on `edges`, with the range ends and the reference's (quantile, value) `ticks`."""
+    top = float(max(reference.max(initial=0.0), current.max(initial=0.0))) or 1.0
+    low, high = float(edges[0]), float(edges[-1])
+    span = (PLOT_WIDTH - LEFT - RIGHT) / (high - low)
+    slot = (PLOT_WIDTH - LEFT - RIGHT) / (edges.size - 1)
+    parts = [_svg_open(PLOT_WIDTH, PLOT_HEIGHT + 44, title)]
+    for i in range(edges.size - 1):
+        label = f"{edges[i]:.4g} to {edges[i + 1]:.4g}"
+        for side, shares in (("reference", reference), ("current", current)):
+            parts.append(_bar(side, LEFT + i * slot, slot, float(shares[i]), top, label, "0.55"))
+    parts += _axes(PLOT_WIDTH, top)
+    for row, (q, value) in enumerate(ticks):
+        x = LEFT + (value - low) * span
+        y = PLOT_HEIGHT + 12 + 10 * (row % 2)  # alternate rows so close quantiles do not overlap
+        parts.append(
+            f'<g class="quantile-tick"><line x1="{x:.1f}" y1="{PLOT_HEIGHT}" x2="{x:.1f}" y2="{y - 8}" '
+            f'stroke="#444"/><text x="{x:.1f}" y="{y}" font-size="9" text-anchor="middle">'
+            f"<title>reference {q:.0%} quantile</title>{value:.3g}</text></g>"
+        )
+    end_y = PLOT_HEIGHT + 40
+    parts.append(f'<text class="range" x="{LEFT}" y="{end_y}" font-size="9">min {low:.4g}</text>')
+    parts.append(
+        f'<text class="range" x="{PLOT_WIDTH - RIGHT}" y="{end_y}" font-size="9" text-anchor="end">'
+        f"max {high:.4g}</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -103,7 +175,7 @@ def numeric_plot(name: str, reference: NumericReference, current: CurrentNumeric
     ref, cur = reference.sorted_values, current.sorted_values
     ends = [a for a in (ref, cur) if a.size]
     if not ends:
-        return '<p class="empty">no values</p>'
+        return '<p class="empty">no finite values on either side</p>'
     low, high = min(float(a[0]) for a in ends), max(float(a[-1]) for a in ends)
     if high <= low:
         high = low + 1.0
@@ -116,8 +188,8 @@ def numeric_plot(name: str, reference: NumericReference, current: CurrentNumeric
         counts = np.diff(np.concatenate(([0], cuts, [values.size])))
         return counts / values.size
 
-    labels = [f"{edges[i]:.4g}" for i in range(HISTOGRAM_BINS)]
-    return _bars(labels, shares(ref), shares(cur), f"{name}: reference vs current", numeric_axis=True)
+    ticks = list(zip(QUANTILE_TICKS, np.quantile(ref, QUANTILE_TICKS).tolist(), strict=True)) if ref.size else []
+    return histogram(edges, shares(ref), shares(cur), ticks, f"{name}: reference vs current")
 
 
 def categorical_plot(name: str, reference: CategoricalReference, current: CurrentCategorical) -> str:
@@ -125,7 +197,7 @@ def categorical_plot(name: str, reference: CategoricalReference, current: Curren
     ref = ref_counts / max(int(ref_counts.sum()), 1)
     cur = cur_counts / max(int(cur_counts.sum()), 1)
     order = np.argsort(-(ref + cur), kind="stable")[:MAX_BARS]
-    return _bars([labels[i] for i in order], ref[order], cur[order], f"{name}: reference vs current", False)
+    return category_bars([labels[i] for i in order], ref[order], cur[order], f"{name}: reference vs current")
 
 
 def feature_plot(name: str, reference: NumericReference | CategoricalReference, current: CurrentFeature) -> str:
@@ -136,18 +208,16 @@ def feature_plot(name: str, reference: NumericReference | CategoricalReference, 
     return '<p class="empty">no plot</p>'
 
 
-def render(
-    header: Header,
-    evaluation: Evaluation | None,
-    reference: Reference | None = None,
-    current: Mapping[str, CurrentFeature] | None = None,
-) -> str:
-    """The whole report; without an evaluation (not enough data, schema mismatch) only the header."""
+def _sizes(verdict: FeatureVerdict) -> str:
+    return (
+        f'<span class="sizes">n reference {verdict.reference_n:,} · current {verdict.current_n:,}; missing '
+        f"{_percent(verdict.reference_missing_share)} → {_percent(verdict.current_missing_share)}</span>"
+    )
+
+
+def _summary(header: Header, evaluation: Evaluation | None) -> list[str]:
     esc = html.escape
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(header.title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(header.title)}</h1>",
         '<section class="summary">',
         f'<div>Verdict: <strong id="verdict" class="verdict-{esc(header.verdict)}">'
@@ -155,44 +225,72 @@ def render(
         f"<div>Samples: <strong>{header.samples}</strong></div>",
     ]
     if evaluation is not None:
-        share = evaluation.drifted_share
         out.append(
             f"<div>Drifted features: <strong>{len(evaluation.drifted)} / "
             f"{len(evaluation.computable)}</strong>"
-            f" ({_fmt(share)}; dataset drift at ≥ {evaluation.drift_share:g})</div>"
+            f" ({_fmt(evaluation.drifted_share)}; dataset drift at ≥ {evaluation.drift_share:g})</div>"
         )
-    out += [
-        f"<div>Window: {esc(header.window)}</div>",
-        f"<div>Reference: {esc(header.reference)}</div>",
-        "</section>",
-    ]
+    out += [f"<div>Window: {esc(header.window)}</div>", f"<div>Reference: {esc(header.reference)}</div>", "</section>"]
     if header.message:
         out.append(f'<p class="message">{esc(header.message)}</p>')
+    return out
+
+
+def _plots(evaluation: Evaluation, reference: Reference, current: Mapping[str, CurrentFeature]) -> list[str]:
+    esc = html.escape
+    out = [
+        f'<p class="legend"><span style="background:{REFERENCE_COLOUR}"></span>reference'
+        f'<span style="background:{CURRENT_COLOUR}"></span>current</p><section class="plots">'
+    ]
+    for verdict in evaluation.features:
+        plot = feature_plot(verdict.name, reference.features[verdict.name], current[verdict.name])
+        mark = " (drifted)" if verdict.drifted else ""
+        out.append(
+            f'<figure data-feature="{esc(verdict.name)}">'
+            f"<figcaption>{esc(verdict.name)}{mark}<br>{_sizes(verdict)}</figcaption>"
+            f"{plot}</figure>"
+        )
+    out.append("</section>")
+    return out
+
+
+def render(
+    header: Header,
+    evaluation: Evaluation | None,
+    reference: Reference | None = None,
+    current: Mapping[str, CurrentFeature] | None = None,
+    sections: Sequence[ReportSection] = (),
+) -> str:
+    """The whole report; without an evaluation (not enough data, schema mismatch) only the header."""
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(header.title)}</title><style>{STYLE}</style></head><body>",
+        *_summary(header, evaluation),
+    ]
     if evaluation is not None:
         out.append(_table(evaluation))
         if reference is not None and current is not None:
-            out.append(
-                f'<p class="legend"><span style="background:{REFERENCE_COLOUR}"></span>reference'
-                f'<span style="background:{CURRENT_COLOUR}"></span>current</p><section class="plots">'
-            )
-            for verdict in evaluation.features:
-                plot = feature_plot(verdict.name, reference.features[verdict.name], current[verdict.name])
-                mark = " (drifted)" if verdict.drifted else ""
-                out.append(
-                    f'<figure data-feature="{esc(verdict.name)}">'
-                    f"<figcaption>{esc(verdict.name)}{mark}</figcaption>"
-                    f"{plot}</figure>"
-                )
-            out.append("</section>")
+            out += _plots(evaluation, reference, current)
+    for section in sections:
+        out.append(f'<section id="{esc(section.id)}"><h2>{esc(section.title)}</h2>{section.body_html}</section>')
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _drifted_cell(f: FeatureVerdict) -> str:
+    if f.missing_drifted:
+        return "yes (missing share)"
+    return "yes" if f.drifted else "no"
 
 
 def _table(evaluation: Evaluation) -> str:
     esc = html.escape
     rows = [
         '<table id="features"><thead><tr><th>Feature</th><th>Type</th><th>Test</th><th>Score</th>'
-        "<th>Statistic</th><th>Threshold</th><th>Drifted</th><th>Note</th></tr></thead><tbody>"
+        "<th>Statistic</th><th>Threshold</th><th>Drifted</th><th>n reference</th><th>n current</th>"
+        "<th>Missing reference</th><th>Missing current</th><th>Note</th></tr></thead><tbody>"
     ]
     for f in evaluation.features:
         kind = "p-value" if f.is_p_value else "distance"
@@ -200,12 +298,25 @@ def _table(evaluation: Evaluation) -> str:
             f'<tr class="{"drifted" if f.drifted else "stable"}" data-feature="{esc(f.name)}">'
             f"<td>{esc(f.name)}</td><td>{f.kind}</td><td>{esc(f.test.value)} ({kind})</td>"
             f"<td>{_fmt(f.outcome.value)}</td><td>{_fmt(f.outcome.statistic)}</td><td>{_fmt(f.threshold)}</td>"
-            f"<td>{'yes' if f.drifted else 'no'}</td><td>{esc(f.outcome.note or '')}</td></tr>"
+            f"<td>{_drifted_cell(f)}</td>"
+            f'<td class="n-reference">{f.reference_n}</td><td class="n-current">{f.current_n}</td>'
+            f'<td class="missing-reference">{_percent(f.reference_missing_share)}</td>'
+            f'<td class="missing-current">{_percent(f.current_missing_share)}</td>'
+            f"<td>{esc(f.outcome.note or '')}</td></tr>"
         )
     for name in evaluation.ignored:
-        rows.append(f'<tr class="ignored"><td>{esc(name)}</td><td colspan="7">ignored by the monitor</td></tr>')
+        rows.append(f'<tr class="ignored"><td>{esc(name)}</td><td colspan="11">ignored by the monitor</td></tr>')
     rows.append("</tbody></table>")
     return "".join(rows)
 
 
-__all__ = ["Header", "categorical_plot", "feature_plot", "numeric_plot", "render"]
+__all__ = [
+    "Header",
+    "ReportSection",
+    "categorical_plot",
+    "category_bars",
+    "feature_plot",
+    "histogram",
+    "numeric_plot",
+    "render",
+]
