@@ -9,14 +9,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from mlops_operator.api.base import Condition, ConditionStatus
-
-State = tuple[ConditionStatus, str, str]  # (status, reason, message)
 
 TRUE = ConditionStatus.TRUE
 FALSE = ConditionStatus.FALSE
 UNKNOWN = ConditionStatus.UNKNOWN
+
+
+class State(NamedTuple):
+    """What one condition says: its status, a CamelCase reason and a message for people."""
+
+    status: ConditionStatus
+    reason: str
+    message: str
 
 
 class Type(enum.StrEnum):
@@ -75,6 +82,7 @@ class Reason(enum.StrEnum):
     SUPERSEDED = "Superseded"
     # DriftMonitor
     MODEL_NOT_FOUND = "ModelNotFound"
+    MODEL_INVALID = "ModelInvalid"
     BASELINE_NOT_READY = "BaselineNotReady"
     WAITING_FOR_SCHEDULE = "WaitingForSchedule"
     CHECKING = "Checking"
@@ -121,12 +129,20 @@ def set_condition(
     return [updated if c.type == type_ else c for c in conditions]
 
 
-def ready_from(conditions: Sequence[Condition], dependencies: Sequence[str]) -> tuple[ConditionStatus, str, str]:
+def set_state(
+    conditions: Sequence[Condition], type_: str, state: State, *, now: datetime, generation: int | None
+) -> list[Condition]:
+    """`set_condition` with the status, reason and message of `state`."""
+    status, reason, message = state
+    return set_condition(conditions, type_, status, reason, message, now=now, generation=generation)
+
+
+def ready_from(conditions: Sequence[Condition], dependencies: Sequence[str]) -> State:
     """Ready summarises its dependencies: the first one that is not True explains why (KServe's rule)."""
     for type_ in dependencies:
         found = get(conditions, type_)
         if found is None:
-            return UNKNOWN, Reason.INITIALIZING, f"{type_} not evaluated yet"
+            return State(UNKNOWN, Reason.INITIALIZING, f"{type_} not evaluated yet")
         if found.status != TRUE:
-            return found.status, found.reason, found.message
-    return TRUE, Reason.READY, ""
+            return State(found.status, found.reason, found.message)
+    return State(TRUE, Reason.READY, "")

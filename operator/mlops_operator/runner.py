@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import kopf
 
-from mlops_operator.handlers import build_registry
+from mlops_operator.handlers import build_handler_registry
 from mlops_operator.metrics import Metrics
 from mlops_operator.settings import Settings
 
@@ -76,7 +76,7 @@ async def run(
     """Run until stopped. Namespaces come from settings (none: cluster-wide)."""
     memo = kopf.Memo(settings=settings, kubeconfig=kubeconfig, metrics=metrics or Metrics())
     await kopf.operator(
-        registry=build_registry(),
+        registry=build_handler_registry(),
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=liveness,

@@ -1,7 +1,7 @@
 """kopf registration only: every handler is one call into the controller.
 
-`build_registry()` returns a fresh registry, so an operator started twice in one process (tests)
-never registers a handler twice.
+`build_handler_registry()` returns a fresh kopf handler registry, so an operator started twice in
+one process (tests) never registers a handler twice.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import kopf
 from mlops_operator.handlers import children, lifecycle, resources
 
 
-def build_registry() -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
-    lifecycle.register(registry)
-    resources.register(registry)
-    children.register(registry)
-    return registry
+def build_handler_registry() -> kopf.OperatorRegistry:
+    handler_registry = kopf.OperatorRegistry()
+    lifecycle.register(handler_registry)
+    resources.register(handler_registry)
+    children.register(handler_registry)
+    return handler_registry
 
 
-__all__ = ["build_registry"]
+__all__ = ["build_handler_registry"]

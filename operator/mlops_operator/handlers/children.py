@@ -14,10 +14,12 @@ MANAGED = {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY}
 SERVING_PODS = {**MANAGED, contracts.LABEL_COMPONENT: str(contracts.Component.SERVE)}
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry, id="jobs")
-    @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry, id="deployments")
-    @kopf.on.event(group="", version="v1", plural="pods", labels=SERVING_PODS, registry=registry, id="serving-pods")
+def register(handler_registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="jobs", registry=handler_registry)
+    @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, id="deployments", registry=handler_registry)
+    @kopf.on.event(
+        group="", version="v1", plural="pods", labels=SERVING_PODS, id="serving-pods", registry=handler_registry
+    )
     async def child_changed(namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any) -> None:
         controller: Controller = memo["controller"]
         controller.child_changed(namespace or "", dict(labels))

@@ -11,7 +11,7 @@ from mlops_operator import contracts
 from mlops_operator.kube import Kube
 from mlops_operator.kube import client as kube_client
 from mlops_operator.metrics import Metrics
-from mlops_operator.reconcilers.context import Context
+from mlops_operator.reconcilers.context import ReconcileContext
 from mlops_operator.reconcilers.controller import Controller
 from mlops_operator.settings import Settings
 
@@ -35,14 +35,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.peering.clusterwide = False
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    registry_kw: dict[str, Any] = {"registry": registry}
-
-    @kopf.on.login(**registry_kw)
+def register(handler_registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.login(registry=handler_registry)
     def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
         return kube_client.login(memo.get("kubeconfig"), **kwargs)
 
-    @kopf.on.startup(**registry_kw)
+    @kopf.on.startup(registry=handler_registry)
     async def startup(
         settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
     ) -> None:
@@ -50,19 +48,19 @@ def register(registry: kopf.OperatorRegistry) -> None:
         operator_settings: Settings = memo.get("settings") or Settings.from_env()
         metrics: Metrics = memo.get("metrics") or Metrics()
         kube = Kube.from_environment(kubeconfig=memo.get("kubeconfig"), timeout=operator_settings.api_timeout_seconds)
-        controller = Controller(Context(settings=operator_settings, kube=kube, metrics=metrics))
+        controller = Controller(ReconcileContext(settings=operator_settings, kube=kube, metrics=metrics))
         controller.start()
         memo["controller"] = controller
         scope = ", ".join(operator_settings.namespaces) or "all namespaces"
         logger.info("mlops-operator started: watching %s", scope)
 
-    @kopf.on.cleanup(**registry_kw)
+    @kopf.on.cleanup(registry=handler_registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         controller: Controller | None = memo.get("controller")
         if controller is not None:
             await controller.stop()
 
-    @kopf.on.probe(id="watches", **registry_kw)
+    @kopf.on.probe(id="watches", registry=handler_registry)
     def watches_alive(memo: kopf.Memo, **_: Any) -> dict[str, float | None]:
         controller: Controller = memo["controller"]
         return controller.health()

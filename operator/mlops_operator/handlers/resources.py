@@ -13,22 +13,21 @@ from mlops_operator.reconcilers.controller import Controller
 PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+def register(handler_registry: kopf.OperatorRegistry) -> None:
     for kind, plural in PLURALS.items():
-        _register_kind(registry, kind, plural)
+        _register_kind(handler_registry, kind, plural)
 
 
-def _register_kind(registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:
+def _register_kind(handler_registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:
     resource = (contracts.GROUP, contracts.VERSION, plural)
-
-    @kopf.on.resume(*resource, registry=registry, id=f"{plural}-resume")
-    @kopf.on.create(*resource, registry=registry, id=f"{plural}-create")
-    @kopf.on.update(*resource, registry=registry, id=f"{plural}-update")
+    @kopf.on.resume(*resource, id=f"{plural}-resume", registry=handler_registry)
+    @kopf.on.create(*resource, id=f"{plural}-create", registry=handler_registry)
+    @kopf.on.update(*resource, id=f"{plural}-update", registry=handler_registry)
     async def changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
         controller: Controller = memo["controller"]
         await controller.reconcile(Key(kind, namespace or "", name))
 
-    @kopf.on.event(*resource, registry=registry, id=f"{plural}-deleted")
+    @kopf.on.event(*resource, id=f"{plural}-deleted", registry=handler_registry)
     async def deleted(name: str, namespace: str | None, type: str, memo: Any, **_: Any) -> None:
         if type == "DELETED":
             controller: Controller = memo["controller"]

@@ -1,4 +1,4 @@
-"""What every reconciler receives: settings, the API client, the clock, metrics, and its outcome type."""
+"""What every reconciler receives (settings, the API client, the clock, metrics) and what it returns."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def utcnow() -> datetime:
 
 
 @dataclass
-class Context:
+class ReconcileContext:
+    """The operator's shared means, the same for every reconcile of every object."""
+
     settings: Settings
     kube: Kube
     metrics: Metrics
@@ -51,7 +53,9 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ReconcileResult:
+    """What the queue does after a reconcile: wake this object later, and reconcile others now."""
+
     requeue_after: float | None = None  # seconds; a level-based wake-up (schedule, cooldown end)
     also: tuple[Key, ...] = ()  # other objects whose state depends on this one
 
@@ -72,7 +76,7 @@ def warning(reason: str, message: str) -> EventSpec:
 
 
 async def record_invalid_spec(
-    ctx: Context,
+    ctx: ReconcileContext,
     kind: Kind,
     body: dict[str, Any],
     message: str,

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from mlops_operator import contracts
 from mlops_operator.kube import DATASET, DRIFT_MONITOR, MODEL, Kind
 from mlops_operator.reconcilers import dataset, driftmonitor, model
-from mlops_operator.reconcilers.context import Context, Key, Outcome
+from mlops_operator.reconcilers.context import Key, ReconcileContext, ReconcileResult
 from mlops_operator.reconcilers.queue import WorkQueue
 
-RECONCILERS: dict[str, Callable[[Context, Key], Awaitable[Outcome]]] = {
+RECONCILERS: dict[str, Callable[[ReconcileContext, Key], Awaitable[ReconcileResult]]] = {
     "Dataset": dataset.reconcile,
     "Model": model.reconcile,
     "DriftMonitor": driftmonitor.reconcile,
@@ -41,14 +41,14 @@ def parent_of(namespace: str, labels: dict[str, str]) -> Key | None:
 
 
 class Controller:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: ReconcileContext) -> None:
         self.ctx = ctx
         self.queue = WorkQueue(self._dispatch, on_result=self._observe)
         self.last_event = time.monotonic()
         self.last_resync_ok: float | None = None
         self._resync_task: asyncio.Task[None] | None = None
 
-    async def _dispatch(self, key: Key) -> Outcome:
+    async def _dispatch(self, key: Key) -> ReconcileResult:
         return await RECONCILERS[key.kind](self.ctx, key)
 
     def _observe(self, key: Key, result: str, seconds: float) -> None:

@@ -8,9 +8,6 @@ version, posts a `NewVersion` Event and wakes the Models that train on this Data
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from pydantic import ValidationError
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
@@ -19,18 +16,10 @@ from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetPhase, DatasetSt
 from mlops_operator.builders import jobs, meta
 from mlops_operator.kube import DATASET, JOB, MODEL, POD
 from mlops_operator.reconcilers import observe, schedule
-from mlops_operator.reconcilers.context import (
-    Context,
-    EventSpec,
-    Key,
-    Outcome,
-    deleting,
-    normal,
-    record_invalid_spec,
-    status_patch,
-    validation_message,
-    warning,
-)
+from mlops_operator.reconcilers.context import EventSpec, Key, ReconcileContext, ReconcileResult, normal, warning
+from mlops_operator.reconcilers.skeleton import KindReconciler, Run
+
+DatasetRun = Run[Dataset, DatasetStatus]
 
 
 def refresh_tick(dataset: Dataset, now: datetime) -> int:
@@ -101,6 +90,14 @@ def apply_profile_outcome(
     status.task_hint = result.task_hint or status.task_hint
     if not new_version:
         return [], False
+    return record_version(status, dataset, result, now, store_uri), True
+
+
+def record_version(
+    status: DatasetStatus, dataset: Dataset, result: ProfileResult, now: datetime, store_uri: str
+) -> list[EventSpec]:
+    """A new content hash: the current version, appended to the newest `MAX_VERSIONS`."""
+    assert result.version
     status.version = result.version
     status.rows = result.rows
     status.columns = result.columns
@@ -120,75 +117,63 @@ def apply_profile_outcome(
     events = [normal("NewVersion", f"new version {result.version[:12]}: {result.rows} rows, {result.columns} columns")]
     if errors:
         events.append(warning("QualityFindings", "; ".join(f.message for f in errors[:3])))
-    return events, True
+    return events
 
 
 def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
     """Ready: a usable version exists and the latest profiling did not fail."""
     profiled = cond.get(status.conditions, cond.Type.PROFILED)
     if status.version and (profiled is None or profiled.status != cond.FALSE):
-        ready: cond.State = (cond.TRUE, cond.Reason.READY, f"version {status.version[:12]} is ready")
+        ready = cond.State(cond.TRUE, cond.Reason.READY, f"version {status.version[:12]} is ready")
         status.phase = DatasetPhase.READY
     elif profiled is not None:
-        ready = (profiled.status, profiled.reason, profiled.message)
+        ready = cond.State(profiled.status, profiled.reason, profiled.message)
     else:
-        ready = (cond.UNKNOWN, cond.Reason.INITIALIZING, "not profiled yet")
-    status.conditions = cond.set_condition(status.conditions, cond.Type.READY, *ready, now=now, generation=generation)
+        ready = cond.State(cond.UNKNOWN, cond.Reason.INITIALIZING, "not profiled yet")
+    status.conditions = cond.set_state(status.conditions, cond.Type.READY, ready, now=now, generation=generation)
     status.observed_generation = generation
 
 
-async def reconcile(ctx: Context, key: Key) -> Outcome:
-    kube = ctx.kube
-    body = await kube.get(DATASET, key.namespace, key.name)
-    if body is None or deleting(body):
-        return Outcome()
-    now = ctx.clock()
-    try:
-        dataset = Dataset.model_validate(body)
-    except ValidationError as exc:
-        return await _invalid(ctx, body, validation_message(exc), now)
-    old = dataset.status or DatasetStatus()
-    work = old.model_copy(deep=True)
-    events: list[EventSpec] = []
+async def reconcile(ctx: ReconcileContext, key: Key) -> ReconcileResult:
+    return await RECONCILER.reconcile(ctx, key)
 
+
+async def steps(run: DatasetRun) -> None:
+    """3. observe the profile Job of this refresh tick, 4. decide, 5. act: create it or read its result."""
+    ctx, key, dataset, work, now = run.ctx, run.key, run.resource, run.work, run.now
     tick = refresh_tick(dataset, now)
     job_name = jobs.profile_job_name(dataset, tick)
-    job = await kube.get(JOB, key.namespace, job_name)
+    job = await ctx.kube.get(JOB, key.namespace, job_name)
     if job is None and not profile_handled(work, job_name):
         await ctx.prepare_namespace(key.namespace)
-        job, created = await kube.create_or_adopt(jobs.profile_job(dataset, ctx.settings, tick))
+        job, created = await ctx.kube.create_or_adopt(jobs.profile_job(dataset, ctx.settings, tick))
         if created:
             ctx.metrics.jobs_created.labels(contracts.Component.PROFILE).inc()
         start_profiling(work, job_name, dataset.generation, now)
-    new_version = False
     if job is not None and not profile_handled(work, job_name):
-        phase, _, _ = observe.job_phase(job)
-        if phase == observe.JobPhase.ACTIVE:
+        if observe.job_phase(job).active:
             start_profiling(work, job_name, dataset.generation, now)
         else:
-            pods = await kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: job_name})
+            pods = await ctx.kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: job_name})
             outcome = observe.job_outcome(job, pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
             found, new_version = apply_profile_outcome(work, dataset, job_name, outcome, now, ctx.settings.store_uri)
-            events += found
+            run.note(*found)
+            if new_version:
+                ctx.logger.info("%s: new version %s", key, work.version)
     summarize(work, dataset.generation, now)
-
-    patch = status_patch(body.get("status"), work.dump())
-    if patch:
-        await kube.patch_status(DATASET, key.namespace, key.name, patch)
-    for event in events:
-        await kube.event(body, event.type, event.reason, event.message, now=now)
-
-    also: tuple[Key, ...] = ()
-    if patch:  # Models waiting for this Dataset (or training on it) re-evaluate at once
-        also = await _dependent_models(ctx, key)
     interval = dataset.spec.refresh_interval_seconds
-    requeue = schedule.seconds_until(schedule.interval_start(interval, tick + 1), now) + 1 if interval else None
-    if new_version:
-        ctx.logger.info("%s: new version %s", key, work.version)
-    return Outcome(requeue_after=requeue, also=also)
+    if interval:
+        run.wake_in(schedule.seconds_until(schedule.interval_start(interval, tick + 1), now) + 1)
+    run.after_status(lambda: wake_dependent_models(run))
 
 
-async def _dependent_models(ctx: Context, key: Key) -> tuple[Key, ...]:
+async def wake_dependent_models(run: DatasetRun) -> None:
+    """Models waiting for this Dataset (or training on it) re-evaluate at once when its status changed."""
+    if run.patched:
+        run.also = await _dependent_models(run.ctx, run.key)
+
+
+async def _dependent_models(ctx: ReconcileContext, key: Key) -> tuple[Key, ...]:
     models = await ctx.kube.list(MODEL, key.namespace)
     return tuple(
         Key("Model", key.namespace, m["metadata"]["name"])
@@ -197,10 +182,15 @@ async def _dependent_models(ctx: Context, key: Key) -> tuple[Key, ...]:
     )
 
 
-async def _invalid(ctx: Context, body: dict[str, Any], message: str, now: datetime) -> Outcome:
-    def mark_failed(work: DatasetStatus) -> None:
-        work.phase = DatasetPhase.FAILED
+def _mark_failed(status: DatasetStatus, message: str) -> None:
+    status.phase = DatasetPhase.FAILED
 
-    types = (cond.Type.PROFILED, cond.Type.READY)
-    await record_invalid_spec(ctx, DATASET, body, message, now, DatasetStatus, types, mark_failed)
-    return Outcome()
+
+RECONCILER = KindReconciler(
+    kind=DATASET,
+    resource=Dataset,
+    status=DatasetStatus,
+    steps=steps,
+    invalid_conditions=(cond.Type.PROFILED, cond.Type.READY),
+    mark_failed=_mark_failed,
+)

@@ -28,17 +28,10 @@ from mlops_operator.api.v1alpha1.model import Model
 from mlops_operator.builders import jobs, meta
 from mlops_operator.kube import DATASET, DRIFT_MONITOR, JOB, MODEL, POD
 from mlops_operator.reconcilers import observe, schedule
-from mlops_operator.reconcilers.context import (
-    Context,
-    EventSpec,
-    Key,
-    Outcome,
-    deleting,
-    normal,
-    status_patch,
-    validation_message,
-    warning,
-)
+from mlops_operator.reconcilers.context import EventSpec, Key, ReconcileContext, ReconcileResult, normal, warning
+from mlops_operator.reconcilers.skeleton import KindReconciler, Run
+
+DriftMonitorRun = Run[DriftMonitor, DriftMonitorStatus]
 
 WAIT_FOR_DEPENDENCY = 30.0
 VERDICT_REASONS = {
@@ -140,96 +133,83 @@ def summarize(
     now: datetime,
 ) -> None:
     gen = monitor.generation
-    work.conditions = cond.set_condition(work.conditions, cond.Type.READY, *ready, now=now, generation=gen)
+    work.conditions = cond.set_state(work.conditions, cond.Type.READY, ready, now=now, generation=gen)
     verdict = work.last_verdict
     if verdict == "Drift":
-        detected = (
-            cond.TRUE,
-            cond.Reason.DRIFT,
-            f"{work.drifted_share} of features drifted at the last check",
-        )
+        share = f"{work.drifted_share} of features drifted at the last check"
+        detected = cond.State(cond.TRUE, cond.Reason.DRIFT, share)
     elif verdict == "NoDrift":
-        detected = (cond.FALSE, cond.Reason.NO_DRIFT, "no drift at the last check")
+        detected = cond.State(cond.FALSE, cond.Reason.NO_DRIFT, "no drift at the last check")
     elif verdict is None:
-        detected = (cond.UNKNOWN, cond.Reason.WAITING_FOR_SCHEDULE, "no check has finished yet")
+        detected = cond.State(cond.UNKNOWN, cond.Reason.WAITING_FOR_SCHEDULE, "no check has finished yet")
     else:
         last = work.history[-1].message if work.history else ""
-        detected = (cond.UNKNOWN, VERDICT_REASONS.get(verdict, cond.Reason.CHECK_FAILED), last or verdict)
-    work.conditions = cond.set_condition(work.conditions, cond.Type.DRIFT_DETECTED, *detected, now=now, generation=gen)
+        detected = cond.State(cond.UNKNOWN, VERDICT_REASONS.get(verdict, cond.Reason.CHECK_FAILED), last or verdict)
+    work.conditions = cond.set_state(work.conditions, cond.Type.DRIFT_DETECTED, detected, now=now, generation=gen)
     work.observed_generation = gen
 
 
-async def reconcile(ctx: Context, key: Key) -> Outcome:
-    kube = ctx.kube
-    body = await kube.get(DRIFT_MONITOR, key.namespace, key.name)
-    if body is None or deleting(body):
-        return Outcome()
-    now = ctx.clock()
-    try:
-        monitor = DriftMonitor.model_validate(body)
-    except ValidationError as exc:
-        await _write(
-            ctx,
-            body,
-            None,
-            [warning(cond.Reason.INVALID_SPEC, validation_message(exc))],
-            now,
-            ready=(cond.FALSE, cond.Reason.INVALID_SPEC, validation_message(exc)),
-        )
-        return Outcome()
-    work = (monitor.status or DriftMonitorStatus()).model_copy(deep=True)
-    events: list[EventSpec] = []
-    spec = monitor.spec
+async def reconcile(ctx: ReconcileContext, key: Key) -> ReconcileResult:
+    return await RECONCILER.reconcile(ctx, key)
 
-    model_body = await kube.get(MODEL, key.namespace, spec.model_ref.name)
-    if model_body is None:
-        msg = f"Model {spec.model_ref.name} does not exist in namespace {key.namespace}"
-        await _write(
-            ctx,
-            body,
-            work,
-            events,
-            now,
-            ready=(cond.FALSE, cond.Reason.MODEL_NOT_FOUND, msg),
-            monitor=monitor,
-        )
-        return Outcome(requeue_after=WAIT_FOR_DEPENDENCY)
 
+async def steps(run: DriftMonitorRun) -> None:
+    """3. observe the Model and the running check, 4. decide whether a tick is due, 5. act: start its Job."""
+    ctx, monitor, work, now = run.ctx, run.resource, run.work, run.now
+    model, ready = await _read_model(ctx, monitor)
+    if model is None:
+        summarize(work, monitor, ready, now)
+        run.wake_in(WAIT_FOR_DEPENDENCY)
+        return
     if work.active_job:
-        events += await _observe_check(ctx, monitor, work, model_body, now)
-
-    profile_uri = await _baseline(ctx, monitor, model_body)
-    ready: cond.State
-    requeue: float | None = None
+        run.note(*await _observe_check(ctx, monitor, work, model, now))
+    profile_uri = await _baseline(ctx, monitor, model)
     if profile_uri is None:
-        ready = (
-            cond.FALSE,
-            cond.Reason.BASELINE_NOT_READY,
-            "the baseline Dataset has no ready version (profile) yet",
+        ready = cond.State(
+            cond.FALSE, cond.Reason.BASELINE_NOT_READY, "the baseline Dataset has no ready version (profile) yet"
         )
-        requeue = WAIT_FOR_DEPENDENCY
+        run.wake_in(WAIT_FOR_DEPENDENCY)
     else:
-        ready = (cond.TRUE, cond.Reason.READY, "checks run on schedule")
+        ready = cond.State(cond.TRUE, cond.Reason.READY, "checks run on schedule")
         if not work.active_job:
-            tick = schedule.due(spec.schedule, now, work.last_check)
-            if tick is not None:
-                plan = jobs.drift_plan(monitor, tick=tick, profile_uri=profile_uri, settings=ctx.settings)
-                await ctx.prepare_namespace(key.namespace)
-                job, created = await kube.create_or_adopt(jobs.drift_job(monitor, plan, tick, ctx.settings))
-                if created:
-                    ctx.metrics.jobs_created.labels(contracts.Component.DRIFT).inc()
-                work.active_job = job["metadata"]["name"]
-                work.last_check = tick
-        work.next_check = schedule.next_tick(spec.schedule, max(now, work.last_check or now))
+            await _start_due_check(run, profile_uri)
+        work.next_check = schedule.next_tick(monitor.spec.schedule, max(now, work.last_check or now))
         if not work.active_job:  # a running check wakes us through its Job's events
-            requeue = schedule.seconds_until(work.next_check, now) + 0.5
+            run.wake_in(schedule.seconds_until(work.next_check, now) + 0.5)
     _export_scores(ctx, monitor, work)
-    await _write(ctx, body, work, events, now, ready=ready, monitor=monitor)
-    return Outcome(requeue_after=requeue)
+    summarize(work, monitor, ready, now)
+
+
+async def _read_model(ctx: ReconcileContext, monitor: DriftMonitor) -> tuple[Model | None, cond.State]:
+    """The monitored Model, typed; None with the Ready state that says why it cannot be used."""
+    name, ns = monitor.spec.model_ref.name, monitor.namespace
+    body = await ctx.kube.get(MODEL, ns, name)
+    if body is None:
+        missing = f"Model {name} does not exist in namespace {ns}"
+        return None, cond.State(cond.FALSE, cond.Reason.MODEL_NOT_FOUND, missing)
+    try:
+        return Model.model_validate(body), cond.State(cond.TRUE, cond.Reason.READY, "")
+    except ValidationError:
+        return None, cond.State(cond.FALSE, cond.Reason.MODEL_INVALID, f"Model {name} has an invalid spec")
+
+
+async def _start_due_check(run: DriftMonitorRun, profile_uri: str) -> None:
+    """The drift Job of the tick that is due, if one is; `lastCheck` records the tick at creation."""
+    ctx, monitor, work = run.ctx, run.resource, run.work
+    tick = schedule.due(monitor.spec.schedule, run.now, work.last_check)
+    if tick is None:
+        return
+    plan = jobs.drift_plan(monitor, tick=tick, profile_uri=profile_uri, settings=ctx.settings)
+    await ctx.prepare_namespace(run.key.namespace)
+    job, created = await ctx.kube.create_or_adopt(jobs.drift_job(monitor, plan, tick, ctx.settings))
+    if created:
+        ctx.metrics.jobs_created.labels(contracts.Component.DRIFT).inc()
+    work.active_job = job["metadata"]["name"]
+    work.last_check = tick
 
 
 async def _observe_check(
-    ctx: Context, monitor: DriftMonitor, work: DriftMonitorStatus, model_body: dict[str, Any], now: datetime
+    ctx: ReconcileContext, monitor: DriftMonitor, work: DriftMonitorStatus, model: Model, now: datetime
 ) -> list[EventSpec]:
     kube, ns, job_name = ctx.kube, monitor.namespace, work.active_job or ""
     job = await kube.get(JOB, ns, job_name)
@@ -241,22 +221,22 @@ async def _observe_check(
             f"drift Job {job_name} disappeared before its result was read",
         )
     else:
-        if observe.job_phase(job)[0] == observe.JobPhase.ACTIVE:
+        if observe.job_phase(job).active:
             return []
         pods = await kube.list(POD, ns, {meta.LABEL_JOB_NAME_LEGACY: job_name})
         outcome = observe.job_outcome(job, pods, DriftResult, jobs.WORKLOAD_CONTAINER)
     events = record_check(work, monitor, job_name, tick, outcome, now)
     work.active_job = None
     if work.last_verdict == "Drift":
-        events += await _act_on_drift(ctx, monitor, work, model_body, tick, outcome.result, now)
+        events += await _act_on_drift(ctx, monitor, work, model, tick, outcome.result, now)
     return events
 
 
 async def _act_on_drift(
-    ctx: Context,
+    ctx: ReconcileContext,
     monitor: DriftMonitor,
     work: DriftMonitorStatus,
-    model_body: dict[str, Any],
+    model: Model,
     tick: datetime,
     result: DriftResult | None,
     now: datetime,
@@ -279,7 +259,7 @@ async def _act_on_drift(
         if why_not:
             events.append(normal("RetrainNotRequested", f"drift, but no retrain request: {why_not}"))
         return events
-    if await _training_active(ctx, model_body):
+    if await _training_active(ctx, model):
         events.append(
             normal(
                 "RetrainSkipped",
@@ -295,21 +275,20 @@ async def _act_on_drift(
     return events
 
 
-async def _training_active(ctx: Context, model_body: dict[str, Any]) -> bool:
-    if (model_body.get("status") or {}).get("activeTraining"):
+async def _training_active(ctx: ReconcileContext, model: Model) -> bool:
+    if model.status is not None and model.status.active_training is not None:
         return True
-    name = model_body["metadata"]["name"]
     train_jobs = await ctx.kube.list(
         JOB,
-        model_body["metadata"]["namespace"],
-        {contracts.LABEL_MODEL: name, contracts.LABEL_COMPONENT: str(contracts.Component.TRAIN)},
+        model.namespace,
+        {contracts.LABEL_MODEL: model.name, contracts.LABEL_COMPONENT: str(contracts.Component.TRAIN)},
     )
-    return any(observe.job_phase(j)[0] == observe.JobPhase.ACTIVE for j in train_jobs)
+    return any(observe.job_phase(j).active for j in train_jobs)
 
 
-async def _baseline(ctx: Context, monitor: DriftMonitor, model_body: dict[str, Any]) -> str | None:
+async def _baseline(ctx: ReconcileContext, monitor: DriftMonitor, model: Model) -> str | None:
     ref = monitor.spec.dataset_ref
-    name = ref.name if ref is not None else ((model_body.get("spec") or {}).get("datasetRef") or {}).get("name")
+    name = ref.name if ref is not None else model.spec.dataset_ref.name
     if not name:
         return None
     body = await ctx.kube.get(DATASET, monitor.namespace, name)
@@ -322,7 +301,7 @@ async def _baseline(ctx: Context, monitor: DriftMonitor, model_body: dict[str, A
     return status.profile_uri if status is not None and status.version else None
 
 
-def _export_scores(ctx: Context, monitor: DriftMonitor, work: DriftMonitorStatus) -> None:
+def _export_scores(ctx: ReconcileContext, monitor: DriftMonitor, work: DriftMonitorStatus) -> None:
     ctx.metrics.record_drift(
         monitor.namespace,
         monitor.name,
@@ -333,33 +312,10 @@ def _export_scores(ctx: Context, monitor: DriftMonitor, work: DriftMonitorStatus
     )
 
 
-async def _write(
-    ctx: Context,
-    body: dict[str, Any],
-    work: DriftMonitorStatus | None,
-    events: list[EventSpec],
-    now: datetime,
-    *,
-    ready: cond.State,
-    monitor: DriftMonitor | None = None,
-) -> None:
-    if work is None:
-        try:
-            work = DriftMonitorStatus.model_validate(body.get("status") or {})
-        except ValidationError:
-            work = DriftMonitorStatus()
-    if monitor is not None:
-        summarize(work, monitor, ready, now)
-    else:
-        generation = int(body["metadata"].get("generation") or 0)
-        work.conditions = cond.set_condition(work.conditions, cond.Type.READY, *ready, now=now, generation=generation)
-        work.observed_generation = generation
-    patch = status_patch(body.get("status"), work.dump())
-    meta_ = body["metadata"]
-    if patch:
-        await ctx.kube.patch_status(DRIFT_MONITOR, meta_["namespace"], meta_["name"], patch)
-    for event in events:
-        await ctx.kube.event(body, event.type, event.reason, event.message, now=now)
-
-
-__all__ = ["Model", "reconcile"]
+RECONCILER = KindReconciler(
+    kind=DRIFT_MONITOR,
+    resource=DriftMonitor,
+    status=DriftMonitorStatus,
+    steps=steps,
+    invalid_conditions=(cond.Type.READY,),
+)

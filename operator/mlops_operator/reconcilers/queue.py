@@ -15,9 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from mlops_operator.reconcilers.context import Key, Outcome
+from mlops_operator.reconcilers.context import Key, ReconcileResult
 
-ReconcileFn = Callable[[Key], Awaitable[Outcome]]
+ReconcileFn = Callable[[Key], Awaitable[ReconcileResult]]
 log = logging.getLogger("mlops_operator.queue")
 MAX_BACKOFF = 300.0
 
@@ -61,7 +61,7 @@ class WorkQueue:
     async def _run(self, key: Key, state: _KeyState) -> None:
         started = time.monotonic()
         try:
-            outcome = await self._reconcile(key)
+            result = await self._reconcile(key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -75,9 +75,9 @@ class WorkQueue:
             return
         state.failures = 0
         self._report(key, "ok", started)
-        if outcome.requeue_after is not None:
-            self.requeue(key, outcome.requeue_after)
-        for other in outcome.also:
+        if result.requeue_after is not None:
+            self.requeue(key, result.requeue_after)
+        for other in result.also:
             if other != key:
                 self.trigger(other)
 

@@ -10,8 +10,9 @@ from mlops_operator import contracts
 from mlops_operator.api.results import TrainResult
 from mlops_operator.api.v1alpha1.model import ModelStatus, ModelVersion, VersionState
 from mlops_operator.builders import jobs, meta
-from mlops_operator.reconcilers import model as m
 from mlops_operator.reconcilers import observe
+from mlops_operator.reconcilers.model import status as summary
+from mlops_operator.reconcilers.model import training
 from tests.unit import factories as f
 from tests.unit.factories import NOW
 
@@ -29,20 +30,25 @@ def trained_status(model_: Any, dataset_version: str = "v1", **kw: Any) -> Model
 
 def test_first_training_then_nothing() -> None:
     model_ = f.model()
-    assert m.decide_training(model_, ModelStatus(), "h", "v1", NOW).trigger == "initial"
-    assert m.decide_training(model_, trained_status(model_), jobs.training_spec_hash(model_), "v1", NOW).trigger is None
+    assert training.decide_training(model_, ModelStatus(), "h", "v1", NOW).trigger == "initial"
+    assert (
+        training.decide_training(model_, trained_status(model_), jobs.training_spec_hash(model_), "v1", NOW).trigger
+        is None
+    )
 
 
 def test_spec_change_and_dataset_change_retrain() -> None:
     model_ = f.model()
     status = trained_status(model_)
-    assert "spec changed" in (m.decide_training(model_, status, "other", "v1", NOW).trigger or "")
+    assert "spec changed" in (training.decide_training(model_, status, "other", "v1", NOW).trigger or "")
     assert "dataset version v2" in (
-        m.decide_training(model_, status, jobs.training_spec_hash(model_), "v2", NOW).trigger or ""
+        training.decide_training(model_, status, jobs.training_spec_hash(model_), "v2", NOW).trigger or ""
     )
     no_follow = f.model(retrain={"onDatasetChange": False})
     assert (
-        m.decide_training(no_follow, trained_status(no_follow), jobs.training_spec_hash(no_follow), "v2", NOW).trigger
+        training.decide_training(
+            no_follow, trained_status(no_follow), jobs.training_spec_hash(no_follow), "v2", NOW
+        ).trigger
         is None
     )
 
@@ -50,22 +56,24 @@ def test_spec_change_and_dataset_change_retrain() -> None:
 def test_retrain_annotation_is_honoured_once() -> None:
     model_ = f.model(annotations={RETRAIN: "2026-01-02T00:00:00Z;drift: petal_width"})
     h = jobs.training_spec_hash(model_)
-    decision = m.decide_training(model_, trained_status(model_), h, "v1", NOW)
+    decision = training.decide_training(model_, trained_status(model_), h, "v1", NOW)
     assert decision.trigger == "retrain: drift: petal_width" and decision.retrain_request == model_.annotations[RETRAIN]
     handled = trained_status(model_, handled_retrain_request=model_.annotations[RETRAIN])
-    assert m.decide_training(model_, handled, h, "v1", NOW).trigger is None
+    assert training.decide_training(model_, handled, h, "v1", NOW).trigger is None
 
 
 def test_retrain_within_cooldown_is_deferred_until_it_ends() -> None:
     model_ = f.model(annotations={RETRAIN: "t;drift"}, retrain={"cooldownSeconds": 600})
     status = trained_status(model_, last_retrain_time=NOW - timedelta(seconds=200))
-    decision = m.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW)
+    decision = training.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW)
     assert (
         decision.trigger is None
         and decision.deferred_for == 400
         and "cooldownSeconds is 600" in decision.deferred_message
     )
-    later = m.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW + timedelta(seconds=401))
+    later = training.decide_training(
+        model_, status, jobs.training_spec_hash(model_), "v1", NOW + timedelta(seconds=401)
+    )
     assert later.trigger is not None
 
 
@@ -87,12 +95,12 @@ def test_a_job_the_status_never_recorded_is_adopted_with_its_version_and_request
     model_ = f.model()
     request = jobs.training_request(jobs.training_spec_hash(model_), "v1", None)
     work = ModelStatus()
-    events = m.recover_jobs(work, [_job(1, request)], NOW)
+    events = training.recover_jobs(work, [_job(1, request)], NOW)
     assert [v.version for v in work.versions] == [1] and work.versions[0].state == VersionState.TRAINING
     assert work.latest_version == 1 and events[0].reason == "TrainingAdopted"
     # …and the request it answers is no longer pending, so no second Job is created
-    assert m.decide_training(model_, work, jobs.training_spec_hash(model_), "v1", NOW).trigger is None
-    assert m.recover_jobs(work, [_job(1, request)], NOW) == []  # idempotent
+    assert training.decide_training(model_, work, jobs.training_spec_hash(model_), "v1", NOW).trigger is None
+    assert training.recover_jobs(work, [_job(1, request)], NOW) == []  # idempotent
 
 
 def test_finish_training_gates_against_the_champion() -> None:
@@ -105,7 +113,7 @@ def test_finish_training_gates_against_the_champion() -> None:
         artifact_uri="file:///a",
         sha256="a" * 64,
     )
-    events = m.finish_training(
+    events = training.finish_training(
         work, model_, work.versions[0], observe.JobOutcome(observe.JobPhase.SUCCEEDED, result=result), 1, NOW
     )
     assert work.versions[0].state == VersionState.REJECTED and events[0].reason == "Rejected"
@@ -117,14 +125,14 @@ def test_failed_training_keeps_reason_and_message() -> None:
     outcome: observe.JobOutcome[TrainResult] = observe.JobOutcome(
         observe.JobPhase.FAILED, "EstimatorNotAllowed", "os.system is not allowed"
     )
-    m.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
+    training.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
     assert (work.versions[0].state, work.versions[0].reason) == (VersionState.FAILED, "EstimatorNotAllowed")
-    m.summarize(
+    summary.summarize(
         work,
         f.model(),
-        dataset=(cond.TRUE, "DatasetResolved", ""),
-        approval=(cond.UNKNOWN, "NoValidatedVersion", ""),
-        serving_=(cond.FALSE, "NothingToServe", ""),
+        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
+        approval=cond.State(cond.UNKNOWN, "NoValidatedVersion", ""),
+        serving_=cond.State(cond.FALSE, "NothingToServe", ""),
         now=NOW,
     )
     trained = cond.get(work.conditions, "Trained")
@@ -138,12 +146,12 @@ def test_summary_of_a_serving_model() -> None:
     gate = {"passed": True, "reason": "Passed", "message": "ok", "metric": "accuracy", "score": 0.9667}
     record = ModelVersion.model_validate({"version": 1, "state": "Serving", "gate": gate})
     work = ModelStatus(serving_version=1, versions=[record])
-    m.summarize(
+    summary.summarize(
         work,
         f.model(),
-        dataset=(cond.TRUE, "DatasetResolved", ""),
-        approval=(cond.TRUE, "Approved", ""),
-        serving_=(cond.TRUE, "Serving", ""),
+        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
+        approval=cond.State(cond.TRUE, "Approved", ""),
+        serving_=cond.State(cond.TRUE, "Serving", ""),
         now=NOW,
     )
     assert work.phase == "Serving" and work.metric == "accuracy=0.9667"
@@ -160,13 +168,13 @@ def test_summary_of_a_serving_model() -> None:
 
 def test_a_missing_target_blocks_training_with_an_actionable_condition() -> None:
     work = ModelStatus()
-    blocked = (cond.FALSE, "TargetMissing", "no target column: set spec.target on the Model")
-    m.summarize(
+    blocked = cond.State(cond.FALSE, "TargetMissing", "no target column: set spec.target on the Model")
+    summary.summarize(
         work,
         f.model(),
-        dataset=(cond.TRUE, "DatasetResolved", ""),
-        approval=(cond.UNKNOWN, "NoValidatedVersion", ""),
-        serving_=(cond.FALSE, "NothingToServe", ""),
+        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
+        approval=cond.State(cond.UNKNOWN, "NoValidatedVersion", ""),
+        serving_=cond.State(cond.FALSE, "NothingToServe", ""),
         now=NOW,
         blocked=blocked,
     )
@@ -180,9 +188,9 @@ def test_a_result_unfit_for_the_registry_fails_the_version_instead_of_every_stat
     work = ModelStatus(versions=[ModelVersion(version=1, state=VersionState.TRAINING, job="j")])
     bad = TrainResult(ok=True, metrics={"accuracy": float("nan")}, artifact_uri="file:///a", sha256="A" * 80)
     outcome = observe.JobOutcome(observe.JobPhase.SUCCEEDED, result=bad)
-    events = m.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
+    events = training.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
     assert (work.versions[0].state, work.versions[0].reason) == (VersionState.FAILED, "InvalidResult")
     assert "sha256" in (work.versions[0].message or "") and events[0].type == "Warning"
     good = bad.model_copy(update={"sha256": "a" * 64})
-    assert m.result_problem(good) is not None  # the NaN metric
-    assert m.result_problem(good.model_copy(update={"metrics": {"accuracy": 0.9}})) is None
+    assert training.result_problem(good) is not None  # the NaN metric
+    assert training.result_problem(good.model_copy(update={"metrics": {"accuracy": 0.9}})) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mlops_operator.reconcilers.context import Key, Outcome
+from mlops_operator.reconcilers.context import Key, ReconcileResult
 from mlops_operator.reconcilers.queue import WorkQueue
 
 KEY = Key("Model", "ns", "m")
@@ -17,14 +17,14 @@ def test_reconciles_of_one_key_never_overlap_and_bursts_coalesce() -> None:
         runs = 0
         gate = asyncio.Event()
 
-        async def reconcile(key: Key) -> Outcome:
+        async def reconcile(key: Key) -> ReconcileResult:
             nonlocal running, peak, runs
             running += 1
             peak = max(peak, running)
             runs += 1
             await gate.wait()
             running -= 1
-            return Outcome()
+            return ReconcileResult()
 
         queue = WorkQueue(reconcile)
         first = asyncio.create_task(queue.reconcile(KEY))
@@ -46,13 +46,13 @@ def test_failures_are_retried_with_backoff_then_succeed() -> None:
         attempts = 0
         done = asyncio.Event()
 
-        async def reconcile(key: Key) -> Outcome:
+        async def reconcile(key: Key) -> ReconcileResult:
             nonlocal attempts
             attempts += 1
             if attempts == 1:
                 raise RuntimeError("api down")
             done.set()
-            return Outcome()
+            return ReconcileResult()
 
         queue = WorkQueue(reconcile, on_result=lambda key, result, _: seen.append(result))
         await queue.reconcile(KEY)
@@ -69,11 +69,11 @@ def test_requeue_keeps_the_earliest_wakeup_and_outcomes_trigger_others() -> None
         other = Key("Model", "ns", "other")
         done = asyncio.Event()
 
-        async def reconcile(key: Key) -> Outcome:
+        async def reconcile(key: Key) -> ReconcileResult:
             order.append(key)
             if key == other:
                 done.set()
-            return Outcome(also=(other,)) if key == KEY else Outcome()
+            return ReconcileResult(also=(other,)) if key == KEY else ReconcileResult()
 
         queue = WorkQueue(reconcile)
         queue.requeue(KEY, 60)

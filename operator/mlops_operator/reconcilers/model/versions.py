@@ -1,4 +1,6 @@
-"""The version registry of a Model: pure transitions over `status.versions`, and its rebuild.
+"""The ledger of a Model's versions: pure transitions over `status.versions`, and its rebuild.
+
+(The store's `registry.json` is a copy of this ledger, written by the mirror Job: `mirror.py`.)
 
 States: Training → Failed | Validated | Rejected; Validated → Approved → Serving → Retired;
 Approved/Serving → RolledBack when its rollout fails. The functions work on a working copy of the
@@ -28,6 +30,12 @@ USER_REJECTABLE = APPROVABLE | {VersionState.ROLLED_BACK}
 
 def find(versions: Iterable[ModelVersion], version: int | None) -> ModelVersion | None:
     return next((v for v in versions if v.version == version), None) if version is not None else None
+
+
+def latest(versions: Iterable[ModelVersion], *, finished: bool = False) -> ModelVersion | None:
+    """The newest version; with `finished`, the newest that trained to a result (not Training/Failed)."""
+    candidates = [v for v in versions if not finished or v.state not in (VersionState.TRAINING, VersionState.FAILED)]
+    return max(candidates, key=lambda v: v.version, default=None)
 
 
 def next_version(versions: Iterable[ModelVersion], job_versions: Iterable[int], latest: int | None) -> int:

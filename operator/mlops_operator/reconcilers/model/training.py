@@ -1,0 +1,321 @@
+"""Training: which request is pending, its Job, adopting Jobs the status never recorded, results.
+
+A request is handled when its Job is created; everything the decision depends on (the training
+spec's hash, the dataset version, the handled retrain annotation, the cooldown clock) is persisted
+in status, so a restart resumes exactly where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlops_operator import conditions as cond
+from mlops_operator import contracts
+from mlops_operator.api.results import ChampionRef, TrainResult
+from mlops_operator.api.v1alpha1.dataset import Dataset
+from mlops_operator.api.v1alpha1.model import ActiveTraining, Model, ModelStatus, ModelVersion, VersionState
+from mlops_operator.builders import jobs, meta
+from mlops_operator.kube import JOB, POD
+from mlops_operator.reconcilers import gates, observe
+from mlops_operator.reconcilers.context import EventSpec, normal, warning
+from mlops_operator.reconcilers.model import versions
+from mlops_operator.reconcilers.model.children import ModelRun
+
+TRIGGER_INITIAL = "initial"
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+# --- pure -----------------------------------------------------------------------------------------
+def job_version(job: dict[str, Any]) -> int | None:
+    value = (job["metadata"].get("labels") or {}).get(contracts.LABEL_MODEL_VERSION, "")
+    return int(value) if value.isdigit() else None
+
+
+def job_request(job: dict[str, Any]) -> dict[str, str]:
+    raw = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_REQUEST, "{}")
+    try:
+        value = json.loads(raw)
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    except ValueError:
+        return {}
+
+
+def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datetime) -> list[EventSpec]:
+    """Adopt training Jobs the status does not know (the operator died between create and patch)."""
+    events = []
+    for job in sorted(train_jobs, key=lambda j: job_version(j) or 0):
+        version = job_version(job)
+        if version is None or versions.find(work.versions, version) is not None:
+            continue
+        request = job_request(job)
+        annotations = job["metadata"].get("annotations") or {}
+        versions.start(
+            work.versions,
+            version=version,
+            job=job["metadata"]["name"],
+            trigger=annotations.get(contracts.ANNOTATION_TRIGGER, "recovered"),
+            dataset_version=request.get("dataset", ""),
+            estimator=None,
+            params={},
+            now=now,
+        )
+        work.latest_version = max(work.latest_version or 0, version)
+        if request:  # the request this Job answers is handled, or it would be created again
+            work.training_spec_hash = request.get("spec") or work.training_spec_hash
+            work.trained_dataset_version = request.get("dataset") or work.trained_dataset_version
+            if request.get("retrain"):
+                work.handled_retrain_request = request["retrain"]
+        events.append(normal("TrainingAdopted", f"adopted training Job {job['metadata']['name']} (version {version})"))
+    return events
+
+
+def result_problem(result: TrainResult) -> str | None:
+    """What makes a successful result unfit for the ledger (a custom trainer may report anything).
+
+    Without this check a bad value would make every status patch fail validation, forever.
+    """
+    if not result.sha256 or not SHA256.match(result.sha256):
+        return f"sha256 must be 64 lowercase hex characters, got {str(result.sha256)[:80]!r}"
+    if not result.artifact_uri or len(result.artifact_uri) > 1024:
+        return "artifactUri is missing or longer than 1024 characters"
+    bad = [k for k, v in result.metrics.items() if not math.isfinite(v)]
+    if bad or len(result.metrics) > 64:
+        return f"metrics must be at most 64 finite numbers (not finite: {', '.join(bad[:5])})"
+    return None
+
+
+def finish_training(
+    work: ModelStatus,
+    model: Model,
+    record: ModelVersion,
+    outcome: observe.JobOutcome[TrainResult],
+    champion_version: int | None,
+    now: datetime,
+) -> list[EventSpec]:
+    """Record a finished training Job: Failed, or gated into Validated / Rejected."""
+    result = outcome.result
+    problem = result_problem(result) if outcome.phase == observe.JobPhase.SUCCEEDED and result else None
+    if problem is not None:
+        versions.fail(record, "InvalidResult", f"the training result cannot be registered: {problem}", now)
+        return [warning("InvalidResult", f"version {record.version}: {problem}")]
+    if outcome.phase != observe.JobPhase.SUCCEEDED or result is None:
+        versions.fail(record, outcome.reason or cond.Reason.JOB_FAILED, outcome.message, now)
+        return [warning(record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}")]
+    verdict = gates.evaluate(
+        model.spec.validation,
+        result.metrics,
+        champion_metrics=result.champion_metrics,
+        champion_version=champion_version,
+    )
+    versions.trained(record, result, verdict, now)
+    if verdict.passed:
+        return [normal("Validated", f"version {record.version} passed validation: {verdict.message}")]
+    return [warning("Rejected", f"version {record.version} rejected ({verdict.reason}): {verdict.message}")]
+
+
+@dataclass(frozen=True)
+class TrainingDecision:
+    trigger: str | None = None  # None: nothing to train
+    retrain_request: str | None = None  # the annotation value this run answers
+    deferred_for: float | None = None  # seconds until the cooldown ends
+    deferred_message: str = ""
+
+
+def retrain_reason(annotation: str) -> str:
+    _, _, reason = annotation.partition(";")
+    return reason.strip() or "requested"
+
+
+def decide_training(
+    model: Model, work: ModelStatus, spec_hash: str, dataset_version: str, now: datetime
+) -> TrainingDecision:
+    """Whether a new training request is pending, in priority order. Pure."""
+    if work.training_spec_hash is None:
+        # No versions: the first training. Versions but no hash: a status written before the field
+        # existed; adopt the current spec rather than retrain everything after an upgrade.
+        return TrainingDecision(TRIGGER_INITIAL) if not work.versions else TrainingDecision()
+    if spec_hash != work.training_spec_hash:
+        return TrainingDecision(f"spec changed (generation {model.generation})")
+    if model.spec.retrain.on_dataset_change and dataset_version != work.trained_dataset_version:
+        return TrainingDecision(f"dataset version {dataset_version[:12]}")
+    annotation = model.annotations.get(contracts.ANNOTATION_RETRAIN_REQUESTED)
+    if annotation and annotation != work.handled_retrain_request:
+        cooldown = timedelta(seconds=model.spec.retrain.cooldown_seconds)
+        if work.last_retrain_time is not None and now < work.last_retrain_time + cooldown:
+            remaining = (work.last_retrain_time + cooldown - now).total_seconds()
+            return TrainingDecision(
+                deferred_for=remaining,
+                deferred_message=(
+                    f"retrain request {annotation!r} deferred: the last retraining started at "
+                    f"{work.last_retrain_time.isoformat()} and retrain.cooldownSeconds is "
+                    f"{model.spec.retrain.cooldown_seconds}"
+                ),
+            )
+        return TrainingDecision(f"retrain: {retrain_reason(annotation)}"[:256], retrain_request=annotation)
+    return TrainingDecision()
+
+
+def champion_of(work: ModelStatus) -> ChampionRef | None:
+    record = versions.find(work.versions, work.serving_version)
+    if record is None or not record.artifact_uri or not record.sha256:
+        return None
+    return ChampionRef(version=record.version, artifact_uri=record.artifact_uri, sha256=record.sha256)
+
+
+def resolve_dataset(model: Model, body: dict[str, Any] | None) -> tuple[cond.State, Dataset | None]:
+    """The Dataset to train on, if it has a ready version, and the DatasetResolved condition."""
+    name = model.spec.dataset_ref.name
+    if body is None:
+        missing = f"Dataset {name} does not exist in namespace {model.namespace}; create it or fix spec.datasetRef"
+        return cond.State(cond.FALSE, cond.Reason.DATASET_NOT_FOUND, missing), None
+    try:
+        dataset = Dataset.model_validate(body)
+    except ValidationError:
+        return cond.State(cond.FALSE, cond.Reason.DATASET_NOT_READY, f"Dataset {name} has an invalid spec"), None
+    status = dataset.status
+    if (
+        status is None
+        or not status.version
+        or not status.data_uri
+        or not cond.is_true(status.conditions, cond.Type.READY)
+    ):
+        ready = cond.get(status.conditions, cond.Type.READY) if status else None
+        why = f": {ready.reason}: {ready.message}" if ready is not None and ready.status == cond.FALSE else " yet"
+        return cond.State(cond.FALSE, cond.Reason.DATASET_NOT_READY, f"Dataset {name} has no ready version{why}"), None
+    resolved = f"Dataset {name} version {status.version[:12]}"
+    return cond.State(cond.TRUE, cond.Reason.DATASET_RESOLVED, resolved), dataset
+
+
+# --- with the API ---------------------------------------------------------------------------------
+async def observe_training(run: ModelRun, train_jobs: list[dict[str, Any]]) -> None:
+    """Settle every version still Training: finished Jobs are read, vanished ones are lost."""
+    work = run.work
+    jobs_by_name = {j["metadata"]["name"]: j for j in train_jobs}
+    active: ModelVersion | None = None
+    for record in [v for v in work.versions if v.state == VersionState.TRAINING]:
+        job = jobs_by_name.get(record.job or "")
+        if job is None:
+            message = f"training Job {record.job} disappeared before its result was read"
+            versions.fail(record, cond.Reason.JOB_LOST, message, run.now)
+            run.note(warning(cond.Reason.JOB_LOST, f"version {record.version}: training Job {record.job} disappeared"))
+        elif not observe.job_phase(job).active:
+            await _read_result(run, record, job)
+        elif _stale(run.resource, job):
+            await run.ctx.kube.delete(JOB, run.key.namespace, record.job or "")
+            superseded = "the training spec changed while this version trained"
+            versions.fail(record, cond.Reason.SUPERSEDED, superseded, run.now)
+            run.note(normal(cond.Reason.SUPERSEDED, f"stopped training version {record.version}: the spec changed"))
+        elif active is None or record.version > active.version:
+            active = record
+    if active is None:
+        work.active_training = None
+    elif work.active_training is None or work.active_training.version != active.version:
+        work.active_training = ActiveTraining(
+            job=active.job or "",
+            version=active.version,
+            trigger=active.trigger or "",
+            dataset_version=active.dataset_version or "",
+            started_at=active.created_at or run.now,
+        )
+
+
+async def _read_result(run: ModelRun, record: ModelVersion, job: dict[str, Any]) -> None:
+    pods = await run.ctx.kube.list(POD, run.key.namespace, {meta.LABEL_JOB_NAME_LEGACY: record.job or ""})
+    outcome = observe.job_outcome(job, pods, TrainResult, jobs.WORKLOAD_CONTAINER)
+    champion = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_CHAMPION_VERSION)
+    run.note(*finish_training(run.work, run.resource, record, outcome, int(champion) if champion else None, run.now))
+    if record.state == VersionState.FAILED:
+        run.ctx.metrics.training_failures.labels(run.key.namespace, run.key.name).inc()
+
+
+def _stale(model: Model, job: dict[str, Any]) -> bool:
+    """A running Job trained for a spec that has since changed (its output must never be promoted)."""
+    spec_hash = job_request(job).get("spec")
+    return bool(spec_hash) and spec_hash != jobs.training_spec_hash(model)
+
+
+async def maybe_train(run: ModelRun, dataset: Dataset, train_jobs: list[dict[str, Any]]) -> cond.State | None:
+    """Start the training Job of a pending request, if there is one; the Trained state when blocked."""
+    model, work, now = run.resource, run.work, run.now
+    ds_status = dataset.status
+    assert ds_status is not None and ds_status.version and ds_status.data_uri
+    target = model.spec.target or dataset.spec.schema_.target or ds_status.target
+    if not target:
+        message = "no target column: set spec.target on the Model or spec.schema.target on the Dataset"
+        run.note(warning(cond.Reason.TARGET_MISSING, message))
+        return cond.State(cond.FALSE, cond.Reason.TARGET_MISSING, message)
+    spec_hash = jobs.training_spec_hash(model)
+    if work.training_spec_hash is None and work.versions:
+        work.training_spec_hash = spec_hash
+    decision = decide_training(model, work, spec_hash, ds_status.version, now)
+    if decision.deferred_for is not None:
+        run.note(normal("RetrainDeferred", decision.deferred_message))
+        run.wake_in(decision.deferred_for + 1)
+    elif decision.trigger is not None:
+        await _start_training(run, decision, spec_hash, target, dataset, train_jobs)
+    return None
+
+
+async def _start_training(
+    run: ModelRun,
+    decision: TrainingDecision,
+    spec_hash: str,
+    target: str,
+    dataset: Dataset,
+    train_jobs: list[dict[str, Any]],
+) -> None:
+    """Create (or find) the Job of `decision`, then record it and the request it answers as handled."""
+    model, work, now, ctx = run.resource, run.work, run.now, run.ctx
+    ds_status = dataset.status
+    assert ds_status is not None and ds_status.version and ds_status.data_uri and decision.trigger
+    job_versions = (v for j in train_jobs if (v := job_version(j)))
+    version = versions.next_version(work.versions, job_versions, work.latest_version)
+    request = jobs.training_request(spec_hash, ds_status.version, decision.retrain_request)
+    request["version"] = str(version)  # an A→B→A spec flip must not collide with a Job still in its TTL
+    plan = jobs.training_plan(
+        model,
+        version=version,
+        target=target,
+        dataset_version=ds_status.version,
+        data_uri=ds_status.data_uri,
+        champion=champion_of(work),
+        trigger=decision.trigger,
+        settings=ctx.settings,
+    )
+    await ctx.prepare_namespace(run.key.namespace)
+    job, created = await ctx.kube.create_or_adopt(jobs.training_job(model, plan, request, ctx.settings))
+    if created:
+        ctx.metrics.jobs_created.labels(contracts.Component.TRAIN).inc()
+    version = job_version(job) or version
+    job_name = job["metadata"]["name"]
+    estimator = model.spec.trainer.estimator or model.spec.trainer.image
+    params = dict(model.spec.trainer.params)
+    versions.start(
+        work.versions,
+        version=version,
+        job=job_name,
+        trigger=decision.trigger,
+        dataset_version=ds_status.version,
+        estimator=estimator,
+        params=params,
+        now=now,
+    )
+    work.active_training = ActiveTraining(
+        job=job_name, version=version, trigger=decision.trigger, dataset_version=ds_status.version, started_at=now
+    )
+    work.latest_version = max(work.latest_version or 0, version)
+    work.training_spec_hash = spec_hash
+    work.trained_dataset_version = ds_status.version
+    work.trained_generation = model.generation
+    if decision.retrain_request is not None:
+        work.handled_retrain_request = decision.retrain_request
+    if decision.trigger != TRIGGER_INITIAL:
+        work.last_retrain_time = now
+    run.note(normal("TrainingStarted", f"training version {version} in Job {job_name} ({decision.trigger})"))

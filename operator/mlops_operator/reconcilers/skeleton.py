@@ -1,0 +1,124 @@
+"""The one reconcile skeleton every kind runs; each kind supplies only its own steps.
+
+    1. fetch      the object, fresh; gone or being deleted → nothing to do
+    2. validate   the typed model; a spec it rejects → InvalidSpec conditions and an Event, stop
+    3. observe    ┐
+    4. decide     ├ the kind's `steps(run)`: read children, decide (pure), act, summarise into `run.work`
+    5. act        ┘
+    6. record     one merge patch of status (only what changed), then the Events, then the actions
+                  the steps deferred with `run.after_status`
+
+Side effects come before the status patch that records them; `after_status` is for the few that
+must follow it (wake the objects that depend on this one, start a Job that copies the new status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from mlops_operator.api.base import CRModel, Resource
+from mlops_operator.kube import Kind
+from mlops_operator.reconcilers.context import (
+    EventSpec,
+    Key,
+    ReconcileContext,
+    ReconcileResult,
+    deleting,
+    record_invalid_spec,
+    status_patch,
+    validation_message,
+)
+
+R = TypeVar("R", bound=Resource)  # the kind's typed model: Dataset, Model, DriftMonitor
+S = TypeVar("S", bound=CRModel)  # its status model
+
+
+@dataclass
+class Run(Generic[R, S]):
+    """One reconcile of one object: what it read, the status it is building, what it will report."""
+
+    ctx: ReconcileContext
+    key: Key
+    body: dict[str, Any]  # as read: the status patch is computed against its status
+    resource: R  # the typed model of `body`
+    work: S  # a working copy of the status, written by the steps
+    now: datetime
+    events: list[EventSpec] = field(default_factory=list)
+    requeue: float | None = None  # seconds until a level-based wake-up (schedule, cooldown end)
+    also: tuple[Key, ...] = ()  # other objects to reconcile now
+    patched: bool = False  # set in step 6: the status patch changed something
+    deferred: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def note(self, *events: EventSpec) -> None:
+        self.events.extend(events)
+
+    def after_status(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` in step 6, once status records what this run did."""
+        self.deferred.append(action)
+
+    def wake_in(self, seconds: float) -> None:
+        """Ask for a wake-up; the earliest one asked for wins."""
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+def _no_failed_phase(status: Any, message: str) -> None:
+    """For kinds whose status has no phase to mark Failed."""
+
+
+@dataclass(frozen=True)
+class KindReconciler(Generic[R, S]):
+    """How one kind is reconciled: its typed model and status, and its own steps."""
+
+    kind: Kind
+    resource: type[R]
+    status: type[S]
+    steps: Callable[[Run[R, S]], Awaitable[None]]  # 3. observe, 4. decide, 5. act (and summarise)
+    invalid_conditions: tuple[str, ...]  # the conditions an invalid spec sets False/InvalidSpec
+    mark_failed: Callable[[S, str], None] = _no_failed_phase  # the failed phase of an invalid spec
+
+    async def reconcile(self, ctx: ReconcileContext, key: Key) -> ReconcileResult:
+        # 1. fetch
+        body = await ctx.kube.get(self.kind, key.namespace, key.name)
+        if body is None or deleting(body):
+            return ReconcileResult()
+        now = ctx.clock()
+        # 2. validate
+        try:
+            resource = self.resource.model_validate(body)
+        except ValidationError as exc:
+            await self._invalid(ctx, body, validation_message(exc), now)
+            return ReconcileResult()
+        run = Run(ctx, key, body, resource, self._working_status(resource), now)
+        # 3.-5. the kind's own steps
+        await self.steps(run)
+        # 6. record
+        await self._record(run)
+        for action in run.deferred:
+            await action()
+        return ReconcileResult(requeue_after=run.requeue, also=run.also)
+
+    def _working_status(self, resource: R) -> S:
+        status = getattr(resource, "status", None)
+        return (status if isinstance(status, self.status) else self.status()).model_copy(deep=True)
+
+    async def _invalid(self, ctx: ReconcileContext, body: dict[str, Any], message: str, now: datetime) -> None:
+        def mark_failed(work: S) -> None:
+            self.mark_failed(work, message)
+
+        await record_invalid_spec(
+            ctx, self.kind, body, message, now, self.status, self.invalid_conditions, mark_failed
+        )
+
+    async def _record(self, run: Run[R, S]) -> None:
+        """Patch what changed in status, then post the Events."""
+        patch = status_patch(run.body.get("status"), run.work.dump())
+        if patch:
+            await run.ctx.kube.patch_status(self.kind, run.key.namespace, run.key.name, patch)
+            run.patched = True
+        for event in run.events:
+            await run.ctx.kube.event(run.body, event.type, event.reason, event.message, now=run.now)
