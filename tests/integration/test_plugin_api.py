@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 
 from mlops_operator import contracts, plugin
+from mlops_operator.plugin import resources
 from tests.integration import apiserver
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
@@ -24,7 +25,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def stamp(minutes_ago: float) -> str:
-    return plugin.rfc3339(NOW - timedelta(minutes=minutes_ago))
+    return resources.rfc3339(NOW - timedelta(minutes=minutes_ago))
 
 
 def version(n: int, state: str, served_minutes_ago: float | None = None) -> dict[str, Any]:
@@ -63,7 +64,7 @@ class Env:
         if name:
             body["metadata"]["name"] = name
         body["spec"].update(spec)
-        plural = plugin.resolve_kind(body["kind"]).crd.plural
+        plural = resources.resolve_kind(body["kind"]).crd.plural
         self.objects.create_namespaced_custom_object(contracts.GROUP, contracts.VERSION, self.namespace, plural, body)
         if status is not None:
             self.objects.patch_namespaced_custom_object_status(
@@ -130,7 +131,7 @@ def test_reject_and_retrain_write_the_annotations_the_operator_reads(env: Env) -
     assert env.mlops("reject", name, "1", "--reason", "too old")[0] == 0
     assert env.mlops("retrain", name, "--reason", "fresh data")[0] == 0
     annotations = env.get("models", name)["metadata"]["annotations"]
-    assert json.loads(annotations[plugin.ANNOTATION_REJECTED_VERSIONS]) == {"1": "too old", "3": "leaks the label"}
+    assert json.loads(annotations[contracts.ANNOTATION_REJECTED_VERSIONS]) == {"1": "too old", "3": "leaks the label"}
     moment, reason = annotations[contracts.ANNOTATION_RETRAIN_REQUESTED].split(";", 1)
     assert reason == "fresh data"
     assert abs(datetime.fromisoformat(moment.replace("Z", "+00:00")) - datetime.now(UTC)) < timedelta(minutes=5)

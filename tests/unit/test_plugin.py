@@ -1,26 +1,33 @@
-"""kubectl-mlops: the pure parts (tables, version choices, explanations, argument parsing)."""
+"""kubectl-mlops: the pure parts (tables, version choices, explanations, argument parsing), then the
+command line with the cluster replaced by objects in memory."""
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
-from mlops_operator import contracts, plugin
-from mlops_operator.api.base import Condition, ConditionStatus
+import mlops_operator
+from mlops_operator import contracts
+from mlops_operator.api.base import Condition, ConditionStatus, Resource
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+from mlops_operator.api.v1alpha1.model import GateReason
 from mlops_operator.conditions import Reason
+from mlops_operator.plugin import actions, cli, explain, output, resources, tables
+from mlops_operator.plugin.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def stamp(minutes_ago: float) -> str:
-    return plugin.rfc3339(NOW - timedelta(minutes=minutes_ago))
+    return resources.rfc3339(NOW - timedelta(minutes=minutes_ago))
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -75,7 +82,7 @@ def automatic_model() -> Model:
 
 
 def test_render_table_aligns_columns_and_marks_missing_values() -> None:
-    text = plugin.render_table(("NAME", "ROWS"), [("breast-cancer", 569), ("x", None)])
+    text = tables.render_table(("NAME", "ROWS"), [("breast-cancer", 569), ("x", None)])
     assert text.splitlines() == ["NAME            ROWS", "breast-cancer   569", "x               -"]
 
 
@@ -84,18 +91,18 @@ def test_render_table_aligns_columns_and_marks_missing_values() -> None:
     [(0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (7200, "2h"), (3 * 86400, "3d")],
 )
 def test_human_age_is_kubectl_style(seconds: int, expected: str) -> None:
-    assert plugin.human_age(NOW - timedelta(seconds=seconds), NOW) == expected
+    assert resources.human_age(NOW - timedelta(seconds=seconds), NOW) == expected
 
 
 def test_model_table_shows_versions_phase_policy_and_age() -> None:
-    table = plugin.model_table([manual_model()], NOW)
+    table = tables.model_table([manual_model()], NOW)
     assert table.headers[:6] == ("NAME", "LATEST", "SERVING", "METRIC", "PHASE", "APPROVAL")
     assert table.rows[0][:7] == ("breast-cancer-rf", 4, 2, "accuracy=0.96", "Serving", "Manual", "1h")
 
 
 def test_status_table_handles_resources_without_status() -> None:
     ds = Dataset.model_validate(sample("dataset.yaml"))
-    table = plugin.status_table(Dataset, [ds], NOW)
+    table = tables.status_table(Dataset, [ds], NOW)
     assert table.records() == [
         {
             "name": "breast-cancer",
@@ -112,8 +119,8 @@ def test_status_table_handles_resources_without_status() -> None:
 
 def test_history_lists_newest_first_with_score_gate_and_pending_rejection() -> None:
     model = manual_model()
-    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: json.dumps({"4": "biased on age"})}
-    table = plugin.history_table(model, NOW)
+    model.metadata["annotations"] = {contracts.ANNOTATION_REJECTED_VERSIONS: json.dumps({"4": "biased on age"})}
+    table = tables.history_table(model, NOW)
     assert [r[0] for r in table.rows] == [4, 3, 2, 1]
     assert table.headers[2] == "ACCURACY"
     v4 = table.records()[0]
@@ -130,7 +137,7 @@ def test_drift_table_lists_drifted_features_first() -> None:
             {"name": "z", "test": "psi", "score": 0.4, "threshold": 0.2, "drifted": True},
         ],
     }
-    table = plugin.drift_table(DriftMonitor.model_validate(body))
+    table = tables.drift_table(DriftMonitor.model_validate(body))
     assert [(r[0], r[4]) for r in table.rows] == [("z", "yes"), ("a", "no")]
 
 
@@ -138,7 +145,7 @@ def test_drift_table_lists_drifted_features_first() -> None:
 
 
 def test_approve_accepts_a_validated_version_of_a_manual_model() -> None:
-    assert plugin.check_approvable(manual_model(), 4).version == 4
+    assert actions.check_approvable(manual_model(), 4).version == 4
 
 
 @pytest.mark.parametrize(
@@ -150,30 +157,30 @@ def test_approve_accepts_a_validated_version_of_a_manual_model() -> None:
     ],
 )
 def test_approve_refuses_what_cannot_be_served(model: Model, n: int, message: str) -> None:
-    with pytest.raises(plugin.PluginError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        plugin.check_approvable(model, n)
+    with pytest.raises(resources.PluginError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        actions.check_approvable(model, n)
 
 
 def test_approve_refuses_a_rejected_version() -> None:
     model = manual_model()
-    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: '{"4":"no"}'}
-    with pytest.raises(plugin.PluginError, match="rejected"):
-        plugin.check_approvable(model, 4)
+    model.metadata["annotations"] = {contracts.ANNOTATION_REJECTED_VERSIONS: '{"4":"no"}'}
+    with pytest.raises(resources.PluginError, match="rejected"):
+        actions.check_approvable(model, 4)
 
 
 def test_reject_refuses_the_serving_and_the_approved_version() -> None:
-    with pytest.raises(plugin.PluginError, match="roll back first"):
-        plugin.check_rejectable(manual_model(), 2)
-    with pytest.raises(plugin.PluginError, match="approvedVersion"):
-        plugin.check_rejectable(manual_model(approvedVersion=4), 4)
-    assert plugin.check_rejectable(manual_model(), 4).version == 4
+    with pytest.raises(resources.PluginError, match="roll back first"):
+        actions.check_rejectable(manual_model(), 2)
+    with pytest.raises(resources.PluginError, match="approvedVersion"):
+        actions.check_rejectable(manual_model(approvedVersion=4), 4)
+    assert actions.check_rejectable(manual_model(), 4).version == 4
 
 
 def test_rejections_accumulate_in_a_sorted_json_annotation() -> None:
-    first = plugin.with_rejection({}, 7, "leaks the label")
-    second = plugin.with_rejection({plugin.ANNOTATION_REJECTED_VERSIONS: first}, 3, "too slow")
+    first = actions.with_rejection({}, 7, "leaks the label")
+    second = actions.with_rejection({contracts.ANNOTATION_REJECTED_VERSIONS: first}, 3, "too slow")
     assert second == '{"3":"too slow","7":"leaks the label"}'
-    assert plugin.rejected_versions({plugin.ANNOTATION_REJECTED_VERSIONS: second}) == {
+    assert contracts.rejected_versions({contracts.ANNOTATION_REJECTED_VERSIONS: second}) == {
         3: "too slow",
         7: "leaks the label",
     }
@@ -181,52 +188,52 @@ def test_rejections_accumulate_in_a_sorted_json_annotation() -> None:
 
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"x": "y"}'])
 def test_a_malformed_rejection_annotation_counts_as_none(raw: str) -> None:
-    assert plugin.rejected_versions({plugin.ANNOTATION_REJECTED_VERSIONS: raw}) == {}
+    assert contracts.rejected_versions({contracts.ANNOTATION_REJECTED_VERSIONS: raw}) == {}
 
 
 def test_retrain_annotation_is_time_and_a_one_line_reason() -> None:
-    value = plugin.retrain_annotation(NOW, "  drift on\n mean radius  ")
+    value = actions.retrain_annotation(NOW, "  drift on\n mean radius  ")
     assert value == "2026-11-28T12:00:00Z;drift on mean radius"
     assert contracts.ANNOTATION_RETRAIN_REQUESTED == "mlops.dev/retrain-requested"
-    with pytest.raises(plugin.PluginError, match="empty"):
-        plugin.retrain_annotation(NOW, " \n ")
-    assert len(plugin.retrain_annotation(NOW, "x" * 5000)) == len("2026-11-28T12:00:00Z;") + plugin.MAX_REASON_LENGTH
+    with pytest.raises(resources.PluginError, match="empty"):
+        actions.retrain_annotation(NOW, " \n ")
+    assert len(actions.retrain_annotation(NOW, "x" * 5000)) == len("2026-11-28T12:00:00Z;") + actions.MAX_REASON_LENGTH
 
 
 def test_rollback_goes_to_the_version_served_before_the_current_one() -> None:
     model = manual_model()
-    assert plugin.rollback_target(model, None) == 1
-    assert plugin.rollback_patch(model, 1) == {"spec": {"approvedVersion": 1}}
+    assert actions.rollback_target(model, None) == 1
+    assert actions.rollback_patch(model, 1) == {"spec": {"approvedVersion": 1}}
 
 
 def test_rollback_skips_rejected_versions_and_honours_to() -> None:
     model = manual_model()
-    model.metadata["annotations"] = {plugin.ANNOTATION_REJECTED_VERSIONS: '{"1":"bad"}'}
-    with pytest.raises(plugin.PluginError, match="served no other version"):
-        plugin.rollback_target(model, None)
-    assert plugin.rollback_target(model, 4) == 4
-    with pytest.raises(plugin.PluginError, match="already serves"):
-        plugin.rollback_target(model, 2)
-    with pytest.raises(plugin.PluginError, match="cannot be served"):
-        plugin.rollback_target(model, 3)
+    model.metadata["annotations"] = {contracts.ANNOTATION_REJECTED_VERSIONS: '{"1":"bad"}'}
+    with pytest.raises(resources.PluginError, match="served no other version"):
+        actions.rollback_target(model, None)
+    assert actions.rollback_target(model, 4) == 4
+    with pytest.raises(resources.PluginError, match="already serves"):
+        actions.rollback_target(model, 2)
+    with pytest.raises(resources.PluginError, match="cannot be served"):
+        actions.rollback_target(model, 3)
 
 
 def test_rollback_of_an_automatic_model_pins_it_to_manual() -> None:
     model = automatic_model()
-    target = plugin.rollback_target(model, None)
-    assert plugin.rollback_patch(model, target) == {"spec": {"approvedVersion": 1, "approval": {"policy": "Manual"}}}
+    target = actions.rollback_target(model, None)
+    assert actions.rollback_patch(model, target) == {"spec": {"approvedVersion": 1, "approval": {"policy": "Manual"}}}
 
 
 def test_rollback_without_a_serving_version_says_so() -> None:
-    with pytest.raises(plugin.PluginError, match="serves no version yet"):
-        plugin.rollback_target(manual_model(serving=None), None)
+    with pytest.raises(resources.PluginError, match="serves no version yet"):
+        actions.rollback_target(manual_model(serving=None), None)
 
 
 # --- why --------------------------------------------------------------------------------------------
 
 
 def test_why_without_status_points_at_the_operator() -> None:
-    (only,) = plugin.explain(Model.model_validate(sample("model-manual.yaml")), NOW)
+    (only,) = explain.explain(Model.model_validate(sample("model-manual.yaml")), NOW)
     assert only.reason == "NotReconciled"
     assert "namespace team-a" in (only.hint or "")
 
@@ -248,13 +255,13 @@ def test_why_turns_each_condition_into_a_sentence_with_a_hint() -> None:
             type="Serving", status=ConditionStatus.TRUE, reason="Serving", last_transition_time=NOW - timedelta(hours=2)
         ),
     ]
-    pending, ready, serving = plugin.explain(model, NOW)
+    pending, ready, serving = explain.explain(model, NOW)
     assert pending.reason == "SpecChangePending" and "generation 3" in pending.sentence
     assert ready.sentence == "Model breast-cancer-rf is not ready (AwaitingApproval): version 4 is validated."
     assert ready.hint is not None and "kubectl mlops approve breast-cancer-rf <version>" in ready.hint
     assert ready.since == "5m"
     assert serving.sentence == "Model breast-cancer-rf serves predictions (Serving)." and serving.hint is None
-    text = plugin.explanation_text([ready])
+    text = explain.explanation_text([ready])
     assert text.splitlines()[0].endswith("(for 5m)") and text.splitlines()[1].startswith("  hint: ")
 
 
@@ -267,13 +274,13 @@ INFORMATIONAL = {
 
 
 def test_every_reason_that_needs_action_has_a_hint() -> None:
-    missing = {r.value for r in Reason} - INFORMATIONAL - set(plugin.HINTS)
-    assert not missing, f"add a hint to plugin.HINTS for {sorted(missing)}"
+    missing = {r.value for r in Reason} - INFORMATIONAL - set(explain.HINTS)
+    assert not missing, f"add a hint to explain.HINTS for {sorted(missing)}"
 
 
 def test_every_hint_formats_with_the_resource_fields() -> None:
     fields = {"kind": "Model", "kind_lower": "model", "name": "m", "namespace": "ns"}
-    for reason, hint in plugin.HINTS.items():
+    for reason, hint in explain.HINTS.items():
         assert "{" not in hint.format(**fields), reason
 
 
@@ -281,7 +288,7 @@ def test_every_hint_formats_with_the_resource_fields() -> None:
 
 
 def test_global_flags_work_before_and_after_the_command() -> None:
-    parser = plugin.build_parser()
+    parser = cli.build_parser()
     before = parser.parse_args(["-n", "team-a", "-o", "json", "history", "m"])
     after = parser.parse_args(["history", "m", "-n", "team-b"])
     assert (before.namespace, before.output, before.model) == ("team-a", "json", "m")
@@ -289,7 +296,7 @@ def test_global_flags_work_before_and_after_the_command() -> None:
 
 
 def test_versions_must_be_positive_and_reject_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = plugin.build_parser()
+    parser = cli.build_parser()
     with pytest.raises(SystemExit):
         parser.parse_args(["approve", "m", "0"])
     with pytest.raises(SystemExit):
@@ -298,21 +305,145 @@ def test_versions_must_be_positive_and_reject_needs_a_reason(capsys: pytest.Capt
 
 
 def test_kind_aliases_resolve_and_unknown_kinds_explain_themselves() -> None:
-    assert plugin.resolve_kind("mdl") is Model and plugin.resolve_kind("DriftMonitors") is DriftMonitor
-    with pytest.raises(plugin.PluginError, match="dataset \\(ds\\)"):
-        plugin.resolve_kind("pod")
+    assert resources.resolve_kind("mdl") is Model and resources.resolve_kind("DriftMonitors") is DriftMonitor
+    with pytest.raises(resources.PluginError, match="dataset \\(ds\\)"):
+        resources.resolve_kind("pod")
 
 
 def test_parse_resource_ignores_kopf_state_and_reports_foreign_fields() -> None:
     body = sample("model-manual.yaml")
     body["status"] = {"phase": "Pending", "kopf": {"progress": {}}}
-    assert isinstance(plugin.parse_resource(Model, body), Model)
+    assert isinstance(resources.parse_resource(Model, body), Model)
     body["status"]["fromTheFuture"] = 1
-    with pytest.raises(plugin.PluginError, match="older than the operator"):
-        plugin.parse_resource(Model, body)
+    with pytest.raises(resources.PluginError, match="older than the operator"):
+        resources.parse_resource(Model, body)
 
 
 def test_table_records_serialise_to_json_and_yaml() -> None:
-    records = plugin.model_table([manual_model()], NOW).records()
+    records = tables.model_table([manual_model()], NOW).records()
     assert json.loads(json.dumps(records))[0]["serving"] == 2
     assert yaml.safe_load(yaml.safe_dump(records))[0]["approval"] == "Manual"
+
+
+# --- the command line, with the cluster replaced ---------------------------------------------------------
+
+R = TypeVar("R", bound=Resource)
+
+
+class FakeCluster(Cluster):
+    """Parsed objects in memory instead of an API server; a patch changes nothing."""
+
+    def __init__(self, *objects: Resource) -> None:  # no kubeconfig: nothing to connect to
+        self.objects = list(objects)
+
+    def close(self) -> None:
+        pass
+
+    def default_namespace(self) -> str:
+        return "team-a"
+
+    def get(self, cls: type[R], namespace: str, name: str) -> R:
+        for obj in self.objects:
+            if isinstance(obj, cls) and (obj.namespace, obj.name) == (namespace, name):
+                return obj
+        raise resources.PluginError(f"{cls.crd.kind} {name} not found in namespace {namespace}")
+
+    def list(self, cls: type[Resource], namespace: str | None) -> list[Resource]:
+        found = [o for o in self.objects if isinstance(o, cls) and namespace in (None, o.namespace)]
+        return sorted(found, key=lambda o: (o.namespace, o.name))
+
+    def merge_patch(self, cls: type[R], namespace: str, name: str, patch: dict[str, Any]) -> R:
+        return self.get(cls, namespace, name)
+
+
+def mlops(monkeypatch: pytest.MonkeyPatch, cluster: Cluster, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(cli, "Cluster", lambda kubeconfig, context: cluster)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07cleared\nReady   True   \x9b31m\u202eevil"
+
+
+def hostile_model() -> Model:
+    model = manual_model()
+    assert model.status is not None
+    ready = {"type": "Ready", "status": "False", "reason": "Drift", "message": HOSTILE, "lastTransitionTime": NOW}
+    model.status.conditions = [Condition.model_validate(ready)]
+    model.status.versions[2].message = HOSTILE  # version 3, Failed: its message is in approve's refusal
+    return model
+
+
+def test_printable_shows_control_characters_instead_of_obeying_them() -> None:
+    assert output.printable("a\x1b[31mb\tc\r\nd\x00\x7f") == "a^[[31mb c  d^@^?"
+    assert output.printable("\x9b1m\u202egnp.exe") == "\\x9b1m\\u202egnp.exe"
+    assert output.printable_text("line one\nline\x1b two") == "line one\nline^[ two"
+
+
+def test_cluster_text_cannot_drive_the_terminal_or_add_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = FakeCluster(hostile_model())
+    for argv in (["status", "model", "breast-cancer-rf"], ["why", "mdl", "breast-cancer-rf"]):
+        code, out, _ = mlops(monkeypatch, cluster, *argv)
+        assert code == 0
+        assert not any(ch in out for ch in "\x1b\x07\x9b\u202e"), argv
+        assert "^[[2J^[]0;owned^Gcleared Ready   True   \\x9b31m\\u202eevil" in out
+        assert sum("cleared" in line for line in out.splitlines()) == 1
+    code, out, _ = mlops(monkeypatch, cluster, "status", "model", "breast-cancer-rf", "-o", "json")
+    assert "\x1b" not in out and json.loads(out)["conditions"][0]["message"] == HOSTILE
+    code, out, err = mlops(monkeypatch, cluster, "approve", "breast-cancer-rf", "3")
+    assert (code, out) == (1, "") and "\x1b" not in err and len(err.splitlines()) == 1
+
+
+KUBECONFIG = """clusters: [{name: c, cluster: {server: "SERVER"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x"""
+
+
+def test_an_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG.replace("SERVER", f"https://127.0.0.1:{port}"))
+    out, err = io.StringIO(), io.StringIO()
+    assert (cli.main(["status", "--kubeconfig", str(kubeconfig)], out=out, err=err), out.getvalue()) == (1, "")
+    assert err.getvalue() == f"error: cannot reach the API server at https://127.0.0.1:{port}: Connection refused\n"
+    err = io.StringIO()
+    assert cli.main(["status", "--kubeconfig", str(tmp_path / "missing")], err=err) == 1
+    assert err.getvalue().startswith("error: cannot load kubeconfig: ") and err.getvalue().count("\n") == 1
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.build_parser().parse_args(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"kubectl mlops {mlops_operator.__version__}\n"
+
+
+def test_status_all_namespaces_adds_a_namespace_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = manual_model().dump()
+    other["metadata"].update(name="churn", namespace="team-b")
+    cluster = FakeCluster(manual_model(), Model.model_validate(other))
+    out = mlops(monkeypatch, cluster, "status", "models", "-A")[1]
+    rows = [line.split()[:2] for line in out.splitlines()]
+    assert rows == [["NAMESPACE", "NAME"], ["team-a", "breast-cancer-rf"], ["team-b", "churn"]]
+    code, out, _ = mlops(monkeypatch, cluster, "status", "--all-namespaces", "-o", "json")
+    assert [m["namespace"] for m in json.loads(out)["models"]] == ["team-a", "team-b"]
+    assert mlops(monkeypatch, cluster, "status", "dm", "-A")[1] == "No driftmonitors in any namespace.\n"
+    code, _, err = mlops(monkeypatch, cluster, "status", "model", "churn", "-A")
+    assert code == 1 and "-n NAMESPACE" in err
+    assert "churn" not in mlops(monkeypatch, cluster, "status", "models")[1]
+
+
+def test_the_advertised_ds_alias_names_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resources.resolve_kind("ds") is Dataset and resources.resolve_kind("dset") is Dataset
+    cluster = FakeCluster(Dataset.model_validate(sample("dataset.yaml")))
+    code, out, err = mlops(monkeypatch, cluster, "status", "ds", "breast-cancer")
+    assert code == 0 and out.splitlines()[1].startswith("breast-cancer "), err
+
+
+def test_every_refusing_gate_reason_has_a_hint() -> None:
+    refusing = {r for r in GateReason if r != GateReason.PASSED}
+    assert refusing <= set(explain.HINTS)
