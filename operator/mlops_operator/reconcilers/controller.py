@@ -66,7 +66,14 @@ class Controller:
             self.queue.trigger(parent)
 
     def deleted(self, key: Key) -> None:
+        """The object is gone: drop its wake-ups and backoff, and its metric series.
+
+        One last reconcile follows any run still in flight (runs of a key never overlap); it finds
+        the object gone and removes what that run may have exported since.
+        """
         self.queue.forget(key)
+        self.ctx.metrics.forget(key.kind, key.namespace, key.name)
+        self.queue.trigger(key)
 
     def start(self) -> None:
         self._resync_task = asyncio.get_running_loop().create_task(self._resync_forever())

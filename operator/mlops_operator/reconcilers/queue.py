@@ -5,6 +5,10 @@ the periodic resync) funnels into `reconcile(key)`. If a run for that key is in 
 is queued behind it and every further trigger joins that queued run: the last state always gets a
 reconcile, and a storm of events costs at most two. Failures are retried here with exponential
 backoff (1 s … 5 min), whichever path triggered them, so no path retries in a tight loop.
+
+The queue holds a key only while it has something to do for it (a run in flight or queued, a
+wake-up, a failure count to back off from): an idle key is dropped, so objects that were deleted
+leave nothing behind, whatever triggered their last run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ class _KeyState:
     failures: int = 0
     wakeup: asyncio.TimerHandle | None = None
     wakeup_at: float = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight, queued or scheduled, and no backoff to remember: safe to drop."""
+        return not self.lock.locked() and self.pending is None and self.wakeup is None and self.failures == 0
 
 
 class WorkQueue:
@@ -57,6 +66,11 @@ class WorkQueue:
         finally:
             if not done.done():
                 done.set_result(None)
+            self._drop_if_idle(key, state)
+
+    def _drop_if_idle(self, key: Key, state: _KeyState) -> None:
+        if state.idle and self._states.get(key) is state:
+            del self._states[key]
 
     async def _run(self, key: Key, state: _KeyState) -> None:
         started = time.monotonic()
@@ -108,14 +122,26 @@ class WorkQueue:
         state.wakeup = loop.call_at(when, self._wake, key)
 
     def _wake(self, key: Key) -> None:
-        state = self._state(key)
-        state.wakeup = None
+        state = self._states.get(key)
+        if state is not None:
+            state.wakeup = None
         self.trigger(key)
 
     def forget(self, key: Key) -> None:
-        state = self._states.pop(key, None)
-        if state is not None and state.wakeup is not None:
+        """The object is gone: cancel its wake-up and backoff. A run in flight finishes first (runs of
+        one key never overlap); the key is dropped as soon as it is idle."""
+        state = self._states.get(key)
+        if state is None:
+            return
+        if state.wakeup is not None:
             state.wakeup.cancel()
+            state.wakeup = None
+        state.failures = 0
+        self._drop_if_idle(key, state)
+
+    def __len__(self) -> int:
+        """How many keys the queue holds (in flight, queued, scheduled or backing off)."""
+        return len(self._states)
 
     async def close(self) -> None:
         self._closed = True

@@ -84,7 +84,10 @@ class KindReconciler(Generic[R, S]):
     async def reconcile(self, ctx: ReconcileContext, key: Key) -> ReconcileResult:
         # 1. fetch
         body = await ctx.kube.get(self.kind, key.namespace, key.name)
-        if body is None or deleting(body):
+        if body is None:
+            ctx.metrics.forget(key.kind, key.namespace, key.name)  # even if its DELETED event was missed
+            return ReconcileResult()
+        if deleting(body):
             return ReconcileResult()
         now = ctx.clock()
         # 2. validate
