@@ -1,13 +1,23 @@
-"""Side-by-side serving benchmark: mlops-operator serve vs MLServer (default and parallel_workers 0)
-vs KServe's Python server, on one LogisticRegression and one RandomForest (100 trees, depth 10) on
-20 features, over V2 REST on 127.0.0.1, with wrk as the load generator (C, low overhead).
+"""Side-by-side serving benchmark: mlops-operator serve vs a minimal Starlette endpoint, MLServer
+(default and parallel_workers 0) and KServe's Python server, on one LogisticRegression and one
+RandomForest (100 trees, depth 10) on 20 features, over V2 REST on 127.0.0.1, with wrk as the load
+generator (C, low overhead, one thread: `wrk -t1`).
 
-Every server gets the same fitted estimator (joblib for the peers, skops for ours) and the same V2
-request: one 2-D FP64 tensor [rows, 20]. Each cell runs `--duration` seconds after a 1 s warm-up,
-three times; the median is reported. Results: results.json and the README table (make_table.py).
+Every server gets the same fitted estimator (joblib for the others, skops for ours) and the same V2
+request: one 2-D FP64 tensor [rows, 20]. Each server runs ALONE: start it, check its answer
+against model.predict, warm it up, measure all its cells, record its RSS, stop it; then the next.
+Cells: 1 and 64 rows by concurrency 1 and 16; each cell is a 1 s warm-up and then --repeats runs of
+--duration seconds, median reported. Bare `predict` calls/s are measured in a separate process before
+any server starts (nothing else running). Our server and the reference endpoint run with the same
+number of workers (--workers, default 1). Results: results.json and the README table (make_table.py).
 
-usage: .venv/bin/python benchmarks/serving/bench.py [--duration 5] [--out benchmarks/serving/results.json]
-Needs: wrk (apt-get install wrk), the venvs from setup.sh (MLServer, KServe).
+Benchmark rules (benchmarks/quiet.py): refuses to start when the 1-minute load average is above 1.0
+(`--force-busy` runs anyway and marks the results not valid; make_table.py refuses them); records the
+load before and after and the versions of numpy, scipy, scikit-learn, pandas, pyarrow here and in
+each server's venv.
+
+usage: .venv/bin/python benchmarks/serving/bench.py [--duration 5] [--repeats 3] [--out results.json]
+Needs: wrk and the venvs from setup.sh (MLServer, KServe, the reference endpoint).
 """
 
 from __future__ import annotations
@@ -17,7 +27,6 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -35,7 +44,6 @@ from typing import Any
 import httpx
 import joblib
 import numpy as np
-import sklearn
 import skops.io as sio
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
@@ -44,10 +52,16 @@ from sklearn.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+import quiet  # noqa: E402
+
 MLSERVER_VENV = Path(os.environ.get("MLSERVER_VENV", "/var/tmp/bench-mlserver"))
 KSERVE_VENV = Path(os.environ.get("KSERVE_VENV", "/var/tmp/bench-kserve"))
+REFERENCE_VENV = Path(os.environ.get("REFERENCE_VENV", "/var/tmp/bench-reference"))
 FEATURES = 20
 SEED = 0
+PEERS = ("mlserver_default", "mlserver_pw0", "kserve")
+CELLS = [(1, 1), (1, 16), (64, 1), (64, 16)]
 
 
 # --- models and payloads -----------------------------------------------------------------------------
@@ -68,7 +82,8 @@ def fit_models(workdir: Path) -> dict[str, dict[str, Any]]:
         joblib.dump(model, directory / "model.joblib")
         sio.dump(model, directory / "model.skops")
         sha = hashlib.sha256((directory / "model.skops").read_bytes()).hexdigest()
-        out[name] = {"model": model, "dir": directory, "sha256": sha, "X": X}
+        np.save(directory / "X.npy", X[:64])
+        out[name] = {"model": model, "dir": directory, "sha256": sha, "X": X, "x_path": directory / "X.npy"}
     return out
 
 
@@ -79,16 +94,48 @@ def v2_body(X: np.ndarray, rows: int) -> bytes:
     ).encode()
 
 
-def bare_predict(model: Any, X: np.ndarray, rows: int, seconds: float = 2.0) -> dict[str, float]:
-    """The model's own limit: predict() in a loop in this process, one core."""
-    x = X[:rows]
+BARE = """
+import json, sys, time
+import joblib, numpy as np
+model = joblib.load(sys.argv[1]).steps[-1][1]  # the estimator inside the Pipeline
+X = np.load(sys.argv[2])
+rows, seconds, repeats = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+x = X[:rows]
+for _ in range(20):
     model.predict(x)
+runs = []
+for _ in range(repeats):
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         model.predict(x)
         calls += 1
     elapsed = time.perf_counter() - started
-    return {"calls_per_s": calls / elapsed, "rows_per_s": calls * rows / elapsed, "ms_per_call": elapsed / calls * 1e3}
+    per_call = elapsed / calls
+    runs.append({"calls_per_s": 1 / per_call, "rows_per_s": rows / per_call, "ms_per_call": per_call * 1e3})
+print(json.dumps(runs))
+"""
+
+
+def bare_predict(model: dict[str, Any], rows: int, seconds: float, repeats: int) -> dict[str, Any]:
+    """The model's own limit: predict() in a loop in a separate process (one core), run while no
+    server is up; median of `repeats` runs."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BARE,
+            str(model["dir"] / "model.joblib"),
+            str(model["x_path"]),
+            *map(str, (rows, seconds, repeats)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds * repeats + 120,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+    )
+    runs: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**{f: statistics.median(r[f] for r in runs) for f in runs[0]}, "runs": runs}
 
 
 # --- servers -----------------------------------------------------------------------------------------
@@ -250,15 +297,28 @@ def kserve(model: dict[str, Any]) -> Server:
     return Server("KServe (sklearn-style kserve.Model, logging off)", cmd, "/v2/models/m/infer", port)
 
 
+def reference(model: dict[str, Any], workers: int = 1) -> Server:
+    port = free_port()
+    cmd = [
+        str(REFERENCE_VENV / "bin" / "python"),
+        str(HERE / "reference_server.py"),
+        str(model["dir"] / "model.joblib"),
+        "m",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return Server(f"minimal uvicorn + Starlette + orjson endpoint (workers={workers})", cmd, "/v2/models/m/infer", port)
+
+
 # --- load -------------------------------------------------------------------------------------------
 _LATENCY_RE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(url: str, lua: Path, connections: int, seconds: float) -> dict[str, float]:
-    threads = 1 if connections == 1 else 2
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -308,131 +368,6 @@ def check_predictions(server: Server, body: bytes, expected: np.ndarray) -> None
         raise AssertionError(f"{server.name} answered {got[:8]} instead of {expected[:8]}")
 
 
-# --- main -------------------------------------------------------------------------------------------
-CELLS = [(1, 1), (1, 16), (64, 1), (64, 16)]
-RF_CELLS = [(1, 16), (64, 16)]
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=int, default=5, help="seconds per measured run")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=HERE / "results.json")
-    ap.add_argument("--only", default="", help="comma-separated server keys to run (debugging)")
-    ap.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
-    ap.add_argument("--pairs", type=int, default=8, help="paired runs for the collection cost")
-    args = ap.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk not found: apt-get install wrk", file=sys.stderr)
-        return 2
-    started = time.time()
-    workdir = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    models = fit_models(workdir)
-    results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "sklearn": sklearn.__version__,
-            "load_average_at_start": os.getloadavg(),
-        },
-        "settings": {
-            "duration_s": args.duration,
-            "repeats": args.repeats,
-            "load_generator": "wrk",
-            "features": FEATURES,
-        },
-        "bare_predict": {},
-        "servers": {},
-        "compat": {},
-    }
-
-    def lineup(key: str) -> list[tuple[str, Callable[[], Server]]]:
-        m = models[key]
-        servers: list[tuple[str, Callable[[], Server]]] = [
-            ("ours", lambda: ours(m)),
-            ("ours_collect", lambda: ours(m, collect=workdir / "collected")),
-            ("ours_w2", lambda: ours(m, workers=2)),
-            ("mlserver_default", lambda: mlserver(m, workdir / key, None)),
-            ("mlserver_pw0", lambda: mlserver(m, workdir / key, 0)),
-            ("kserve", lambda: kserve(m)),
-        ]
-        return servers if key == "lr" else [s for s in servers if s[0] != "ours_collect"]
-
-    only = set(filter(None, args.only.split(",")))
-    for key in args.models.split(","):
-        m = models[key]
-        bodies = {rows: v2_body(m["X"], rows) for rows in (1, 64)}
-        luas = {rows: lua_script(workdir / f"{key}-{rows}.lua", body) for rows, body in bodies.items()}
-        servers: dict[str, Server] = {}
-        try:
-            # All contenders run at once and each cell is measured round-robin (rep 1 of every
-            # server, then rep 2, ...), so drift in the machine's background load hits all alike.
-            for server_key, factory in lineup(key):
-                if only and server_key not in only:
-                    continue
-                server = factory()
-                print(f"[{time.time() - started:5.0f}s] {key}: starting {server.name}", flush=True)
-                server.start(workdir / f"{key}-{server_key}.log")
-                check_predictions(server, bodies[64], m["model"].predict(m["X"][:64]))
-                servers[server_key] = server
-            runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            bare_runs: dict[str, list[dict[str, float]]] = {}
-            for rows, conc in CELLS if key == "lr" else RF_CELLS:
-                cell = f"{rows}x{conc}"
-                here = [k for k in servers if k != "ours_collect" or conc == 16]
-                for k in here:
-                    wrk(servers[k].url + servers[k].infer_path, luas[rows], conc, 1)  # warm-up
-                for _rep in range(args.repeats):
-                    for k in here:
-                        runs.setdefault((k, cell), []).append(
-                            wrk(servers[k].url + servers[k].infer_path, luas[rows], conc, args.duration)
-                        )
-                    bare_runs.setdefault(str(rows), []).append(
-                        bare_predict(m["model"].steps[-1][1], m["X"], rows, seconds=2.0)
-                    )
-                print(f"[{time.time() - started:5.0f}s] {key} {cell} done", flush=True)
-            if "ours" in servers and "ours_collect" in servers:
-                results["collection_pairs"] = paired_collection_cost(servers, luas, args.pairs)
-            for k, server in servers.items():
-                entry: dict[str, Any] = {"label": server.name, "rss_mib": server.rss_mib(), "cells": {}}
-                for (k2, cell), cell_runs in runs.items():
-                    if k2 == k:
-                        rows = int(cell.split("x")[0])
-                        entry["cells"][cell] = summarize_runs(cell_runs, rows, int(cell.split("x")[1]))
-                results["servers"].setdefault(key, {})[k] = entry
-                if key == "lr" and k in ("ours", "mlserver_pw0", "kserve"):
-                    results["compat"][k] = kserve_client_check(server, m["X"][:4])
-            results["bare_predict"][key] = {
-                rows: {f: statistics.median(r[f] for r in rs) for f in rs[0]} for rows, rs in bare_runs.items()
-            }
-        finally:
-            for server in servers.values():
-                server.stop()
-    if (workdir / "collected").exists():
-        results["collected_files"] = len(list((workdir / "collected").rglob("*.parquet")))
-    results["summary"] = summarize(results)
-    results["elapsed_s"] = time.time() - started
-    args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    print(json.dumps(results["summary"], indent=1))
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
-
-
-def paired_collection_cost(servers: dict[str, Server], luas: dict[int, Path], pairs: int) -> dict[str, Any]:
-    """Collection on vs off as back-to-back pairs of 3 s runs (order alternating), the median of
-    the per-pair throughput ratios: a shared machine's load drifts too much between the rounds of
-    the main table for a 15 % question."""
-    out: dict[str, Any] = {}
-    for rows in (1, 64):
-        ratios = []
-        for i in range(pairs):
-            order = ["ours", "ours_collect"] if i % 2 == 0 else ["ours_collect", "ours"]
-            got = {k: wrk(servers[k].url + servers[k].infer_path, luas[rows], 16, 3)["req_per_s"] for k in order}
-            ratios.append(got["ours_collect"] / got["ours"])
-        out[f"{rows}x16"] = {"cost": 1 - statistics.median(ratios), "ratios": ratios}
-    return out
-
-
 def kserve_client_check(server: Server, rows: np.ndarray) -> dict[str, Any]:
     """KServe's own InferenceRESTClient against this server (in the kserve venv)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -451,41 +386,147 @@ def kserve_client_check(server: Server, rows: np.ndarray) -> dict[str, Any]:
     return parsed
 
 
-def summarize(results: dict[str, Any]) -> dict[str, Any]:
-    peers = ("mlserver_default", "mlserver_pw0", "kserve")
-    summary: dict[str, Any] = {}
-    lr = results["servers"].get("lr", {})
-    for cell in ("1x1", "1x16", "64x1", "64x16"):
-        if "ours" not in lr or cell not in lr["ours"]["cells"]:
-            continue
-        ours_cell = lr["ours"]["cells"][cell]
-        ratios = {p: ours_cell["req_per_s"] / lr[p]["cells"][cell]["req_per_s"] for p in peers if p in lr}
-        best = max((p for p in peers if p in lr), key=lambda p: lr[p]["cells"][cell]["req_per_s"], default=None)
-        summary[f"lr_{cell}"] = {
-            "ours_req_per_s": ours_cell["req_per_s"],
-            "ratio_to_peer": ratios,
-            "ratio_to_best_peer": min(ratios.values()) if ratios else None,
-            "best_peer": best,
-            "ours_p99_ms": ours_cell["p99_ms"],
-            "best_peer_p99_ms": lr[best]["cells"][cell]["p99_ms"] if best else None,
-            "ratio_to_bare_predict": ours_cell["rows_per_s"]
-            / results["bare_predict"]["lr"][cell.split("x")[0]]["rows_per_s"],
-        }
-    if "collection_pairs" in results:
-        summary["collection_cost"] = {cell: v["cost"] for cell, v in results["collection_pairs"].items()}
-    rf = results["servers"].get("rf", {})
-    for server_key in ("ours", "ours_w2"):
-        if server_key in rf:
-            summary[f"rf_{server_key}_rows_per_s_vs_bare"] = {
-                cell: c["rows_per_s"] / results["bare_predict"]["rf"][cell.split("x")[0]]["rows_per_s"]
-                for cell, c in rf[server_key]["cells"].items()
+# --- main -------------------------------------------------------------------------------------------
+def lineup(m: dict[str, Any], key: str, workdir: Path, workers: int) -> list[tuple[str, Callable[[], Server]]]:
+    servers: list[tuple[str, Callable[[], Server]]] = [
+        ("ours", lambda: ours(m, workers=workers)),
+        ("reference", lambda: reference(m, workers=workers)),
+        ("mlserver_default", lambda: mlserver(m, workdir / key, None)),
+        ("mlserver_pw0", lambda: mlserver(m, workdir / key, 0)),
+        ("kserve", lambda: kserve(m)),
+    ]
+    if key == "lr":  # what collecting every request costs, on the cheap model where it shows most
+        servers.insert(1, ("ours_collect", lambda: ours(m, workers=workers, collect=workdir / "collected")))
+    return servers
+
+
+def measure_alone(
+    server: Server,
+    server_key: str,
+    m: dict[str, Any],
+    bodies: dict[int, bytes],
+    luas: dict[int, Path],
+    args: argparse.Namespace,
+    log: Path,
+) -> dict[str, Any]:
+    """Start one server, check it, warm it up, measure its cells, stop it."""
+    server.start(log)
+    try:
+        check_predictions(server, bodies[64], m["model"].predict(m["X"][:64]))
+        wrk(server.url + server.infer_path, luas[1], 1, 2)  # warm-up at start
+        entry: dict[str, Any] = {"label": server.name, "cells": {}}
+        cells = [c for c in CELLS if server_key != "ours_collect" or c[1] == 16]
+        for rows, conc in cells:
+            url = server.url + server.infer_path
+            wrk(url, luas[rows], conc, 1)  # warm-up for this cell
+            runs = [wrk(url, luas[rows], conc, args.duration) for _ in range(args.repeats)]
+            entry["cells"][f"{rows}x{conc}"] = summarize_runs(runs, rows, conc)
+        entry["rss_mib"] = server.rss_mib()
+        if server_key in ("ours", "reference", "mlserver_pw0", "kserve"):
+            entry["compat"] = kserve_client_check(server, m["X"][:4])
+        return entry
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes of ours and of the reference endpoint")
+    ap.add_argument("--out", type=Path, default=HERE / "results.json")
+    ap.add_argument("--only", default="", help="comma-separated server keys to run (debugging)")
+    ap.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
+    quiet.add_arguments(ap)
+    args = ap.parse_args()
+    gate = quiet.Gate.enter(args.force_busy, "serving")
+    if shutil.which("wrk") is None:
+        print("wrk not found: run benchmarks/serving/setup.sh", file=sys.stderr)
+        return 2
+    started = time.time()
+    workdir = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    models = fit_models(workdir)
+    results: dict[str, Any] = {
+        "settings": {
+            "duration_s": args.duration,
+            "repeats": args.repeats,
+            "load_generator": "wrk -t1",
+            "features": FEATURES,
+            "workers": args.workers,
+            "method": "each server alone: start, check, warm up, measure its cells, stop",
+        },
+        "bare_predict": {},
+        "servers": {},
+    }
+    only = set(filter(None, args.only.split(",")))
+    try:
+        for key in args.models.split(","):
+            m = models[key]
+            bodies = {rows: v2_body(m["X"], rows) for rows in (1, 64)}
+            luas = {rows: lua_script(workdir / f"{key}-{rows}.lua", body) for rows, body in bodies.items()}
+            print(f"[{time.time() - started:5.0f}s] {key}: bare predict (separate process)", flush=True)
+            results["bare_predict"][key] = {
+                str(rows): bare_predict(m, rows, args.duration, args.repeats) for rows in (1, 64)
             }
-    if rf and "ours" in rf:
-        summary["rf_ratio_to_peer_64x16"] = {
-            p: rf["ours"]["cells"]["64x16"]["rows_per_s"] / rf[p]["cells"]["64x16"]["rows_per_s"]
-            for p in peers
-            if p in rf
-        }
+            for server_key, factory in lineup(m, key, workdir, args.workers):
+                if only and server_key not in only:
+                    continue
+                server = factory()
+                print(f"[{time.time() - started:5.0f}s] {key}: {server.name}", flush=True)
+                entry = measure_alone(server, server_key, m, bodies, luas, args, workdir / f"{key}-{server_key}.log")
+                results["servers"].setdefault(key, {})[server_key] = entry
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["summary"] = summarize(results)
+    results["elapsed_s"] = time.time() - started
+    results["conditions"] = gate.conditions(
+        packages=(*quiet.LIBRARIES, "uvicorn", "httptools", "uvloop", "orjson", "skops"),
+        peers={
+            "mlserver": MLSERVER_VENV / "bin" / "python",
+            "kserve": KSERVE_VENV / "bin" / "python",
+            "reference": REFERENCE_VENV / "bin" / "python",
+        },
+        peer_packages={
+            "mlserver": ("mlserver", "mlserver-sklearn", "uvloop", "fastapi"),
+            "kserve": ("kserve", "fastapi", "uvicorn"),
+            "reference": ("starlette", "uvicorn", "httptools", "uvloop", "orjson"),
+        },
+    )
+    args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    print(json.dumps(results["summary"], indent=1))
+    if not gate.valid:
+        print(f"not valid (--force-busy): {args.out} written; make_table.py will refuse it", file=sys.stderr)
+    return 0
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Per model and cell: ours ÷ minimal endpoint (req/s), ours ÷ bare predict (rows/s), ours ÷ best
+    peer (req/s), p99s; and what collection at 100% costs."""
+    summary: dict[str, Any] = {}
+    for key, servers in results["servers"].items():
+        if "ours" not in servers:
+            continue
+        bare = results["bare_predict"].get(key, {})
+        for cell, ours_cell in servers["ours"]["cells"].items():
+            peers = {p: servers[p]["cells"][cell] for p in PEERS if p in servers and cell in servers[p]["cells"]}
+            best = max(peers, key=lambda p: peers[p]["req_per_s"], default=None)
+            ref = servers.get("reference", {}).get("cells", {}).get(cell)
+            rows = cell.split("x")[0]
+            summary[f"{key}_{cell}"] = {
+                "ours_req_per_s": ours_cell["req_per_s"],
+                "ours_p99_ms": ours_cell["p99_ms"],
+                "ratio_to_reference": ours_cell["req_per_s"] / ref["req_per_s"] if ref else None,
+                "ratio_to_bare_predict_rows": ours_cell["rows_per_s"] / bare[rows]["rows_per_s"]
+                if rows in bare
+                else None,
+                "best_peer": best,
+                "ratio_to_best_peer": ours_cell["req_per_s"] / peers[best]["req_per_s"] if best else None,
+                "best_peer_p99_ms": peers[best]["p99_ms"] if best else None,
+                "ratio_to_peer": {p: ours_cell["req_per_s"] / c["req_per_s"] for p, c in peers.items()},
+            }
+            collect = servers.get("ours_collect", {}).get("cells", {}).get(cell)
+            if collect:
+                summary[f"{key}_{cell}"]["collection_cost"] = 1 - collect["req_per_s"] / ours_cell["req_per_s"]
     return summary
 
 

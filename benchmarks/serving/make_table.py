@@ -1,23 +1,30 @@
 """Render results.json as the Markdown tables of README.md (between the BEGIN/END RESULTS markers).
 
 usage: python make_table.py results.json [--write README.md]
+
+Refuses (exit non-zero) results taken on a busy machine (--force-busy) or without the benchmark
+rules' record (benchmarks/quiet.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import quiet
+
 BEGIN, END = "<!-- BEGIN RESULTS -->", "<!-- END RESULTS -->"
-PEERS = ("mlserver_default", "mlserver_pw0", "kserve")
+CELLS = ("1x1", "1x16", "64x1", "64x16")
+TITLES = {"lr": "LogisticRegression (20 features)", "rf": "RandomForest (100 trees, depth 10, 20 features)"}
+PEER_LABELS = {"mlserver_default": "MLServer default", "mlserver_pw0": "MLServer pw 0", "kserve": "KServe"}
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.{digits}f}"
+    return "—" if value is None else f"{value:,.{digits}f}"
 
 
 def _cell(entry: dict[str, Any], cell: str, field: str, digits: int = 0) -> str:
@@ -25,133 +32,114 @@ def _cell(entry: dict[str, Any], cell: str, field: str, digits: int = 0) -> str:
     return _fmt(c[field], digits) if c else "—"
 
 
-def lr_table(results: dict[str, Any]) -> list[str]:
-    lr = results["servers"]["lr"]
-    bare = results["bare_predict"]["lr"]
+def server_table(results: dict[str, Any], key: str) -> list[str]:
+    servers = results["servers"][key]
+    bare = results["bare_predict"].get(key, {})
     lines = [
-        "| server | 1 row c=1 p50 ms | 1 row c=1 req/s | 1 row c=16 req/s | p99 ms | 64 rows c=1 rows/s "
+        "| server | 1 row c=1 req/s | p50 ms | 1 row c=16 req/s | p99 ms | 64 rows c=1 rows/s | p50 ms "
         "| 64 rows c=16 rows/s | p99 ms | RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| bare `model.predict` in process (one core) | {_fmt(bare['1']['ms_per_call'], 3)} "
-        f"| {_fmt(bare['1']['calls_per_s'])} calls/s | — | — | {_fmt(bare['64']['rows_per_s'])} | — | — | — |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for entry in lr.values():
+    if bare:
         lines.append(
-            f"| {entry['label']} | {_cell(entry, '1x1', 'p50_ms', 2)} | {_cell(entry, '1x1', 'req_per_s')} "
+            f"| bare `predict`, separate process, one core | {_fmt(bare['1']['calls_per_s'])} calls/s "
+            f"| {_fmt(bare['1']['ms_per_call'], 3)} | — | — | {_fmt(bare['64']['rows_per_s'])} "
+            f"| {_fmt(bare['64']['ms_per_call'], 3)} | — | — | — |"
+        )
+    for entry in servers.values():
+        lines.append(
+            f"| {entry['label']} | {_cell(entry, '1x1', 'req_per_s')} | {_cell(entry, '1x1', 'p50_ms', 2)} "
             f"| {_cell(entry, '1x16', 'req_per_s')} | {_cell(entry, '1x16', 'p99_ms', 1)} "
-            f"| {_cell(entry, '64x1', 'rows_per_s')} | {_cell(entry, '64x16', 'rows_per_s')} "
-            f"| {_cell(entry, '64x16', 'p99_ms', 1)} | {_fmt(entry['rss_mib'])} |"
-        )
-    return lines
-
-
-def rf_table(results: dict[str, Any]) -> list[str]:
-    rf = results["servers"]["rf"]
-    bare = results["bare_predict"]["rf"]
-    lines = [
-        "| server | 1 row c=16 req/s | p99 ms | 64 rows c=16 rows/s | p99 ms | RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| bare `model.predict` in process (one core) | {_fmt(bare['1']['calls_per_s'])} calls/s | — "
-        f"| {_fmt(bare['64']['rows_per_s'])} | — | — |",
-    ]
-    for entry in rf.values():
-        lines.append(
-            f"| {entry['label']} | {_cell(entry, '1x16', 'req_per_s')} | {_cell(entry, '1x16', 'p99_ms', 1)} "
+            f"| {_cell(entry, '64x1', 'rows_per_s')} | {_cell(entry, '64x1', 'p50_ms', 2)} "
             f"| {_cell(entry, '64x16', 'rows_per_s')} | {_cell(entry, '64x16', 'p99_ms', 1)} "
-            f"| {_fmt(entry['rss_mib'])} |"
+            f"| {_fmt(entry.get('rss_mib'))} |"
         )
     return lines
 
 
-def ratio_table(results: dict[str, Any]) -> list[str]:
-    lr = results["servers"]["lr"]
-    lines = [
-        "| ours (workers=1) ÷ peer, LogisticRegression | 1 row c=1 | 1 row c=16 | 64 rows c=1 | 64 rows c=16 |",
+def ratio_table(results: dict[str, Any], key: str) -> list[str]:
+    summary = results["summary"]
+    rows: list[tuple[str, list[str]]] = []
+
+    def line(title: str, get: Any) -> None:
+        values = []
+        for cell in CELLS:
+            s = summary.get(f"{key}_{cell}")
+            value = get(s) if s else None
+            values.append(f"{value:.2f}x" if isinstance(value, float) else (value or "—"))
+        rows.append((title, values))
+
+    line("minimal uvicorn + Starlette + orjson endpoint (req/s)", lambda s: s["ratio_to_reference"])
+    line("bare `predict` (rows/s)", lambda s: s["ratio_to_bare_predict_rows"])
+    line(
+        "best peer (req/s)",
+        lambda s: f"{s['ratio_to_best_peer']:.2f}x ({PEER_LABELS.get(s['best_peer'], s['best_peer'])})"
+        if s["best_peer"]
+        else None,
+    )
+    for peer, label in PEER_LABELS.items():
+        line(f"{label} (req/s)", lambda s, p=peer: s["ratio_to_peer"].get(p))
+    line(
+        "p99, ours vs best peer (ms)",
+        lambda s: f"{s['ours_p99_ms']:.1f} vs {s['best_peer_p99_ms']:.1f}" if s["best_peer"] else None,
+    )
+    return [
+        "| ours ÷ | 1 row c=1 | 1 row c=16 | 64 rows c=1 | 64 rows c=16 |",
         "|---|---:|---:|---:|---:|",
+        *(f"| {title} | " + " | ".join(values) + " |" for title, values in rows),
     ]
-    for peer in PEERS:
-        if peer not in lr:
-            continue
-        row = [lr[peer]["label"]]
-        for cell in ("1x1", "1x16", "64x1", "64x16"):
-            row.append(f"{lr['ours']['cells'][cell]['req_per_s'] / lr[peer]['cells'][cell]['req_per_s']:.2f}x")
-        lines.append("| " + " | ".join(row) + " |")
-    bare = results["bare_predict"]["lr"]
-    row = ["bare `model.predict` (rows/s)"]
-    for cell in ("1x1", "1x16", "64x1", "64x16"):
-        row.append(f"{lr['ours']['cells'][cell]['rows_per_s'] / bare[cell.split('x')[0]]['rows_per_s']:.2f}x")
-    lines.append("| " + " | ".join(row) + " |")
-    return lines
 
 
-def acceptance(results: dict[str, Any]) -> list[str]:
-    s = results["summary"]
-    one, many = s["lr_1x16"], s["lr_64x16"]
-    rf = s.get("rf_ours_rows_per_s_vs_bare", {})
-    cost = s.get("collection_cost", {})
-    ok = "✅"
-    no = "❌"
-    lines = [
-        f"- LR 1 row c=16: {one['ratio_to_best_peer']:.2f}x the best peer ({one['best_peer']}); bar ≥ 2x "
-        f"{ok if one['ratio_to_best_peer'] >= 2 else no}; p99 {one['ours_p99_ms']:.1f} ms vs "
-        f"{one['best_peer_p99_ms']:.1f} ms {ok if one['ours_p99_ms'] <= one['best_peer_p99_ms'] else no}",
-        f"- LR 64 rows c=16: {many['ratio_to_best_peer']:.2f}x the best peer ({many['best_peer']}); bar ≥ 1.5x "
-        f"{ok if many['ratio_to_best_peer'] >= 1.5 else no}; p99 {many['ours_p99_ms']:.1f} ms vs "
-        f"{many['best_peer_p99_ms']:.1f} ms {ok if many['ours_p99_ms'] <= many['best_peer_p99_ms'] else no}",
-    ]
-    if rf:
-        worst = min(rf.values())
-        lines.append(
-            "- RandomForest rows/s ÷ bare predict: "
-            + ", ".join(f"{cell} {v:.2f}" for cell, v in rf.items())
-            + f"; bar ≥ 0.85 {ok if worst >= 0.85 else no}"
+def notes(results: dict[str, Any]) -> list[str]:
+    out = []
+    costs = {k: v["collection_cost"] for k, v in results["summary"].items() if "collection_cost" in v}
+    if costs:
+        out.append(
+            "- Collection at 100% sampling (ours_collect ÷ ours, each run alone) costs "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in costs.items())
+            + " of throughput."
         )
-    if cost:
-        worst_cost = max(cost.values())
-        lines.append(
-            "- collection at 100% sampling costs "
-            + ", ".join(f"{cell} {v:.0%}" for cell, v in cost.items())
-            + f" of throughput; bar ≤ 15% {ok if worst_cost <= 0.15 else no}"
-        )
-    compat = results.get("compat", {})
-    if compat:
-        lines.append(
+    checks = {
+        f"{key}/{server}": entry["compat"]
+        for key, servers in results["servers"].items()
+        for server, entry in servers.items()
+        if "compat" in entry
+    }
+    if checks:
+        out.append(
             "- KServe's own `InferenceRESTClient` (InferRequest → InferResponse) against: "
-            + ", ".join(f"{k} {'ok' if v.get('ok') else 'FAILED'}" for k, v in compat.items())
+            + ", ".join(f"{k} {'ok' if v.get('ok') else 'FAILED'}" for k, v in checks.items())
         )
-    return lines
+    non_2xx = sum(
+        c["non_2xx"] for servers in results["servers"].values() for e in servers.values() for c in e["cells"].values()
+    )
+    out.append(f"- Non-2xx responses over all runs: {non_2xx}.")
+    return out
 
 
 def render(results: dict[str, Any]) -> str:
-    m = results["machine"]
-    st = results["settings"]
+    c, st = results["conditions"], results["settings"]
+    versions = c["versions"]
+    peers = c.get("peer_versions", {})
+
+    def peer(name: str, package: str) -> str:
+        v = peers.get(name, {})
+        return f"{package} {v.get(package)} on numpy {v.get('numpy')}, scikit-learn {v.get('scikit-learn')}"
+
     parts = [
         BEGIN,
-        f"Run: {m['cpus']} cores, Python {m['python']}, scikit-learn {m['sklearn']}, load average at start "
-        f"{m['load_average_at_start'][0]:.1f}; wrk, {st['duration_s']} s per run, median of {st['repeats']}, "
-        f"round-robin across servers; total {results['elapsed_s'] / 60:.1f} min.",
+        f"Run {c['started']}: {c['cpus']} cores, Python {versions['python']}, 1-minute load {c['load_before'][0]:.2f} "
+        f"before and {c['load_after'][0]:.2f} after; `{st['load_generator']}`, each server alone, "
+        f"{st['duration_s']} s per run, median of {st['repeats']}; workers {st['workers']} for ours and the "
+        f"minimal endpoint; total {results['elapsed_s'] / 60:.1f} min.",
+        f"Versions: ours numpy {versions.get('numpy')}, scikit-learn {versions.get('scikit-learn')}, uvicorn "
+        f"{versions.get('uvicorn')}; {peer('reference', 'starlette')}; {peer('mlserver', 'mlserver')}; "
+        f"{peer('kserve', 'kserve')}.",
         "",
-        "**LogisticRegression** (20 features)",
-        "",
-        *lr_table(results),
-        "",
-        *ratio_table(results),
-        "",
-        "**RandomForest** (100 trees, depth 10, 20 features)"
-        + (
-            f" (second run, load average at start {results['rf_rerun']['load_average_at_start'][0]:.1f}: "
-            "re-measured after model-bound predictions moved to a thread pool)"
-            if "rf_rerun" in results
-            else ""
-        ),
-        "",
-        *rf_table(results),
-        "",
-        "**Acceptance (issue 3)**",
-        "",
-        *acceptance(results),
-        END,
     ]
+    for key in results["servers"]:
+        parts += [f"**{TITLES.get(key, key)}**", "", *server_table(results, key), "", *ratio_table(results, key), ""]
+    parts += [*notes(results), END]
     return "\n".join(parts)
 
 
@@ -160,7 +148,9 @@ def main() -> None:
     ap.add_argument("results", type=Path)
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
-    text = render(json.loads(args.results.read_text()))
+    results = json.loads(args.results.read_text())
+    quiet.require_valid(results, args.results)
+    text = render(results)
     if args.write is None:
         print(text)
         return
