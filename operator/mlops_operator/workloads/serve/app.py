@@ -43,6 +43,8 @@ Send = Callable[[Message], Awaitable[None]]
 SERVER_NAME = "mlops-operator"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+# Triton's binary tensor data extension: a JSON header of this length, then raw tensor bytes.
+_BINARY_EXTENSION = b"inference-header-content-length"
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,11 @@ class ServeApp:
                     raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
             elif key == b"content-type":
                 content_type = value
+            elif key == _BINARY_EXTENSION:
+                raise UnsupportedMediaType(
+                    "the binary tensor data extension (Inference-Header-Content-Length) is not supported: "
+                    "send the tensors' data as JSON"
+                )
         # JSON only; a missing Content-Type is taken as JSON (several V2 clients send none).
         if content_type and not content_type.split(b";", 1)[0].strip().lower() == b"application/json":
             raise UnsupportedMediaType(

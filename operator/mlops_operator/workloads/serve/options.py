@@ -30,6 +30,7 @@ class ServeOptions:
     graceful_timeout: float
     header_timeout: float
     body_timeout: float
+    max_header_bytes: int
     max_connections: int
     log_level: str
 
@@ -90,6 +91,12 @@ def parser() -> argparse.ArgumentParser:
         help="seconds for a request's headers to arrive (slow or idle clients get 408 and are closed)",
     )
     p.add_argument("--body-timeout", type=_positive_float, default=60.0, help="seconds for a request's body to arrive")
+    p.add_argument(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=32 * 1024,
+        help="bytes of a request line and headers; beyond it 431 and the connection is closed",
+    )
     p.add_argument(
         "--max-connections",
         type=_positive_int,

@@ -5,7 +5,8 @@ V2 inputs are accepted in the two forms existing clients send:
 - one 1-D tensor per feature, named by the feature ([N] or [N, 1]): MLServer's pandas codec form.
 Missing values: `null` is accepted as missing (NaN) and is an error only if the model cannot handle
 it. JSON NaN/Infinity literals are malformed JSON. Strings are refused for numeric features, and
-numbers for categorical ones.
+numbers for categorical ones. Declared datatypes are enforced (`tensors.py`), and a tensor's shape
+is judged before its data is converted.
 """
 
 from __future__ import annotations
@@ -20,16 +21,11 @@ from numpy.typing import NDArray
 
 from mlops_operator.workloads.serve.errors import InvalidInput, PayloadTooLarge
 from mlops_operator.workloads.serve.model import Batch, Prediction, ServedModel
+from mlops_operator.workloads.serve.tensors import DATATYPES, brief, holds_bool, to_array, values_or_missing
 
 PREDICT_OUTPUT = "predict"
 PROBA_OUTPUT = "predict_proba"
 KNOWN_OUTPUTS = (PREDICT_OUTPUT, PROBA_OUTPUT)
-NUMERIC_DATATYPES = frozenset(
-    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
-)
-_INT_DATATYPES = frozenset(d for d in NUMERIC_DATATYPES if "INT" in d)
-DATATYPES = NUMERIC_DATATYPES | {"BYTES"}
-_ALLOWED_KINDS = {"BOOL": "b", "FP16": "fiu", "FP32": "fiu", "FP64": "fiu"} | dict.fromkeys(_INT_DATATYPES, "iu")
 
 
 @dataclass
@@ -63,7 +59,7 @@ def parse_v2(body: bytes, model: ServedModel, max_rows: int) -> V2Request:
     parameters = doc.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidInput("'parameters' must be an object")
-    tensors = [_tensor(t, i, max_rows) for i, t in enumerate(inputs)]
+    tensors = [_tensor(t, i, max_rows, len(model.features)) for i, t in enumerate(inputs)]
     if len(tensors) == 1 and tensors[0].shape_rank == 2:
         batch = _batch_from_matrix(tensors[0], model)
     else:
@@ -83,61 +79,45 @@ class _Tensor:
         return len(self.shape)
 
 
-def _tensor(raw: Any, position: int, max_rows: int) -> _Tensor:
+def _tensor(raw: Any, position: int, max_rows: int, n_features: int) -> _Tensor:
     if not isinstance(raw, dict):
         raise InvalidInput(f"inputs[{position}] must be an object with name, shape, datatype, data")
-    name, shape, datatype = raw.get("name"), raw.get("shape"), raw.get("datatype")
+    name, datatype = raw.get("name"), raw.get("datatype")
     if not isinstance(name, str):
         raise InvalidInput(f"inputs[{position}].name must be a string")
-    if datatype not in DATATYPES:
-        raise InvalidInput(f"input {name!r}: datatype must be one of {sorted(DATATYPES)}, got {datatype!r}")
-    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 0 for d in shape):
-        raise InvalidInput(f"input {name!r}: shape must be [rows] or [rows, columns] of non-negative integers")
-    if shape[0] > max_rows:
-        raise PayloadTooLarge(f"input {name!r}: {shape[0]} rows is over the limit of {max_rows}")
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise InvalidInput(f"input {name!r}: datatype must be one of {sorted(DATATYPES)}, got {brief(datatype)}")
+    shape = _shape(raw.get("shape"), name, max_rows, n_features)
     if "data" not in raw:
         raise InvalidInput(f"input {name!r}: 'data' is missing")
-    data = _array(raw["data"], name, datatype)
-    size = math.prod(shape)
+    size, raw_data = math.prod(shape), raw["data"]
+    if isinstance(raw_data, list) and len(raw_data) not in (size, shape[0]):  # before converting it
+        raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {len(raw_data)} items")
+    data = to_array(raw_data, name, datatype)
     if data.size != size:
         raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {data.size}")
     return _Tensor(name, datatype, shape, data.reshape(shape))
 
 
-def _array(data: Any, name: str, datatype: str) -> NDArray[Any]:
-    if not isinstance(data, list):
-        data = [data]
-    try:
-        # BYTES keeps each value's own type: a mixed row of numbers and strings stays mixed.
-        arr = np.array(data, dtype=object) if datatype == "BYTES" else np.array(data)
-    except (ValueError, TypeError):
-        raise InvalidInput(f"input {name!r}: data is ragged or not a list of values") from None
-    if datatype == "BYTES":
-        return arr
-    kind = arr.dtype.kind
-    if kind in _ALLOWED_KINDS[datatype]:
-        return arr
-    if kind == "O":  # nulls (missing) among numbers, or a mix with strings/objects
-        return _numbers_or_missing(arr.ravel(), name)
-    raise InvalidInput(f"input {name!r}: data does not fit {datatype}")
-
-
-def _numbers_or_missing(values: NDArray[Any], label: str) -> NDArray[np.float64]:
-    out = np.empty(values.shape[0], dtype=np.float64)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = np.nan
-        elif type(v) in (int, float):  # bool is not a number here
-            out[i] = v
-        else:
-            raise InvalidInput(f"{label}: expected numbers (or null for missing), got {type(v).__name__}")
-    return out
+def _shape(shape: Any, name: str, max_rows: int, n_features: int) -> list[int]:
+    """A shape judged before any data is converted: [rows] or [rows, columns] of non-negative
+    integers, rows within the batch limit and columns within the model's width, so every shape that
+    passes is a small array."""
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 0 for d in shape):
+        raise InvalidInput(f"input {name!r}: shape must be [rows] or [rows, columns] of non-negative integers")
+    if shape[0] > max_rows:
+        raise PayloadTooLarge(f"input {name!r}: {shape[0]} rows is over the limit of {max_rows}")
+    if shape[0] == 0:
+        raise InvalidInput("the batch has no rows")
+    if len(shape) == 2 and shape[1] > max(n_features, 1):
+        raise InvalidInput(f"input {name!r}: expected {n_features} features per row, got {shape[1]}")
+    return shape
 
 
 def _strings_or_missing(values: NDArray[Any], label: str) -> NDArray[Any]:
     out = np.empty(values.shape[0], dtype=object)
     for i, v in enumerate(values):
-        if v is None:
+        if v is None or (type(v) is float and v != v):  # null, or null in a numeric tensor
             out[i] = np.nan
         elif type(v) is str:
             out[i] = v
@@ -150,8 +130,8 @@ def _numeric(values: NDArray[Any], label: str) -> NDArray[np.float64]:
     if values.dtype.kind in "fiu":
         return values.astype(np.float64, copy=False)
     if values.dtype.kind == "O":
-        return _numbers_or_missing(values.ravel(), label).reshape(values.shape)
-    raise InvalidInput(f"{label}: expected numbers, got {values.dtype.kind!r} data")
+        return values_or_missing(values.ravel(), label).reshape(values.shape)
+    raise InvalidInput(f"{label}: expected numbers, got {'booleans' if values.dtype.kind == 'b' else 'strings'}")
 
 
 def _check_rows(rows: int, max_rows: int) -> None:
@@ -162,9 +142,7 @@ def _check_rows(rows: int, max_rows: int) -> None:
 
 
 def _batch_from_matrix(t: _Tensor, model: ServedModel) -> Batch:
-    rows, width = t.shape
-    if rows == 0:
-        raise InvalidInput("the batch has no rows")
+    rows, width = t.shape  # rows > 0: see _shape
     expected = len(model.features)
     if width != expected:
         raise InvalidInput(f"input {t.name!r}: expected {expected} features per row, got {width}")
@@ -199,8 +177,6 @@ def _batch_from_columns(tensors: list[_Tensor], model: ServedModel) -> Batch:
     if len(rows) != 1:
         raise InvalidInput(f"every input needs the same number of rows, got {sorted(rows)}")
     n = rows.pop()
-    if n == 0:
-        raise InvalidInput("the batch has no rows")
     columns = [by_name[name].data.reshape(n) for name in model.feature_names]
     typed = _typed_columns(columns, model)
     if model.all_numeric:
@@ -289,15 +265,16 @@ def parse_records(body: bytes, model: ServedModel, max_rows: int) -> Batch:
                 raise InvalidInput(f"records[{i}]: {exc.message}") from None
     n = len(records)
     if model.all_numeric:
+        rows = [[rec[f] for f in names] for rec in records]
         try:
-            matrix = np.array([[rec[f] for f in names] for rec in records])
+            matrix = np.array(rows)
         except (ValueError, TypeError):
             raise InvalidInput("records hold values that are not numbers") from None
-        if matrix.dtype.kind in "fiu":
+        if matrix.dtype.kind in "fiu" and not holds_bool(rows, 2):  # numpy reads true as 1.0
             return Batch(n, matrix=matrix.astype(np.float64, copy=False))
-        if matrix.dtype.kind != "O":
+        if matrix.dtype.kind not in "Ofiu":
             raise InvalidInput("records hold values that are not numbers (or null for missing)")
-        values = _numbers_or_missing(matrix.ravel(), "records")
+        values = values_or_missing(matrix.ravel(), "records")
         return Batch(n, matrix=values.reshape(n, len(names)))
     columns = [np.array([rec[f] for rec in records], dtype=object) for f in names]
     return Batch(n, columns=_typed_columns(columns, model))

@@ -63,7 +63,8 @@ def uvicorn_config(app: ServeApp, options: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=deadline_protocol(options.header_timeout, options.body_timeout),
+        http=deadline_protocol(options.header_timeout, options.body_timeout, options.max_header_bytes),
+        ws="none",  # no WebSocket upgrades: an `Upgrade: websocket` request is an ordinary request
         limit_concurrency=options.max_connections,
         lifespan="on",
         access_log=False,
