@@ -194,3 +194,45 @@ def test_a_result_unfit_for_the_registry_fails_the_version_instead_of_every_stat
     good = bad.model_copy(update={"sha256": "a" * 64})
     assert training.result_problem(good) is not None  # the NaN metric
     assert training.result_problem(good.model_copy(update={"metrics": {"accuracy": 0.9}})) is None
+
+
+def test_a_pruned_versions_job_is_never_adopted_again_and_the_handled_request_never_moves_back() -> None:
+    """Issue 13.2: more training Jobs alive (within their TTL) than maxVersions retrained by itself.
+
+    Versions 2 and 3 were pruned from status while their Jobs live on. Adopting them would bring
+    them back and restore the request v2 answered, so the current annotation looked unhandled.
+    """
+    model_ = f.model(annotations={RETRAIN: "2026-01-01T04:00:00Z;manual"})
+    h = jobs.training_spec_hash(model_)
+
+    def job(version: int, hour: int) -> dict[str, Any]:
+        retrain = f"2026-01-01T0{hour}:00:00Z;manual"
+        return _job(version, {**jobs.training_request(h, "v1", retrain), "version": str(version)}, "retrain")
+
+    work = trained_status(model_, latest_version=4, handled_retrain_request="2026-01-01T04:00:00Z;manual")
+    work.versions.append(ModelVersion(version=4, state=VersionState.REJECTED))  # v2, v3 pruned
+    assert training.decide_training(model_, work, h, "v1", NOW).trigger is None
+    events = training.recover_jobs(work, [job(1, 1), job(2, 2), job(3, 3), job(4, 4)], NOW)
+    assert events == [] and [v.version for v in work.versions] == [1, 4]
+    assert work.handled_retrain_request == "2026-01-01T04:00:00Z;manual"
+    assert training.decide_training(model_, work, h, "v1", NOW).trigger is None  # no self-triggered retrain
+
+
+def test_an_adopted_job_never_rolls_the_handled_request_back() -> None:
+    model_ = f.model()
+    h = jobs.training_spec_hash(model_)
+    work = ModelStatus(latest_version=1, handled_retrain_request="2026-01-01T05:00:00Z;drift: x")
+    older = {**jobs.training_request(h, "v1", "2026-01-01T02:00:00Z;manual"), "version": "2"}
+    training.recover_jobs(work, [_job(2, older)], NOW)  # adopted: the status never recorded version 2
+    assert [v.version for v in work.versions] == [2] and work.latest_version == 2
+    assert work.handled_retrain_request == "2026-01-01T05:00:00Z;drift: x"
+    newer = {**jobs.training_request(h, "v1", "2026-01-01T06:00:00Z;manual"), "version": "3"}
+    training.recover_jobs(work, [_job(3, newer)], NOW)
+    assert work.handled_retrain_request == "2026-01-01T06:00:00Z;manual"
+
+
+def test_request_times_compare_as_times_and_untimed_requests_keep_the_callers_order() -> None:
+    assert training.not_older("2026-01-01T01:00:00Z;a", None)
+    assert training.not_older("2026-01-01T01:00:00+00:00;a", "2026-01-01T01:00:00Z;b")
+    assert not training.not_older("2026-01-01T00:59:59Z;a", "2026-01-01T01:00:00Z;b")
+    assert training.not_older("please retrain", "2026-01-01T01:00:00Z;b")

@@ -47,12 +47,42 @@ def job_request(job: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
+def request_time(annotation: str) -> datetime | None:
+    """The time of a retrain request `"<RFC3339>;<reason>"`, None when it has none."""
+    stamp, _, _ = annotation.partition(";")
+    try:
+        return datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+
+
+def not_older(request: str, handled: str | None) -> bool:
+    """Whether recording `request` as handled keeps the handled request monotonic.
+
+    A request older than the one already handled must never replace it: the current annotation
+    would then look unhandled and start a retraining nobody asked for.
+    """
+    if handled is None:
+        return True
+    new, old = request_time(request), request_time(handled)
+    if new is None or old is None:
+        return True  # not timestamped: nothing to compare, the caller's order stands
+    return new >= old
+
+
 def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datetime) -> list[EventSpec]:
-    """Adopt training Jobs the status does not know (the operator died between create and patch)."""
+    """Adopt training Jobs the status never recorded (the operator died between create and patch).
+
+    Only a Job above every version the status ever recorded can be one. A Job at or below that
+    whose version is not in status was recorded and later pruned (`maxVersions`) while the Job
+    lives out its TTL: adopting it would bring the pruned version back and restore the old request
+    it answered, so the current retrain annotation would look unhandled and retrain, forever.
+    """
     events = []
+    recorded = versions.highest_recorded(work.versions, work.latest_version)
     for job in sorted(train_jobs, key=lambda j: job_version(j) or 0):
         version = job_version(job)
-        if version is None or versions.find(work.versions, version) is not None:
+        if version is None or version <= recorded:
             continue
         request = job_request(job)
         annotations = job["metadata"].get("annotations") or {}
@@ -70,8 +100,9 @@ def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datet
         if request:  # the request this Job answers is handled, or it would be created again
             work.training_spec_hash = request.get("spec") or work.training_spec_hash
             work.trained_dataset_version = request.get("dataset") or work.trained_dataset_version
-            if request.get("retrain"):
-                work.handled_retrain_request = request["retrain"]
+            retrain = request.get("retrain")
+            if retrain and not_older(retrain, work.handled_retrain_request):
+                work.handled_retrain_request = retrain
         events.append(normal("TrainingAdopted", f"adopted training Job {job['metadata']['name']} (version {version})"))
     return events
 

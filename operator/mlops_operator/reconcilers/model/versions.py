@@ -38,6 +38,11 @@ def latest(versions: Iterable[ModelVersion], *, finished: bool = False) -> Model
     return max(candidates, key=lambda v: v.version, default=None)
 
 
+def highest_recorded(versions: Iterable[ModelVersion], latest_version: int | None) -> int:
+    """The highest version number the status ever recorded (pruned ones count through `latestVersion`)."""
+    return max([latest_version or 0, *(v.version for v in versions)])
+
+
 def next_version(versions: Iterable[ModelVersion], job_versions: Iterable[int], latest: int | None) -> int:
     """One above every number ever used: in status, on existing Jobs' labels, and `latestVersion`.
 
