@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -17,7 +15,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlops-operator"
-CACHE_BIN = Path("/var/cache/mlops-operator/bin")
 
 
 def _load_sync_base() -> ModuleType:
@@ -29,23 +26,6 @@ def _load_sync_base() -> ModuleType:
 
 
 sync_base = _load_sync_base()
-
-
-def _tool(name: str) -> str:
-    for candidate in (CACHE_BIN / name, shutil.which(name)):
-        if candidate and os.access(candidate, os.X_OK):
-            return str(candidate)
-    pytest.skip(f"{name} is not built yet: run `make binaries`")
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return _tool("helm")
-
-
-@pytest.fixture(scope="module")
-def kubectl() -> str:
-    return _tool("kubectl")
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -260,36 +240,6 @@ def test_base_namespace_enforces_restricted(kubectl: str) -> None:
     (namespace,) = [o for o in kustomize(kubectl, REPO / "manifests" / "base") if o["kind"] == "Namespace"]
     assert namespace["metadata"]["name"] == "mlops-system"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-
-
-def _operator_env(objects: list[dict[str, Any]]) -> dict[str, str]:
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
-    return {e["name"]: e.get("value", "") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-
-
-def test_kind_overlay_uses_the_local_storage_class(kubectl: str) -> None:
-    objects = kustomize(kubectl, REPO / "manifests" / "overlays" / "kind")
-    (claim,) = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
-    assert claim["spec"]["storageClassName"] == "mlops-local"
-    assert _operator_env(objects)["MLOPS_STORE_STORAGE_CLASS"] == "mlops-local"
-
-
-def test_aks_overlay_uses_azure_files_rwx_and_workload_identity(kubectl: str) -> None:
-    objects = kustomize(kubectl, REPO / "manifests" / "overlays" / "aks")
-    (claim,) = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
-    assert claim["spec"]["storageClassName"] == "azurefile-csi"
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    env = _operator_env(objects)
-    assert (env["MLOPS_STORE_STORAGE_CLASS"], env["MLOPS_STORE_ACCESS_MODES"]) == (
-        "azurefile-csi",
-        "ReadWriteMany",
-    )
-    for account in (o for o in objects if o["kind"] == "ServiceAccount"):
-        assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == env["MLOPS_IMAGE"]
-    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
 
 
 def test_no_wildcards_anywhere_in_the_rendered_manifests(helm: str) -> None:

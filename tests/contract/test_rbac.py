@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.test_chart import by_kind, helm, render  # noqa: F401  (helm is a fixture)
+from tests.contract.test_chart import by_kind, render
 
 # Rights nobody in this project needs; their presence would be a privilege-escalation path.
 FORBIDDEN_RESOURCES = {
@@ -51,7 +51,7 @@ WATCHED = ("--set", "operator.watchNamespaces={team-a,team-b}")
 
 
 @pytest.mark.parametrize("flags", [(), WATCHED])
-def test_no_wildcards_no_secrets_no_exec(helm: str, flags: tuple[str, ...]) -> None:  # noqa: F811
+def test_no_wildcards_no_secrets_no_exec(helm: str, flags: tuple[str, ...]) -> None:
     for rule in all_rules(render(helm, *flags)):
         assert "nonResourceURLs" not in rule
         assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
@@ -59,7 +59,7 @@ def test_no_wildcards_no_secrets_no_exec(helm: str, flags: tuple[str, ...]) -> N
         assert not FORBIDDEN_RESOURCES & set(rule["resources"]), rule
 
 
-def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None:  # noqa: F811
+def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None:
     objects = render(helm)
     assert not by_kind(objects, "Role") and not by_kind(objects, "RoleBinding")
     rights = granted(rules_of(objects, "ClusterRole")[("", "mlops-operator")])
@@ -75,7 +75,7 @@ def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-operator", "namespace": "mlops-system"}]
 
 
-def test_watched_namespaces_get_child_rights_in_roles_only(helm: str) -> None:  # noqa: F811
+def test_watched_namespaces_get_child_rights_in_roles_only(helm: str) -> None:
     objects = render(helm, *WATCHED)
     cluster = granted(rules_of(objects, "ClusterRole")[("", "mlops-operator")])
     assert not {r.rsplit("/", 1)[-1] for r in cluster} & CHILD_RESOURCES
