@@ -1,7 +1,8 @@
 """The one place the operator and the workloads share names.
 
-Builders write these (flags, env vars, labels, paths); workloads read them. Nothing here imports
-kopf or a Kubernetes client, so a training or serving pod can import it cheaply.
+Builders write these (flags, env vars, labels, annotations, paths); workloads and reconcilers read
+them. Every label and annotation name the project writes or reads is defined here and nowhere else.
+Nothing here imports kopf or a Kubernetes client, so a training or serving pod can import it cheaply.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "mlops-operator"
 LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"  # on the generated CRDs
 # Not app.kubernetes.io/instance: Argo CD tracks its own objects by that label and would prune ours.
 LABEL_INSTANCE: Final = f"{GROUP}/instance"
 LABEL_COMPONENT: Final = "app.kubernetes.io/component"
@@ -27,12 +29,29 @@ LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_DRIFT_MONITOR: Final = f"{GROUP}/driftmonitor"
 LABEL_MODEL_VERSION: Final = f"{GROUP}/model-version"
 LABEL_DATASET_VERSION: Final = f"{GROUP}/dataset-version"
+# What a Job does when its component has more than one kind of Job (a drift check, or a notification).
+LABEL_ROLE: Final = f"{GROUP}/role"
+ROLE_NOTIFY: Final = "notify"
+# Set by the Job controller on a Job's Pods (Kubernetes 1.27+ sets both; older versions only the legacy one).
+LABEL_JOB_NAME: Final = "batch.kubernetes.io/job-name"
+LABEL_JOB_NAME_LEGACY: Final = "job-name"
+# AKS workload identity: its webhook injects the federated token only into pods with this label,
+# for the client id annotated on their ServiceAccount.
+LABEL_WORKLOAD_IDENTITY: Final = "azure.workload.identity/use"
+ANNOTATION_WORKLOAD_IDENTITY_CLIENT_ID: Final = "azure.workload.identity/client-id"
 
 ANNOTATION_RETRAIN_REQUESTED: Final = f"{GROUP}/retrain-requested"
 # JSON object {"<version>": "<reason>"}: versions a person rejected; they are never approved or served.
 ANNOTATION_REJECTED_VERSIONS: Final = f"{GROUP}/rejected-versions"
 ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
 ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
+# Operator-internal annotations on Jobs and Deployments: what the operator needs to read a child back
+# after a restart.
+ANNOTATION_CHAMPION_VERSION: Final = f"{GROUP}/champion-version"
+ANNOTATION_TRAINING_REQUEST: Final = f"{GROUP}/training-request"
+ANNOTATION_SCHEDULED_TICK: Final = f"{GROUP}/scheduled-tick"
+ANNOTATION_REGISTRY_DIGEST: Final = f"{GROUP}/registry-digest"
+ANNOTATION_SERVED_VERSION: Final = f"{GROUP}/served-version"
 KOPF_PREFIX: Final = f"kopf.{GROUP}"
 FINALIZER: Final = f"{GROUP}/finalizer"
 

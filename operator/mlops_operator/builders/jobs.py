@@ -28,7 +28,6 @@ NOTIFY_BACKOFF_LIMIT = 2
 NOTIFY_DEADLINE_SECONDS = 120
 REGISTRY_BACKOFF_LIMIT = 2
 REGISTRY_DEADLINE_SECONDS = 180
-ANNOTATION_REGISTRY_DIGEST = f"{contracts.GROUP}/registry-digest"
 STAMP_FORMAT = "%Y%m%d%H%M%S"
 
 
@@ -115,7 +114,7 @@ def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, An
         settings,
         backoff_limit=PROFILE_BACKOFF_LIMIT,
         deadline_seconds=settings.profile_deadline_seconds,
-        annotations={meta.ANNOTATION_TICK: str(tick)},
+        annotations={contracts.ANNOTATION_SCHEDULED_TICK: str(tick)},
     )
 
 
@@ -189,11 +188,11 @@ def training_job(model: Model, plan: TrainingPlan, request: dict[str, str], sett
     else:
         container = pods.workload_container(WORKLOAD_CONTAINER, ["train", *args], settings, trainer.resources)
     annotations = {
-        meta.ANNOTATION_REQUEST: meta.canonical_json(request),
+        contracts.ANNOTATION_TRAINING_REQUEST: meta.canonical_json(request),
         contracts.ANNOTATION_TRIGGER: plan.trigger[:256],
     }
     if plan.champion is not None:
-        annotations[meta.ANNOTATION_CHAMPION_VERSION] = str(plan.champion.version)
+        annotations[contracts.ANNOTATION_CHAMPION_VERSION] = str(plan.champion.version)
     return _job(
         training_job_name(model, request),
         model,
@@ -246,7 +245,7 @@ def registry_job(model: Model, versions: list[ModelVersion], settings: Settings)
         settings,
         backoff_limit=REGISTRY_BACKOFF_LIMIT,
         deadline_seconds=REGISTRY_DEADLINE_SECONDS,
-        annotations={ANNOTATION_REGISTRY_DIGEST: digest},
+        annotations={contracts.ANNOTATION_REGISTRY_DIGEST: digest},
     )
 
 
@@ -298,7 +297,7 @@ def drift_job(monitor: DriftMonitor, plan: DriftPlan, tick: datetime, settings: 
         backoff_limit=DRIFT_BACKOFF_LIMIT,
         deadline_seconds=settings.drift_deadline_seconds,
         extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name},
-        annotations={meta.ANNOTATION_TICK: tick.isoformat()},
+        annotations={contracts.ANNOTATION_SCHEDULED_TICK: tick.isoformat()},
     )
 
 
@@ -389,7 +388,7 @@ def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, s
         settings,
         backoff_limit=NOTIFY_BACKOFF_LIMIT,
         deadline_seconds=NOTIFY_DEADLINE_SECONDS,
-        extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name, "mlops.dev/role": "notify"},
+        extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name, contracts.LABEL_ROLE: contracts.ROLE_NOTIFY},
         fail_fast_exit_codes=False,
     )
     job["spec"]["template"]["spec"]["volumes"] = [

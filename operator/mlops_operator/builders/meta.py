@@ -10,13 +10,13 @@ from mlops_operator import contracts
 from mlops_operator.api.base import Resource
 
 MAX_NAME = 63
-# Operator-internal Job annotations (not a workload contract): what the operator needs to read a
-# finished Job back after a restart.
-ANNOTATION_CHAMPION_VERSION = f"{contracts.GROUP}/champion-version"
-ANNOTATION_REQUEST = f"{contracts.GROUP}/training-request"
-ANNOTATION_TICK = f"{contracts.GROUP}/scheduled-tick"
-LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
-LABEL_JOB_NAME_LEGACY = "job-name"
+# Aliases kept while the reconcilers switch to the names in contracts (where every label and
+# annotation is defined); remove them once nothing reads them from here.
+ANNOTATION_CHAMPION_VERSION = contracts.ANNOTATION_CHAMPION_VERSION
+ANNOTATION_REQUEST = contracts.ANNOTATION_TRAINING_REQUEST
+ANNOTATION_TICK = contracts.ANNOTATION_SCHEDULED_TICK
+LABEL_JOB_NAME = contracts.LABEL_JOB_NAME
+LABEL_JOB_NAME_LEGACY = contracts.LABEL_JOB_NAME_LEGACY
 
 
 def canonical_json(value: Any) -> str:

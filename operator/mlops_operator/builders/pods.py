@@ -83,13 +83,9 @@ def env(settings: Settings) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in pairs]
 
 
-WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"
-WORKLOAD_IDENTITY_ANNOTATION = "azure.workload.identity/client-id"
-
-
 def identity_labels(settings: Settings) -> dict[str, str]:
     """AKS workload identity: the webhook injects the federated token only into labelled pods."""
-    return {WORKLOAD_IDENTITY_LABEL: "true"} if settings.azure_client_id else {}
+    return {contracts.LABEL_WORKLOAD_IDENTITY: "true"} if settings.azure_client_id else {}
 
 
 def workload_container(

@@ -17,7 +17,8 @@ from mlops_operator.settings import Settings
 SERVER_CONTAINER = "server"
 PORT_NAME = "http"
 SERVICE_PORT = 80
-ANNOTATION_SERVED_VERSION = f"{contracts.GROUP}/served-version"
+# Alias kept while reconcilers/observe.py switches to contracts.ANNOTATION_SERVED_VERSION.
+ANNOTATION_SERVED_VERSION = contracts.ANNOTATION_SERVED_VERSION
 
 
 PRESTOP_SLEEP_SECONDS = 5
@@ -75,7 +76,7 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
         deployment_name(model),
         model,
         contracts.Component.SERVE,
-        annotations={ANNOTATION_SERVED_VERSION: str(version.version)},
+        annotations={contracts.ANNOTATION_SERVED_VERSION: str(version.version)},
     )
     container = pods.workload_container(
         SERVER_CONTAINER, server_args(model, version, settings), settings, serving.resources
@@ -106,7 +107,7 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
         "template": {
             "metadata": {
                 "labels": pod_labels,
-                "annotations": {ANNOTATION_SERVED_VERSION: str(version.version)},
+                "annotations": {contracts.ANNOTATION_SERVED_VERSION: str(version.version)},
             },
             "spec": pods.pod_spec([container], settings, service_account=settings.serving_service_account),
         },
