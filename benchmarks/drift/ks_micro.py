@@ -24,13 +24,17 @@ Variants (the reference is sorted beforehand, as the profile workload does it; n
 - values merge: `np.sort(concatenate, kind="stable")` without indices (a merge that keeps no sides:
   the statistic cannot be read from it, timed to show what skipping the indices would save).
 Every statistic variant is checked to give the same D before timing.
+
+Benchmark rules (benchmarks/quiet.py): refuses to start when the 1-minute load average is above 1.0
+(`--force-busy` runs anyway and marks the JSON not valid; readme.py then leaves it out); records the
+load before and after and the library versions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +44,9 @@ import numpy as np
 
 from mlops_operator.drift import stats
 from mlops_operator.drift.stats import FloatArray
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import quiet
 
 SEED = 20261128
 
@@ -133,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write the raw timings here")
+    quiet.add_arguments(parser)
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()
+    gate = quiet.Gate.enter(args.force_busy, "drift/ks_micro")
+    load_before = gate.load_before
     print(f"rows per side: {args.rows:,}; rounds: {args.rounds}; load average before: {load_before[0]:.2f}")
     results: dict[str, Any] = {"rows": args.rows, "rounds": args.rounds, "load_before": load_before, "shapes": {}}
     for shape, (ref_raw, cur_raw) in shapes(args.rows).items():
@@ -147,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {name:<20} {wall[name] * 1e3:7.1f} ms {wall[name] / wall['bound']:6.2f}x "
                 f"{cpu[name] * 1e3:8.1f} ms {cpu[name] / cpu['bound']:6.2f}x"
             )
-    results["load_after"] = os.getloadavg()
+    results["conditions"] = gate.conditions()
+    results["load_after"] = results["conditions"]["load_after"]
     print(f"\nload average after: {results['load_after'][0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

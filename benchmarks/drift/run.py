@@ -4,14 +4,22 @@
     DRIFT_BENCH_TOOLS=ours,sort_bound DRIFT_BENCH_OUTPUT=results-ks-blocks.json .venv/bin/python benchmarks/drift/run.py
                                                         # our engine and the bound only, into another file
 
-Peers run from a separate venv (PEER_PYTHON, default /var/tmp/drift-bench-venv/bin/python) holding
-evidently 0.7.x, nannyml 0.13.x and alibi-detect 0.13.x; our engine, plain scipy and the sort bound run
-under this repository's venv. Every tool runs in its own subprocess per size (peak RSS is that process's
-ru_maxrss, imports included) and repeats its check REPEATS times in that process; we report the median.
+Peers run from separate venvs made by setup.sh: NannyML and Evidently from PEER_PYTHON (default
+/var/tmp/drift-bench-venv/bin/python, on the same numpy as ours), alibi-detect from ALIBI_PYTHON
+(default /var/tmp/drift-bench-alibi/bin/python: alibi-detect 0.13 pins numpy < 2). Our engine, plain
+scipy and the sort bound run under this repository's venv. Every tool runs in its own subprocess per
+size (peak RSS is that process's ru_maxrss, imports included) and repeats its check REPEATS times in
+that process; we report the median. Each worker reports the numpy, scipy, scikit-learn, pandas and
+pyarrow versions it ran on, and every tool's flags are recorded against the ground truth (DRIFTED).
+
+Benchmark rules (benchmarks/quiet.py): refuses to start when the 1-minute load average is above 1.0
+(`--force-busy` runs anyway and marks the results not valid; readme.py refuses them); records the
+load before and after (also per worker) and the library versions.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -25,8 +33,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+import quiet  # noqa: E402
+
 OUR_PYTHON = sys.executable
 PEER_PYTHON = os.environ.get("PEER_PYTHON", "/var/tmp/drift-bench-venv/bin/python")
+ALIBI_PYTHON = os.environ.get("ALIBI_PYTHON", "/var/tmp/drift-bench-alibi/bin/python")
 DATA_DIR = Path(os.environ.get("DRIFT_BENCH_DATA", "/var/tmp/drift-bench-data"))
 SIZES = [int(s) for s in os.environ.get("DRIFT_BENCH_SIZES", "10000,100000,1000000").split(",")]
 REPEATS = 3
@@ -97,6 +109,7 @@ def run_worker(python: str, tool: str, path: Path, repeats: int) -> dict[str, An
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        "NML_DISABLE_USAGE_LOGGING": "1",  # NannyML's telemetry
     }
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     done = subprocess.run(
@@ -116,7 +129,27 @@ def run_worker(python: str, tool: str, path: Path, repeats: int) -> dict[str, An
     return out
 
 
+def python_for(tool: str) -> str:
+    if tool in OURS:
+        return OUR_PYTHON
+    return ALIBI_PYTHON if tool == "alibi" else PEER_PYTHON
+
+
+def against_truth(flagged: list[str]) -> dict[str, list[str]]:
+    truth = set(DRIFTED)
+    return {
+        "true_positives": sorted(truth & set(flagged)),
+        "false_positives": sorted(set(flagged) - truth),
+        "missed": sorted(truth - set(flagged)),
+    }
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUTPUT, help="results file (default: DRIFT_BENCH_OUTPUT)")
+    quiet.add_arguments(parser)
+    args = parser.parse_args()
+    gate = quiet.Gate.enter(args.force_busy, "drift")
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "seed": SEED,
@@ -128,13 +161,20 @@ def main() -> None:
         path = data_file(rows)
         size: dict[str, Any] = {}
         for tool in TOOLS:
-            python = OUR_PYTHON if tool in OURS else PEER_PYTHON
             repeats = 1 if rows >= SLOW_PEER_AT.get(tool, 1 << 62) else REPEATS
-            size[tool] = run_worker(python, tool, path, repeats)
+            size[tool] = run_worker(python_for(tool), tool, path, repeats)
+            if "flagged" in size[tool]:
+                size[tool]["against_truth"] = against_truth(size[tool]["flagged"])
             shown = size[tool].get("median_seconds", size[tool].get("error"))
             print(f"{rows:>9} {tool:<17} {shown}", flush=True)
         results["sizes"][str(rows)] = size
-    OUTPUT.write_text(json.dumps(results, indent=2) + "\n")
+    results["conditions"] = gate.conditions(
+        peers={"nannyml+evidently": PEER_PYTHON, "alibi-detect": ALIBI_PYTHON},
+        peer_packages={"nannyml+evidently": ("nannyml", "evidently"), "alibi-detect": ("alibi-detect",)},
+    )
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    if not gate.valid:
+        print(f"not valid (--force-busy): {args.out} written; readme.py will refuse it", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ profile time. Peers get no such favour: their timed call includes whatever they 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import math
+import platform
 import resource
 import sys
 import time
@@ -21,6 +24,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore")
 ALPHA = 0.05
+KS_C_ALPHA = 1.358  # c(0.05) of the two-sample KS test: D_crit = c(alpha) * sqrt((n + m) / (n * m))
 
 
 def load(path: str) -> dict[str, Any]:
@@ -179,11 +183,27 @@ def evidently(data: dict[str, Any], repeats: int) -> dict[str, Any]:
     return timed(repeats, run)
 
 
+def ks_critical_value(n: int, m: int, c_alpha: float = KS_C_ALPHA) -> float:
+    """The two-sample KS statistic above which p < alpha (asymptotic), for sample sizes n and m."""
+    return c_alpha * math.sqrt((n + m) / (n * m))
+
+
 def nannyml(data: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """NannyML's univariate calculator with constant thresholds, so its flags mean p < 0.05 like the
+    others'. Read from nannyml 0.13.1's source (drift/univariate/methods.py, calculator.py):
+    - kolmogorov_smirnov alerts when the statistic D > the upper threshold: ConstantThreshold(upper=
+      D_crit at alpha 0.05 for these sizes). Its default, StandardDeviationThreshold over reference
+      chunks, cannot be computed from the one chunk a window check has. D is exact (ks_2samp) under
+      10,000 reference rows and binned into 10,000 equal-width bins above ("auto", kept: the default);
+    - chi2 ignores custom thresholds (the calculator warns and drops them) and alerts on its own
+      p-value < 0.05 from chi2_contingency, which is already the constant-threshold equivalent at the
+      same alpha: nothing to configure."""
     import nannyml as nml
+    from nannyml.thresholds import ConstantThreshold
 
     num, cat = names(data)
     ref_df, cur_df = frames(data)
+    d_crit = ks_critical_value(len(ref_df), len(cur_df))
 
     def run() -> dict[str, Any]:
         calculator = nml.UnivariateDriftCalculator(
@@ -191,6 +211,7 @@ def nannyml(data: dict[str, Any], repeats: int) -> dict[str, Any]:
             continuous_methods=["kolmogorov_smirnov"],
             categorical_methods=["chi2"],
             chunk_number=1,
+            thresholds={"kolmogorov_smirnov": ConstantThreshold(upper=d_crit)},
         )
         calculator.fit(ref_df)
         result = calculator.calculate(cur_df).filter(period="analysis").to_df()
@@ -201,7 +222,7 @@ def nannyml(data: dict[str, Any], repeats: int) -> dict[str, Any]:
                 flagged.append(column)
             if column in num:
                 ks_d.append(float(result[(column, method, "value")].iloc[-1]))
-        return {"flagged": flagged, "ks_d": ks_d}
+        return {"flagged": flagged, "ks_d": ks_d, "ks_threshold": d_crit}
 
     return timed(repeats, run)
 
@@ -239,7 +260,19 @@ def main() -> None:
     }
     out = runners[tool]()
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["versions"] = versions()
     print(json.dumps(out))
+
+
+def versions() -> dict[str, str | None]:
+    """What this worker ran on (the numpy a peer's venv holds may differ from ours)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "nannyml", "evidently", "alibi-detect"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 if __name__ == "__main__":
