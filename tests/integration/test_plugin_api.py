@@ -175,3 +175,10 @@ def test_a_missing_resource_is_a_message_not_a_traceback(env: Env) -> None:
     code, out, err = env.mlops("history", "nope")
     assert (code, out) == (1, "")
     assert err.startswith("error: Model nope not found in namespace")
+
+
+def test_status_all_namespaces_lists_through_the_cluster_wide_path(env: Env) -> None:
+    name = env.create("model-manual.yaml", status=MODEL_STATUS)
+    code, out, err = env.mlops("status", "models", "-A", "-o", "json")
+    assert code == 0, err
+    assert (env.namespace, name) in [(m["namespace"], m["name"]) for m in json.loads(out)]
