@@ -90,7 +90,7 @@ SERVER_PORT: Final = 8080
 
 
 class ExitCode(enum.IntEnum):
-    """Reserved exit codes of the profile/train/drift programs.
+    """Reserved exit codes of the workload programs.
 
     The operator maps them to condition reasons, and the Job's podFailurePolicy fails the Job at once
     on the ones a retry cannot fix (data and spec errors).
@@ -109,16 +109,8 @@ class ExitCode(enum.IntEnum):
 
 
 # --- CLI flags: builders render them, workloads parse them ------------------------------------
-class ProfileFlags:
-    SPEC = "--spec"  # JSON of DatasetSpec
-    NAMESPACE = "--namespace"
-    NAME = "--name"
-    STORE = "--store"
-
-
-class TrainFlags:
-    SPEC = "--spec"  # JSON of TrainingPlan (contracts.py: TrainingPlan in api.results)
-    STORE = "--store"
+# profile, train, drift and registry take one flag: their plan (api/plans.py) as JSON.
+PLAN_FLAG: Final = "--spec"
 
 
 class ServeFlags:
@@ -133,15 +125,6 @@ class ServeFlags:
     FLUSH_INTERVAL = "--flush-interval"
     FLUSH_ROWS = "--flush-rows"
     WORKERS = "--workers"
-
-
-class RegistryFlags:
-    SPEC = "--spec"  # JSON of RegistryPlan
-
-
-class DriftFlags:
-    SPEC = "--spec"  # JSON of DriftPlan
-    STORE = "--store"
 
 
 # --- artifact store layout --------------------------------------------------------------------

@@ -23,7 +23,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from mlops_operator import contracts
-from mlops_operator.api.results import DriftFeatureResult, DriftPlan, DriftResult
+from mlops_operator.api.plans import DriftPlan
+from mlops_operator.api.results import DriftFeatureResult, DriftResult
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.workloads import drift
 from tests.unit.drift.profiles import write_profile
@@ -104,7 +105,7 @@ def _run_cli(plan: DriftPlan | str, tmp_path: Path, *extra: str) -> tuple[int, D
     spec = plan if isinstance(plan, str) else plan.model_dump_json(by_alias=True)
     env = {**os.environ, contracts.ENV_TERMINATION_LOG: str(termination)}
     done = subprocess.run(
-        [str(CLI), "drift", contracts.DriftFlags.SPEC, spec, *extra],
+        [str(CLI), "drift", contracts.PLAN_FLAG, spec, *extra],
         capture_output=True,
         timeout=120,
         env=env,
@@ -218,11 +219,11 @@ def test_bad_inputs_exit_with_reserved_codes(
         "InvalidSpec",
     )
     missing = _plan(setup, profile_uri=str(tmp_path / "nowhere" / "profile.json"))
-    assert drift.main([contracts.DriftFlags.SPEC, missing.model_dump_json()]) == contracts.ExitCode.STORE_ERROR
+    assert drift.main([contracts.PLAN_FLAG, missing.model_dump_json()]) == contracts.ExitCode.STORE_ERROR
 
     (setup["profile"].parent / "reference.npz").write_bytes(b"not a zip archive")
     corrupt_cache = tmp_path / "fresh-cache"
-    args = [contracts.DriftFlags.SPEC, _plan(setup).model_dump_json(), "--cache-dir", str(corrupt_cache)]
+    args = [contracts.PLAN_FLAG, _plan(setup).model_dump_json(), "--cache-dir", str(corrupt_cache)]
     assert drift.main(args) == contracts.ExitCode.DATA_ERROR
 
     write_profile(halves[0], CATEGORICAL, setup["profile"].parent)

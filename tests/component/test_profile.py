@@ -16,8 +16,11 @@ from sklearn.datasets import load_breast_cancer
 from mlops_operator import contracts, store
 from mlops_operator.api.profile import REFERENCE_SAMPLE_MAX, DatasetProfile
 from mlops_operator.api.results import ProfileResult
-from mlops_operator.workloads import profile
+from mlops_operator.builders import jobs
+from mlops_operator.settings import Settings
+from mlops_operator.workloads import profile, quality
 from mlops_operator.workloads.common import encode_result
+from tests.unit import factories
 
 from .conftest import profile_plan, run_cli, run_main, run_profile, synthetic_frame
 
@@ -82,17 +85,14 @@ def test_wine_is_multiclass_and_diabetes_is_regression(profiled_store: Any) -> N
     assert (wine_target.numeric.min, wine_target.numeric.max) == (0, 2)
 
 
-def test_datasetspec_form_used_by_the_job_builder(store_root: str, termination_log: Path) -> None:
-    spec = {"source": {"uri": "sklearn://iris"}, "schema": {"target": "target"}}
-    argv = [
-        contracts.ProfileFlags.SPEC, json.dumps(spec),
-        contracts.ProfileFlags.NAMESPACE, "team-a",
-        contracts.ProfileFlags.NAME, "iris",
-        contracts.ProfileFlags.STORE, store_root,
-    ]
-    run = run_cli("profile", argv, termination_log)
+def test_the_job_the_builder_renders_runs_as_is(store_root: str, termination_log: Path) -> None:
+    dataset = factories.dataset()
+    job = jobs.profile_job(dataset, Settings(store_uri=store_root, store_claim=""), tick=0)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    run = run_cli(container["args"][0], container["args"][1:], termination_log)
     assert run.exit_code == 0, run.stderr
-    assert run.result["profileUri"].startswith(store.join(store_root, "team-a", "datasets", "iris"))
+    version_dir = contracts.dataset_version_dir(store_root, dataset.namespace, dataset.name, run.result["version"])
+    assert run.result["profileUri"] == store.join(version_dir, "profile.json")
 
 
 def test_csv_with_text_columns_and_gaps(tmp_path: Path, store_root: str, termination_log: Path) -> None:
@@ -203,7 +203,7 @@ def test_fast_duplicate_detection_matches_pandas() -> None:
     frame.loc[::7, "c1"] = np.nan
     expected = frame.duplicated()
     assert expected.sum() > 0
-    pd.testing.assert_series_equal(profile.duplicated_rows(frame), expected)
+    pd.testing.assert_series_equal(quality.duplicated_rows(frame), expected)
 
 
 def test_outliers_by_iqr_warn_and_zscore_drop(tmp_path: Path, store_root: str) -> None:
@@ -307,7 +307,10 @@ def test_bad_sources(
     assert not store.list_prefix(store.join(store_root, "ns", "datasets")), "nothing is written on failure"
 
 
-NAMED = ["--namespace", "n", "--name", "d"]
+def _plan_json(uri: str) -> str:
+    """A ProfilePlan as the operator would write it, but unchecked (so it may be invalid)."""
+    plan = {"namespace": "ns", "dataset": "ds", "storeUri": "file:///unused", "spec": {"source": {"uri": uri}}}
+    return json.dumps(plan)
 
 
 @pytest.mark.parametrize(
@@ -315,10 +318,10 @@ NAMED = ["--namespace", "n", "--name", "d"]
     [
         (["--spec", "{not json"], "InvalidSpec"),
         (["--spec", '{"namespace": "ns"}'], "InvalidSpec"),
-        (["--spec", '{"source": {"uri": "sklearn://iris"}}'], "InvalidSpec"),  # DatasetSpec without --name
-        (["--spec", '{"source": {"uri": "ftp://host/x.csv"}}', *NAMED], "InvalidSpec"),
-        (["--spec", '{"source": {"uri": "sklearn://mnist"}}', *NAMED], "UnknownDataset"),
-        (["--spec", '{"source": {"uri": "sklearn://iris?rows=x"}}', *NAMED], "InvalidSource"),
+        (["--spec", '{"source": {"uri": "sklearn://iris"}}'], "InvalidSpec"),  # a DatasetSpec is not a plan
+        (["--spec", _plan_json("ftp://host/x.csv")], "InvalidSpec"),
+        (["--spec", _plan_json("sklearn://mnist")], "UnknownDataset"),
+        (["--spec", _plan_json("sklearn://iris?rows=x")], "InvalidSource"),
     ],
 )
 def test_bad_specs(
@@ -331,11 +334,19 @@ def test_bad_specs(
     assert len(stderr.strip().splitlines()) == 1, stderr  # one clear line
 
 
+@pytest.mark.parametrize("flag", ["--namespace", "--name"])
+def test_the_plan_is_the_only_form(flag: str, store_root: str, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = profile_plan(store_root, "sklearn://iris").model_dump_json(by_alias=True)
+    with pytest.raises(SystemExit) as exited:
+        profile.main(["--spec", spec, flag, "x"])
+    assert exited.value.code == ExitCode.USAGE
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
 def test_user_errors_log_one_line_and_tracebacks_only_at_debug(
     tmp_path: Path, termination_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["--spec", json.dumps({"source": {"uri": (tmp_path / "nope.csv").as_uri()}}),
-            "--namespace", "n", "--name", "d", "--store", tmp_path.as_uri()]
+    argv = ["--spec", profile_plan(tmp_path.as_uri(), (tmp_path / "nope.csv").as_uri()).model_dump_json(by_alias=True)]
     quiet = run_cli("profile", argv, termination_log)  # the real console script, as in a pod
     assert quiet.exit_code == ExitCode.STORE_ERROR and "Traceback" not in quiet.stderr
     assert "profile failed: ObjectNotFound: not found in the store" in quiet.stderr

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_operator import contracts
-from mlops_operator.api.results import RegistryPlan, RegistryResult
+from mlops_operator.api.plans import RegistryPlan
+from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import GateVerdict, Metric, ModelVersion, VersionState
 from mlops_operator.workloads import registry
 from tests.component.conftest import run_cli, run_main

@@ -19,7 +19,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mlops_operator import contracts, store
-from mlops_operator.api.results import ProfileResult, TrainingPlan, TrainResult
+from mlops_operator.api.plans import TrainingPlan
+from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1.dataset import FeatureType
 from mlops_operator.api.v1alpha1.model import Task
 from mlops_operator.workloads import artifacts, data, profile, train
@@ -65,8 +66,7 @@ def test_breast_cancer_through_the_console_script(
 ) -> None:
     plan = training_plan(profiled_store("breast_cancer"), store_root, params={"C": 0.5, "max_iter": 500},
                          image="localhost/mlops-operator:test", trigger="DatasetChanged")
-    run = run_cli("train", ["--spec", plan.model_dump_json(by_alias=True),
-                            contracts.TrainFlags.STORE, store_root], termination_log)
+    run = run_cli("train", [contracts.PLAN_FLAG, plan.model_dump_json(by_alias=True)], termination_log)
     assert run.exit_code == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert json.loads(run.termination_message) == run.result

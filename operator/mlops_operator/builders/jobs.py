@@ -14,7 +14,14 @@ from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource, Resources
-from mlops_operator.api.results import ChampionRef, DriftPlan, RegistryPlan, TrainingPlan
+from mlops_operator.api.plans import (
+    DRIFT_SPEC_FIELDS,
+    ChampionRef,
+    DriftPlan,
+    ProfilePlan,
+    RegistryPlan,
+    TrainingPlan,
+)
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor
 from mlops_operator.api.v1alpha1.model import Model, ModelVersion
@@ -94,18 +101,15 @@ def profile_job_name(dataset: Dataset, tick: int) -> str:
     return meta.child_name(dataset.name, "profile", meta.hash8(profile_request(dataset, tick)))
 
 
+def profile_plan(dataset: Dataset, settings: Settings) -> ProfilePlan:
+    return ProfilePlan(
+        namespace=dataset.namespace, dataset=dataset.name, spec=dataset.spec, store_uri=settings.store_uri
+    )
+
+
 def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, Any]:
-    args = [
-        contracts.ProfileFlags.SPEC,
-        _plan_json(dataset.spec),
-        contracts.ProfileFlags.NAMESPACE,
-        dataset.namespace,
-        contracts.ProfileFlags.NAME,
-        dataset.name,
-        contracts.ProfileFlags.STORE,
-        settings.store_uri,
-    ]
-    container = pods.workload_container(WORKLOAD_CONTAINER, ["profile", *args], settings, dataset.spec.resources)
+    args = ["profile", contracts.PLAN_FLAG, _plan_json(profile_plan(dataset, settings))]
+    container = pods.workload_container(WORKLOAD_CONTAINER, args, settings, dataset.spec.resources)
     return _job(
         profile_job_name(dataset, tick),
         dataset,
@@ -173,7 +177,7 @@ def training_plan(
 
 def training_job(model: Model, plan: TrainingPlan, request: dict[str, str], settings: Settings) -> dict[str, Any]:
     trainer = model.spec.trainer
-    args = [contracts.TrainFlags.SPEC, _plan_json(plan), contracts.TrainFlags.STORE, settings.store_uri]
+    args = [contracts.PLAN_FLAG, _plan_json(plan)]
     if trainer.image:  # a custom image honours the same contract; its command replaces ours
         container = pods.workload_container(
             WORKLOAD_CONTAINER,
@@ -231,7 +235,7 @@ def registry_job(model: Model, versions: list[ModelVersion], settings: Settings)
     )
     container = pods.workload_container(
         WORKLOAD_CONTAINER,
-        ["registry", contracts.RegistryFlags.SPEC, _plan_json(plan)],
+        ["registry", contracts.PLAN_FLAG, _plan_json(plan)],
         settings,
         Resources.model_validate(
             {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
@@ -261,6 +265,7 @@ def drift_job_name(monitor: DriftMonitor, tick: datetime) -> str:
 def drift_plan(monitor: DriftMonitor, *, tick: datetime, profile_uri: str, settings: Settings) -> DriftPlan:
     spec = monitor.spec
     return DriftPlan(
+        **spec.model_dump(include=set(DRIFT_SPEC_FIELDS)),
         namespace=monitor.namespace,
         monitor=monitor.name,
         model=spec.model_ref.name,
@@ -268,25 +273,12 @@ def drift_plan(monitor: DriftMonitor, *, tick: datetime, profile_uri: str, setti
         collected_prefix=contracts.collected_prefix(settings.store_uri, monitor.namespace, spec.model_ref.name),
         window_start=tick - timedelta(seconds=spec.window_seconds),
         window_end=tick,
-        min_samples=spec.min_samples,
-        numeric_test=spec.numeric_test,
-        categorical_test=spec.categorical_test,
-        threshold=spec.threshold,
-        drift_share=spec.drift_share,
-        bonferroni=spec.bonferroni,
-        features=list(spec.features),
         output_dir=contracts.drift_run_dir(settings.store_uri, monitor.namespace, monitor.name, stamp(tick)),
     )
 
 
 def drift_job(monitor: DriftMonitor, plan: DriftPlan, tick: datetime, settings: Settings) -> dict[str, Any]:
-    args = [
-        "drift",
-        contracts.DriftFlags.SPEC,
-        _plan_json(plan),
-        contracts.DriftFlags.STORE,
-        settings.store_uri,
-    ]
+    args = ["drift", contracts.PLAN_FLAG, _plan_json(plan)]
     container = pods.workload_container(WORKLOAD_CONTAINER, args, settings, monitor.spec.resources)
     return _job(
         drift_job_name(monitor, tick),

@@ -77,6 +77,32 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def plan_parser(command: str, doc: str | None, plan: type[CRModel]) -> argparse.ArgumentParser:
+    """`mlops-operator <command> --spec '<plan JSON>' [--log-level LEVEL]`, the command line of every
+    workload the operator starts with a plan (api/plans.py); a workload may add options of its own."""
+    summary = (doc or "").strip().splitlines()
+    parser = argparse.ArgumentParser(prog=f"mlops-operator {command}", description=summary[0] if summary else None)
+    parser.add_argument(contracts.PLAN_FLAG, dest="spec", required=True, help=f"the {plan.__name__} as JSON")
+    add_common_arguments(parser)
+    return parser
+
+
+def run_plan(
+    command: str,
+    args: argparse.Namespace,
+    plan: type[PlanT],
+    work: Callable[[PlanT], ResultT],
+    failure: Callable[[WorkloadError], ResultT],
+) -> int:
+    """Set up logging as `args` asks, then run `work` on the plan in `args.spec`.
+
+    The plan is parsed inside run_workload: an invalid one is a SpecError like any other, with a
+    result and its exit code.
+    """
+    setup_logging(args.log_level)
+    return run_workload(command, lambda: work(parse_plan(plan, args.spec)), failure)
+
+
 def parse_plan(model: type[PlanT], raw: str) -> PlanT:
     """Parse a `--spec` JSON into its pydantic plan; a bad plan is a SpecError naming the fields."""
     try:
@@ -178,6 +204,8 @@ __all__ = [
     "emit_result",
     "encode_result",
     "parse_plan",
+    "plan_parser",
+    "run_plan",
     "run_workload",
     "setup_logging",
 ]

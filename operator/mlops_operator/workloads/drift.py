@@ -32,7 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlops_operator import contracts, store
-from mlops_operator.api.results import DriftFeatureResult, DriftPlan, DriftResult
+from mlops_operator.api.plans import DriftPlan
+from mlops_operator.api.results import DriftFeatureResult, DriftResult
 from mlops_operator.drift import reference as reference_mod
 from mlops_operator.drift import report, select, stats
 from mlops_operator.drift.reference import NumericReference, Reference
@@ -300,23 +301,14 @@ def failure(error: common.WorkloadError) -> DriftResult:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="mlops-operator drift", description=__doc__.split("\n")[0])
-    parser.add_argument(contracts.DriftFlags.SPEC, required=True, help="the DriftPlan as JSON")
-    parser.add_argument(contracts.DriftFlags.STORE, default=None, help="store root URI (the plan carries full URIs)")
+    parser = common.plan_parser("drift", __doc__, DriftPlan)
     parser.add_argument("--cache-dir", type=Path, default=None, help="local cache of reference samples")
-    common.add_common_arguments(parser)
     return parser.parse_args(list(argv))
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    common.setup_logging(args.log_level)
-
-    def work() -> DriftResult:
-        plan = common.parse_plan(DriftPlan, args.spec)
-        return compact(check(plan, args.cache_dir))
-
-    return common.run_workload("drift", work, failure)
+    return common.run_plan("drift", args, DriftPlan, lambda plan: compact(check(plan, args.cache_dir)), failure)
 
 
 __all__ = ["check", "compact", "main", "partition_uris", "read_window", "schema_problems"]

@@ -10,7 +10,6 @@ version continues after the highest one in the store instead of overwriting `v1`
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import pydantic
 
 from mlops_operator import contracts, store
-from mlops_operator.api.results import RegistryPlan, RegistryResult
+from mlops_operator.api.plans import RegistryPlan
+from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.workloads import common
 
@@ -77,17 +77,9 @@ def failure(error: common.WorkloadError) -> RegistryResult:
     return RegistryResult(ok=False, error=error.message, reason=error.reason)
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="mlops-operator registry", description=__doc__.split("\n")[0])
-    parser.add_argument(contracts.RegistryFlags.SPEC, required=True, help="the RegistryPlan as JSON")
-    common.add_common_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv)
-    common.setup_logging(args.log_level)
-    return common.run_workload("registry", lambda: sync(common.parse_plan(RegistryPlan, args.spec)), failure)
+    args = common.plan_parser("registry", __doc__, RegistryPlan).parse_args(list(argv))
+    return common.run_plan("registry", args, RegistryPlan, sync, failure)
 
 
 __all__ = ["main", "merge", "newest_records", "sync"]

@@ -1,6 +1,6 @@
 """`mlops-operator train`: fit, evaluate and save one model version.
 
-    mlops-operator train --spec '<TrainingPlan JSON>' [--store <root>]
+    mlops-operator train --spec '<TrainingPlan JSON>'
 
 1. Build the allowlisted estimator with validated hyperparameters (before reading any data).
 2. Read the dataset snapshot (data_uri, written by `profile`), split it with the plan's seed
@@ -14,17 +14,15 @@
    directory is complete once lineage.json exists). A retried pod whose previous attempt completed
    reports that attempt's result instead of training again.
 6. Print a TrainResult and write it to the termination message.
-
-`--store` is accepted for symmetry with the other workloads; the plan's URIs are absolute.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -43,11 +41,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import mlops_operator
-from mlops_operator import contracts, store
-from mlops_operator.api.results import ChampionRef, TrainingPlan, TrainResult
+from mlops_operator import store
+from mlops_operator.api.plans import ChampionRef, TrainingPlan
+from mlops_operator.api.results import TrainResult
 from mlops_operator.api.v1alpha1.dataset import FeatureType
 from mlops_operator.api.v1alpha1.model import Metric, Task
-from mlops_operator.workloads import artifacts, data
+from mlops_operator.workloads import artifacts, common, data
 from mlops_operator.workloads.artifacts import (
     CATEGORICAL_BRANCH,
     ESTIMATOR_STEP,
@@ -56,15 +55,6 @@ from mlops_operator.workloads.artifacts import (
     MODEL_FILE,
     NUMERIC_BRANCH,
     PREPROCESS_STEP,
-)
-from mlops_operator.workloads.common import (
-    DataError,
-    SpecError,
-    WorkloadError,
-    add_common_arguments,
-    parse_plan,
-    run_workload,
-    setup_logging,
 )
 from mlops_operator.workloads.estimators import build_estimator
 
@@ -85,17 +75,12 @@ class Split:
 
 
 # --- the command -----------------------------------------------------------------------------
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mlops-operator train", description=__doc__.splitlines()[0])
-    parser.add_argument(contracts.TrainFlags.SPEC, required=True, help="TrainingPlan JSON")
-    parser.add_argument(contracts.TrainFlags.STORE, help="store root (unused: the plan's URIs are absolute)")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args.log_level)
-    return run_workload("train", lambda: train(parse_plan(TrainingPlan, args.spec)), failed_result)
+def main(argv: Sequence[str]) -> int:
+    args = common.plan_parser("train", __doc__, TrainingPlan).parse_args(list(argv))
+    return common.run_plan("train", args, TrainingPlan, train, failed_result)
 
 
-def failed_result(error: WorkloadError) -> TrainResult:
+def failed_result(error: common.WorkloadError) -> TrainResult:
     return TrainResult(ok=False, reason=error.reason, error=error.message)
 
 
@@ -158,15 +143,15 @@ def feature_frame(frame: pd.DataFrame, target: str, task: Task) -> tuple[pd.Data
     if target not in frame.columns:
         columns = ", ".join(repr(str(c)) for c in list(frame.columns)[:20])
         message = f"target column {target!r} is not in the dataset; columns: {columns}"
-        raise DataError("MissingTarget", message)
+        raise common.DataError("MissingTarget", message)
     has_target = frame[target].notna()
     if not has_target.all():  # filtering copies the frame: only when rows go
         frame = frame[has_target]
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
-        raise DataError("EmptyData", f"the dataset has no feature columns besides the target {target!r}")
+        raise common.DataError("EmptyData", f"the dataset has no feature columns besides the target {target!r}")
     if len(frame) == 0:
-        raise DataError("EmptyData", f"no rows have a value for the target {target!r}")
+        raise common.DataError("EmptyData", f"no rows have a value for the target {target!r}")
     for column in features.columns:
         if data.feature_kind(features[column]) == FeatureType.CATEGORICAL:
             features[column] = data.as_categorical(features[column])
@@ -183,7 +168,7 @@ def _target(target: pd.Series[Any], task: Task) -> pd.Series[Any]:
     numeric = data.feature_kind(target) == FeatureType.NUMERIC
     if task == Task.REGRESSION:
         if not numeric:
-            raise DataError(
+            raise common.DataError(
                 "SchemaMismatch", f"regression needs a numeric target; {target.name!r} holds text values"
             )
         return target.astype(np.float64)
@@ -191,7 +176,7 @@ def _target(target: pd.Series[Any], task: Task) -> pd.Series[Any]:
         return data.as_categorical(target)
     values = target.to_numpy(dtype=np.float64)
     if not np.all(values == np.round(values)):
-        raise DataError(
+        raise common.DataError(
             "SchemaMismatch",
             f"classification needs class labels; target {target.name!r} holds continuous values "
             f"(use task: regression)",
@@ -212,7 +197,7 @@ def split_data(
     if task == Task.CLASSIFICATION:
         counts = target.value_counts()
         if len(counts) < 2:
-            raise DataError("InsufficientData", f"the target has a single class ({counts.index[0]!r})")
+            raise common.DataError("InsufficientData", f"the target has a single class ({counts.index[0]!r})")
         if counts.min() >= 2:
             stratify = target
         else:
@@ -222,9 +207,9 @@ def split_data(
             features, target, test_size=test_size, random_state=seed, stratify=stratify
         )
     except ValueError as exc:
-        raise DataError("InsufficientData", f"cannot split {len(features)} rows: {exc}") from exc
+        raise common.DataError("InsufficientData", f"cannot split {len(features)} rows: {exc}") from exc
     if task == Task.CLASSIFICATION and y_train.nunique() < 2:
-        raise DataError("InsufficientData", "the training split holds a single class")
+        raise common.DataError("InsufficientData", "the training split holds a single class")
     return Split(x_train, x_test, y_train, y_test)
 
 
@@ -256,7 +241,7 @@ def fit(pipeline: Pipeline, split: Split) -> None:
         # Parameters were validated up front; what remains are combinations scikit-learn refuses
         # only at fit time (e.g. a penalty the solver does not support).
         message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
-        raise SpecError("InvalidHyperparameter", f"the estimator refused to fit: {message}") from exc
+        raise common.SpecError("InvalidHyperparameter", f"the estimator refused to fit: {message}") from exc
 
 
 # --- metrics ---------------------------------------------------------------------------------

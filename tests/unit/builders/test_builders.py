@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlops_operator import contracts
-from mlops_operator.api.results import DriftPlan, TrainingPlan
+from mlops_operator.api.plans import DriftPlan, ProfilePlan, TrainingPlan
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
 from mlops_operator.builders import jobs, meta, serving
 from tests.unit import factories as f
@@ -78,14 +78,42 @@ def test_plans_on_the_command_line_parse_back() -> None:
     job = jobs.training_job(model_, plan, jobs.training_request("h", "v", None), f.SETTINGS)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "train"
-    assert TrainingPlan.model_validate_json(args[args.index(contracts.TrainFlags.SPEC) + 1]) == plan
+    assert args[1:] == [contracts.PLAN_FLAG, args[2]]  # the plan is the whole command line
+    assert TrainingPlan.model_validate_json(args[2]) == plan
     monitor = f.monitor()
     drift_plan = jobs.drift_plan(monitor, tick=TICK, profile_uri="file:///p", settings=f.SETTINGS)
     drift_args = jobs.drift_job(monitor, drift_plan, TICK, f.SETTINGS)["spec"]["template"]["spec"][
         "containers"
     ][0]["args"]
-    parsed = DriftPlan.model_validate_json(drift_args[drift_args.index(contracts.DriftFlags.SPEC) + 1])
+    assert drift_args[:2] == ["drift", contracts.PLAN_FLAG] and len(drift_args) == 3
+    parsed = DriftPlan.model_validate_json(drift_args[2])
     assert parsed.window_end == TICK and (TICK - parsed.window_start).total_seconds() == 3600
+    assert parsed == drift_plan
+
+
+def test_drift_plan_takes_the_test_settings_from_the_spec_as_they_are() -> None:
+    monitor = f.monitor(
+        minSamples=7,
+        numericTest="psi",
+        categoricalTest="chisquare",
+        threshold=0.3,
+        driftShare=0.25,
+        bonferroni=True,
+        features=[{"name": "petal_width", "test": "ks", "threshold": 0.1}],
+    )
+    plan = jobs.drift_plan(monitor, tick=TICK, profile_uri="file:///p", settings=f.SETTINGS)
+    assert (plan.min_samples, plan.numeric_test, plan.categorical_test) == (7, "psi", "chisquare")
+    assert (plan.threshold, plan.drift_share, plan.bonferroni) == (0.3, 0.25, True)
+    assert plan.features == monitor.spec.features and plan.features is not monitor.spec.features
+
+
+def test_profile_job_hands_the_workload_a_profile_plan() -> None:
+    dataset = f.dataset()
+    args = jobs.profile_job(dataset, f.SETTINGS, 0)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["profile", contracts.PLAN_FLAG] and len(args) == 3
+    assert ProfilePlan.model_validate_json(args[2]) == ProfilePlan(
+        namespace=dataset.namespace, dataset=dataset.name, spec=dataset.spec, store_uri=f.SETTINGS.store_uri
+    )
 
 
 def test_training_job_fails_fast_on_permanent_exit_codes_and_ignores_disruptions() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_operator.api.results import ChampionRef
+from mlops_operator.api.plans import ChampionRef
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
 from mlops_operator.builders import jobs, serving
 from mlops_operator.settings import Settings
