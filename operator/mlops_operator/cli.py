@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("mlops_operator.workloads.serve", "serve a model over the Open Inference Protocol V2"),
     "drift": ("mlops_operator.workloads.drift", "check collected scoring inputs for drift"),
     "registry": ("mlops_operator.workloads.registry", "mirror a Model's version registry into the store"),
+    "notify": ("mlops_operator.workloads.notify", "post a notification to a webhook"),
 }
 
 

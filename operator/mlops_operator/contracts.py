@@ -82,6 +82,8 @@ class Component(enum.StrEnum):
 ENV_STORE_URI: Final = "MLOPS_STORE_URI"
 ENV_TERMINATION_LOG: Final = "MLOPS_TERMINATION_LOG"
 ENV_IMAGE: Final = "MLOPS_IMAGE"
+# The notify Job's webhook URL, from a secretKeyRef: the operator never reads it, nothing logs it.
+ENV_WEBHOOK_URL: Final = "MLOPS_WEBHOOK_URL"
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT: Final = 4096
 STORE_MOUNT_PATH: Final = "/var/lib/mlops"
@@ -102,6 +104,7 @@ class ExitCode(enum.IntEnum):
     SPEC_ERROR = 11  # unknown/disallowed estimator, bad hyperparameters, bad schema
     STORE_ERROR = 12  # artifact store unreachable or object missing (retryable)
     INTEGRITY_ERROR = 13  # sha256 mismatch or untrusted artifact
+    DELIVERY_ERROR = 14  # a webhook did not take the notification (retryable)
 
     @classmethod
     def permanent(cls) -> tuple[ExitCode, ...]:
@@ -109,7 +112,7 @@ class ExitCode(enum.IntEnum):
 
 
 # --- CLI flags: builders render them, workloads parse them ------------------------------------
-# profile, train, drift and registry take one flag: their plan (api/plans.py) as JSON.
+# profile, train, drift, registry and notify take one flag: their plan (api/plans.py) as JSON.
 PLAN_FLAG: Final = "--spec"
 
 

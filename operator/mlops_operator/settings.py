@@ -40,6 +40,10 @@ class Settings:
     metrics_port: int = 9090
     liveness_port: int = 8081
     api_timeout_seconds: float = 30.0
+    # The notify Job posts only over https to a public address unless these allow more (a receiver
+    # inside the cluster or on a private network).
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
     extra_env: tuple[tuple[str, str], ...] = field(default=())
 
     @classmethod
@@ -48,6 +52,9 @@ class Settings:
 
         def get(name: str, default: str) -> str:
             return env.get(prefix + name, default)
+
+        def enabled(name: str) -> bool:
+            return get(name, "false").strip().lower() in {"1", "true", "yes"}
 
         namespaces = tuple(ns.strip() for ns in get("NAMESPACES", "").split(",") if ns.strip())
         return cls(
@@ -72,4 +79,6 @@ class Settings:
             metrics_port=int(get("METRICS_PORT", "9090")),
             liveness_port=int(get("LIVENESS_PORT", "8081")),
             api_timeout_seconds=float(get("API_TIMEOUT_SECONDS", "30")),
+            webhook_allow_http=enabled("WEBHOOK_ALLOW_HTTP"),
+            webhook_allow_private=enabled("WEBHOOK_ALLOW_PRIVATE"),
         )

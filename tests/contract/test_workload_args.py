@@ -16,16 +16,16 @@ import pytest
 
 from mlops_operator import cli, contracts
 from mlops_operator.api.base import CRModel
-from mlops_operator.api.plans import RegistryPlan
-from mlops_operator.api.results import DriftResult, ProfileResult, RegistryResult, TrainResult
+from mlops_operator.api.plans import NotifyPlan, RegistryPlan
+from mlops_operator.api.results import DriftResult, NotifyResult, ProfileResult, RegistryResult, TrainResult
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
 from mlops_operator.builders import jobs
 from mlops_operator.settings import Settings
-from mlops_operator.workloads import drift, profile, registry, train
+from mlops_operator.workloads import drift, notify, profile, registry, train
 from tests.unit import factories as f
 
 TICK = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
-SETTINGS = Settings(image="localhost/mlops-operator:test")
+SETTINGS = Settings(image="localhost/mlops-operator:test", webhook_allow_http=True)
 
 
 def _profile() -> tuple[dict[str, Any], CRModel]:
@@ -56,11 +56,18 @@ def _registry() -> tuple[dict[str, Any], CRModel]:
     return jobs.registry_job(model, versions, SETTINGS), plan
 
 
+def _notify() -> tuple[dict[str, Any], CRModel]:
+    monitor = f.monitor(action={"webhook": {"secretRef": {"name": "hooks", "key": "url"}}})
+    payload = {"text": "drift"}
+    return jobs.notify_job(monitor, payload, TICK, SETTINGS), NotifyPlan(payload=payload, allow_http=True)
+
+
 CASES: dict[str, tuple[Callable[[], tuple[dict[str, Any], CRModel]], Any, str, CRModel]] = {
     "profile": (_profile, profile, "profile", ProfileResult(ok=True)),
     "train": (_train, train, "train", TrainResult(ok=True)),
     "drift": (_drift, drift, "check", DriftResult(ok=True, verdict="NoDrift")),
     "registry": (_registry, registry, "sync", RegistryResult(ok=True)),
+    "notify": (_notify, notify, "notify", NotifyResult(ok=True)),
 }
 
 

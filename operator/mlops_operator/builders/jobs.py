@@ -18,6 +18,7 @@ from mlops_operator.api.plans import (
     DRIFT_SPEC_FIELDS,
     ChampionRef,
     DriftPlan,
+    NotifyPlan,
     ProfilePlan,
     RegistryPlan,
     TrainingPlan,
@@ -54,21 +55,19 @@ def _job(
     extra_labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     service_account: str | None = None,
-    fail_fast_exit_codes: bool = True,
 ) -> dict[str, Any]:
     metadata = meta.object_meta(name, owner, component, extra_labels=extra_labels, annotations=annotations)
-    rules: list[dict[str, Any]] = [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
-    if fail_fast_exit_codes:
-        rules.append(
-            {
-                "action": "FailJob",
-                "onExitCodes": {
-                    "containerName": container["name"],
-                    "operator": "In",
-                    "values": sorted(int(code) for code in contracts.ExitCode.permanent()),
-                },
-            }
-        )
+    rules: list[dict[str, Any]] = [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": container["name"],
+                "operator": "In",
+                "values": sorted(int(code) for code in contracts.ExitCode.permanent()),
+            },
+        },
+    ]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -293,21 +292,6 @@ def drift_job(monitor: DriftMonitor, plan: DriftPlan, tick: datetime, settings: 
     )
 
 
-# The notifier runs in the workload image's Python with only the standard library: the operator
-# never reads the Secret; the pod gets the URL through secretKeyRef.
-NOTIFY_SCRIPT = """\
-import os, sys, urllib.request
-req = urllib.request.Request(os.environ["WEBHOOK_URL"], data=os.environ["WEBHOOK_PAYLOAD"].encode(),
-                             headers={"Content-Type": "application/json"}, method="POST")
-try:
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        print("webhook answered", resp.status)
-except Exception as exc:  # the URL is secret: never print it
-    print("webhook failed:", type(exc).__name__, file=sys.stderr)
-    sys.exit(1)
-"""
-
-
 def webhook_payload(
     monitor: DriftMonitor,
     *,
@@ -350,26 +334,34 @@ def notify_job_name(monitor: DriftMonitor, tick: datetime) -> str:
     return meta.child_name(monitor.name, "notify", stamp(tick))
 
 
+def notify_plan(payload: dict[str, Any], settings: Settings) -> NotifyPlan:
+    return NotifyPlan(
+        payload=payload,
+        allow_http=settings.webhook_allow_http,
+        allow_private=settings.webhook_allow_private,
+    )
+
+
 def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, settings: Settings) -> dict[str, Any]:
+    """Post the payload to the webhook: the pod gets the URL through a secretKeyRef, the operator never
+    reads the Secret. The pod mounts no store."""
     webhook = monitor.spec.action.webhook
     if webhook is None:
         raise ValueError("notify_job needs spec.action.webhook")
     container = pods.workload_container(
         WORKLOAD_CONTAINER,
-        ["-c", NOTIFY_SCRIPT],
+        ["notify", contracts.PLAN_FLAG, _plan_json(notify_plan(payload, settings))],
         settings,
         Resources.model_validate(
             {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
         ),
-        command=["python"],
     )
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == pods.TMP_VOLUME]
     container["env"] = [
         {
-            "name": "WEBHOOK_URL",
+            "name": contracts.ENV_WEBHOOK_URL,
             "valueFrom": {"secretKeyRef": {"name": webhook.secret_ref.name, "key": webhook.secret_ref.key}},
         },
-        {"name": "WEBHOOK_PAYLOAD", "value": json.dumps(payload, sort_keys=True)},
         {"name": "HOME", "value": pods.TMP_PATH},
     ]
     job = _job(
@@ -381,7 +373,6 @@ def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, s
         backoff_limit=NOTIFY_BACKOFF_LIMIT,
         deadline_seconds=NOTIFY_DEADLINE_SECONDS,
         extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name, contracts.LABEL_ROLE: contracts.ROLE_NOTIFY},
-        fail_fast_exit_codes=False,
     )
     job["spec"]["template"]["spec"]["volumes"] = [
         v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == pods.TMP_VOLUME

@@ -1,4 +1,4 @@
-"""The programs that run inside pods: `profile`, `train`, `serve`, `drift`, `registry`.
+"""The programs that run inside pods: `profile`, `train`, `serve`, `drift`, `registry`, `notify`.
 
 Each is a module with `main(argv) -> int`, dispatched lazily by `mlops_operator.cli`. Workloads import
 only `contracts`, `api`, `store` and `drift`: never kopf, a Kubernetes client, or the operator's layers

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from mlops_operator import contracts
-from mlops_operator.api.plans import DriftPlan, ProfilePlan, TrainingPlan
+from mlops_operator.api.plans import DriftPlan, NotifyPlan, ProfilePlan, TrainingPlan
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
 from mlops_operator.builders import jobs, meta, serving
+from mlops_operator.settings import Settings
 from tests.unit import factories as f
 
 TICK = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
@@ -207,9 +208,32 @@ def test_webhook_secret_only_reaches_the_pod_by_reference() -> None:
     assert payload["text"].startswith("Drift detected") and payload["@type"] == "MessageCard"
     job = jobs.notify_job(monitor, payload, TICK, f.SETTINGS)
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    url = next(e for e in container["env"] if e["name"] == "WEBHOOK_URL")
-    assert url == {"name": "WEBHOOK_URL", "valueFrom": {"secretKeyRef": {"name": "hooks", "key": "slack"}}}
+    url = next(e for e in container["env"] if e["name"] == contracts.ENV_WEBHOOK_URL)
+    assert url == {
+        "name": contracts.ENV_WEBHOOK_URL,
+        "valueFrom": {"secretKeyRef": {"name": "hooks", "key": "slack"}},
+    }
     assert all("pvc" not in str(v) for v in job["spec"]["template"]["spec"]["volumes"])
+    assert container["command"] == ["mlops-operator"]
+    assert container["args"][:2] == ["notify", contracts.PLAN_FLAG] and len(container["args"]) == 3
+    assert NotifyPlan.model_validate_json(container["args"][2]) == NotifyPlan(payload=payload)
+
+
+def test_notify_plan_allows_http_and_private_destinations_only_when_the_settings_do() -> None:
+    monitor = f.monitor(action={"webhook": {"secretRef": {"name": "hooks", "key": "url"}}})
+
+    def plan(settings: Settings) -> NotifyPlan:
+        (container,) = jobs.notify_job(monitor, {"text": "x"}, TICK, settings)["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return NotifyPlan.model_validate_json(container["args"][2])
+
+    assert (plan(f.SETTINGS).allow_http, plan(f.SETTINGS).allow_private) == (False, False)
+    both = plan(Settings(webhook_allow_http=True, webhook_allow_private=True))
+    assert (both.allow_http, both.allow_private) == (True, True)
+    assert Settings.from_env({"MLOPS_WEBHOOK_ALLOW_HTTP": "true", "MLOPS_WEBHOOK_ALLOW_PRIVATE": "1"}) == Settings(
+        webhook_allow_http=True, webhook_allow_private=True
+    )
 
 
 def test_deployment_rolls_on_a_new_version_and_never_drops_capacity() -> None:
