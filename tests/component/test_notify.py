@@ -255,6 +255,8 @@ def test_what_counts_as_a_private_destination(address: str, kind: str | None) ->
         f"https://user:{SECRET}@hooks.test/x",
         f"https://hooks.test:99999/{SECRET}",
         f"https:///{SECRET}",
+        f"https://hooks.test/a b/{SECRET}",
+        f"https://hooks.test/\x00{SECRET}",
         SECRET,
     ],
 )

@@ -92,6 +92,8 @@ def webhook_url() -> str:
 
 def destination_of(url: str, plan: NotifyPlan) -> Destination:
     """Check the URL and the addresses of its host; the errors never quote the URL."""
+    if any(c.isspace() or not c.isprintable() for c in url):  # http.client would quote it in its error
+        raise common.SpecError("InvalidWebhookUrl", "the webhook URL holds whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -161,7 +163,7 @@ def post(destination: Destination, body: bytes, timeout: float) -> int:
         response.read(RESPONSE_READ_MAX)
     except TimeoutError:
         raise DeliveryError("WebhookTimeout", f"the webhook did not answer within {timeout:g} s") from None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: http.client's checks
         raise DeliveryError("WebhookUnreachable", f"the webhook request failed ({_describe(exc)})") from None
     finally:
         connection.close()
