@@ -256,7 +256,7 @@ def test_what_counts_as_a_private_destination(address: str, kind: str | None) ->
         f"https://hooks.test:99999/{SECRET}",
         f"https:///{SECRET}",
         f"https://hooks.test/a b/{SECRET}",
-        f"https://hooks.test/\x00{SECRET}",
+        f"https://hooks.test/\x1b{SECRET}",
         SECRET,
     ],
 )
