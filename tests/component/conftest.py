@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from mlops_operator import contracts
-from mlops_operator.api.results import ProfilePlan, ProfileResult, TrainingPlan
+from mlops_operator.api.plans import ProfilePlan, TrainingPlan
+from mlops_operator.api.results import ProfileResult
 from mlops_operator.workloads import profile, train
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mlops-operator")

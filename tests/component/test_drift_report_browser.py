@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
-from mlops_operator.api.results import DriftPlan
+from mlops_operator.api.plans import DriftPlan
 from mlops_operator.workloads import drift
 from tests.component.test_drift_workload import _write_partition
 from tests.unit.drift.profiles import write_profile

@@ -37,7 +37,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from mlops_operator.api.results import DriftPlan
+from mlops_operator.api.plans import DriftPlan
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
 from mlops_operator.drift import categories, stats
 from mlops_operator.drift.features import (
@@ -344,10 +344,6 @@ def _ignored(name: str, settings: DriftCheckSettings) -> bool:
     override = settings.overrides.get(name)
     return override is not None and override.ignore
 
-
-# Transitional alias for workloads/drift.py (owned elsewhere), which still says `select.Settings`:
-# remove once it imports DriftCheckSettings.
-Settings = DriftCheckSettings
 
 
 __all__ = [

@@ -241,7 +241,7 @@ def check(plan: DriftPlan, cache_dir: Path | None = None) -> DriftResult:
     else:
         current = window.current(reference)
         try:
-            evaluation = select.evaluate(reference, current, select.Settings.from_plan(plan))
+            evaluation = select.evaluate(reference, current, select.DriftCheckSettings.from_plan(plan))
         except select.SelectionError as exc:
             raise common.SpecError("InvalidTest", str(exc)) from exc
         result = _verdict(evaluation, window.rows)
