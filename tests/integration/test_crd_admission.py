@@ -119,6 +119,54 @@ def test_invalid_resources_are_rejected_with_a_message(
 
 
 @pytest.mark.usefixtures("crds_installed")
+def test_approved_version_without_a_policy_meets_the_default_automatic_policy(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """spec.approval defaults to {policy: Automatic} now, so the CEL rule sees the policy pydantic applies."""
+    body = with_changes(with_changes(MODEL, "spec.approval", DELETE), "spec.approvedVersion", 2)
+    with pytest.raises(ApiException) as raised:
+        create(api_client, namespace, body)
+    assert "only meaningful with approval.policy Manual" in json.loads(raised.value.body)["message"]
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_the_api_server_applies_the_spec_defaults(api_client: client.ApiClient, namespace: str) -> None:
+    from mlops_operator.api.v1alpha1 import DriftMonitor, Model
+
+    model = create(api_client, namespace, MODEL)
+    assert model["spec"] == Model.model_validate(model).spec.dump()  # every default, the same values
+    assert model["spec"]["serving"]["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert model["spec"]["retrain"] == {"onDatasetChange": True, "cooldownSeconds": 600}
+    monitor = create(api_client, namespace, with_changes(MONITOR, "spec.schedule", DELETE))
+    assert monitor["spec"]["schedule"] == {"intervalSeconds": 300}  # and the schedule rule holds
+    assert monitor["spec"] == DriftMonitor.model_validate(monitor).spec.dump()
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_conditions_are_a_map_keyed_by_type(api_client: client.ApiClient, namespace: str) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    create(api_client, namespace, MODEL)
+    ready = {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": "2026-12-01T00:00:00Z"}
+    with pytest.raises(ApiException) as raised:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "models", "cancer-lr", {"status": {"conditions": [ready, ready]}}
+        )
+    assert raised.value.status == 422 and "Duplicate value" in json.loads(raised.value.body)["message"]
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_kubectl_explain_has_a_description_and_the_default(api_client: client.ApiClient) -> None:
+    """`kubectl explain` reads the published OpenAPI v3 document: the CRD's descriptions and defaults."""
+    request = api_client.param_serialize("GET", "/openapi/v3/apis/mlops.dev/v1alpha1", auth_settings=["BearerToken"])
+    response = api_client.call_api(*request)
+    response.read()
+    document = json.loads(response.data)
+    spec = document["components"]["schemas"]["dev.mlops.v1alpha1.Model"]["properties"]["spec"]
+    replicas = spec["properties"]["serving"]["properties"]["replicas"]
+    assert replicas["description"].startswith("Server pods") and replicas["default"] == 1
+
+
+@pytest.mark.usefixtures("crds_installed")
 def test_nested_hyperparameters_pass_admission_and_fail_parsing(api_client: client.ApiClient, namespace: str) -> None:
     """CEL cannot type a map of scalar unions, so this one is a semantic error: the operator's parse
     (the same pydantic model) turns it into an InvalidSpec condition."""

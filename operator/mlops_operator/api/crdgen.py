@@ -1,19 +1,32 @@
 """Generate the CRDs from the pydantic models: `python -m mlops_operator.api.crdgen --write|--check`.
 
 The pydantic classes are the only hand-written schema. This module turns their JSON Schema into a
-structural OpenAPI v3 schema (inlined refs, no titles or defaults, bounds on every string, list and
-map, CEL rules from each kind's CRDMeta) and wraps it in the CRD envelope. Output is deterministic.
+structural OpenAPI v3 schema (inlined refs, no titles, bounds on every string, list and map, CEL rules
+from each kind's CRDMeta) and wraps it in the CRD envelope. Output is deterministic.
+
+- Descriptions: a field's `Field(description=...)`, else the docstring under it (read from the
+  source here, not by pydantic at every import), else its class's docstring; whitespace is folded,
+  so `kubectl explain` shows one paragraph.
+- Defaults: the spec carries pydantic's defaults (a `default_factory` too: a model value is written
+  as the fields that differ from that model's own defaults, which the API server then fills in one
+  level down), so `kubectl explain` and `kubectl get -o yaml` show the values the operator uses. The
+  status has none: only the operator writes it, from the same models.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource
@@ -27,7 +40,52 @@ DEFAULT_MAX_PROPERTIES = 256
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OUTPUT_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "charts" / "mlops-operator" / "crds")
 
-_DROPPED_KEYS = {"title", "default", "examples", "$defs", "discriminator"}
+_DROPPED_KEYS = {"title", "examples", "$defs", "discriminator"}
+
+
+def field_docstrings(cls: type) -> dict[str, str]:
+    """`{field: docstring}` for the string literals that follow annotated fields in `cls`'s source."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    (node,) = ast.parse(source).body
+    assert isinstance(node, ast.ClassDef)
+    docs: dict[str, str] = {}
+    for statement, following in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[statement.target.id] = inspect.cleandoc(following.value.value)
+    return docs
+
+
+class CRDJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema plus field docstrings as descriptions and `default_factory` defaults."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        cls = schema["cls"]
+        properties = json_schema.get("properties", {})
+        for name, doc in field_docstrings(cls).items():
+            field = cls.model_fields.get(name)
+            prop = properties.get(field.alias or name) if field is not None else None
+            if prop is not None:
+                prop.setdefault("description", doc)
+        return json_schema
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is None or schema.get("default_factory_takes_data"):
+            return super().get_default_value(schema)
+        value = factory()  # type: ignore[call-arg]
+        if isinstance(value, BaseModel):
+            return value.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        return value
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
@@ -42,14 +100,18 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     return {k: _resolve(v, defs) for k, v in node.items()}
 
 
-def _structural(node: dict[str, Any]) -> dict[str, Any]:
+def _structural(node: dict[str, Any], defaults: bool) -> dict[str, Any]:
     """Rewrite one resolved JSON Schema node into its structural OpenAPI v3 form."""
     node = {k: v for k, v in node.items() if k not in _DROPPED_KEYS}
+    if not defaults or node.get("default", ...) is None:
+        node.pop("default", None)
+    if "description" in node:
+        node["description"] = " ".join(node["description"].split())
     if "anyOf" in node:
         branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
         types = {b.get("type") for b in branches}
         if len(branches) == 1:
-            node = {**_structural(branches[0]), **{k: v for k, v in node.items()}}
+            node = {**_structural(branches[0], defaults), **{k: v for k, v in node.items()}}
         elif types <= {"integer", "number"}:
             node = {**node, "type": "number"}
         else:  # a scalar union (hyperparameter values): any JSON value, checked by pydantic
@@ -71,7 +133,7 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             node["additionalProperties"] = value_schema
             max_key = names.get("maxLength", DEFAULT_MAX_LENGTH)
             # CEL cannot type a map of untyped values; pydantic checks those keys instead.
-            if "type" in _structural(value_schema):
+            if "type" in _structural(value_schema, defaults):
                 node["x-kubernetes-validations"] = [
                     {
                         "rule": f"self.all(k, k.matches('{key_pattern}') && size(k) <= {max_key})",
@@ -79,19 +141,19 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
                     }
                 ]
         props = node.get("properties", {})
-        node["properties"] = {k: _structural(v) for k, v in props.items()}
+        node["properties"] = {k: _structural(v, defaults) for k, v in props.items()}
         if not node["properties"]:
             node.pop("properties")
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
-            node["additionalProperties"] = _structural(extra)
+            node["additionalProperties"] = _structural(extra, defaults)
             node.setdefault("maxProperties", DEFAULT_MAX_PROPERTIES)
         elif extra is False or extra is True:
             node.pop("additionalProperties")
         if "required" in node:
             node["required"] = sorted(node["required"])
     elif kind == "array":
-        node["items"] = _structural(node.get("items", {}))
+        node["items"] = _structural(node.get("items", {}), defaults)
         node.setdefault("maxItems", DEFAULT_MAX_ITEMS)
     elif kind == "string" and "enum" not in node and node.get("format") != "date-time":
         node.setdefault("maxLength", DEFAULT_MAX_LENGTH)
@@ -102,6 +164,7 @@ _KEY_ORDER = (
     "description",
     "type",
     "format",
+    "default",
     "enum",
     "pattern",
     "minLength",
@@ -117,6 +180,8 @@ _KEY_ORDER = (
     "properties",
     "additionalProperties",
     "items",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
 )
@@ -127,21 +192,21 @@ def _ordered(node: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(node.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
-def _schema_of(cls: type[Resource], field: str) -> dict[str, Any]:
+def _schema_of(cls: type[Resource], field: str, *, defaults: bool) -> dict[str, Any]:
     annotation = cls.model_fields[field].annotation
     model: type[BaseModel] = next(
         a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)
     )
-    raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _structural(_resolve(raw, raw.get("$defs", {})))
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=CRDJsonSchema)
+    return _structural(_resolve(raw, raw.get("$defs", {})), defaults)
 
 
 def crd_for(cls: type[Resource]) -> dict[str, Any]:
     meta = cls.crd
-    spec_schema = _schema_of(cls, "spec")
+    spec_schema = _schema_of(cls, "spec", defaults=True)
     if meta.spec_rules:
         spec_schema["x-kubernetes-validations"] = [{"rule": r, "message": m} for r, m in meta.spec_rules]
-    status_schema = _schema_of(cls, "status")
+    status_schema = _schema_of(cls, "status", defaults=False)
     doc = (cls.__doc__ or "").strip().splitlines()[0]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

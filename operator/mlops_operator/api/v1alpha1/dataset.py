@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 
 from mlops_operator.api.base import (
     ColumnName,
-    Condition,
+    Conditions,
     CRDMeta,
     CRModel,
     Message,
@@ -51,52 +51,74 @@ class OutlierAction(enum.StrEnum):
 
 
 class DataSource(CRModel):
-    uri: Uri = Field(
-        description=(
-            "Where the data lives: file:///path (a PVC path), az://container/path, s3://bucket/path, or "
-            "sklearn://<name> for the datasets bundled with scikit-learn (iris, wine, breast_cancer, diabetes)."
-        ),
-        pattern=r"^(file|az|abfs|s3|sklearn)://.+",
-    )
+    """Where the data is read from."""
+
+    uri: Uri = Field(pattern=r"^(file|az|abfs|s3|sklearn)://.+")
+    """Where the data lives: file:///path (a path on the artifact claim), az://container/path,
+    s3://bucket/path, or sklearn://<name> for the tables bundled with scikit-learn (iris, wine,
+    breast_cancer, diabetes)."""
     format: DataFormat = DataFormat.AUTO
+    """csv, parquet, or auto (from the file extension, else from the content)."""
 
 
 class FeatureSchema(CRModel):
+    """A declared feature column."""
+
     name: ColumnName
+    """The column name in the data."""
     type: FeatureType
+    """numeric, or categorical (numbers in a categorical column are read as text)."""
 
 
 class DatasetSchema(CRModel):
-    target: ColumnName | None = Field(default=None, description="Column to predict; must exist in the data.")
-    features: Annotated[list[FeatureSchema], Field(max_length=1000)] | None = Field(
-        default=None, description="Expected feature columns and types; omitted means inferred from the data."
-    )
+    """What the data is expected to hold; a mismatch fails the version (SchemaMismatch, MissingTarget)."""
+
+    target: ColumnName | None = None
+    """Column to predict; it must exist in the data. Models may override it (spec.target)."""
+    features: Annotated[list[FeatureSchema], Field(max_length=1000)] | None = None
+    """Expected feature columns and types; only these and the target are kept. Omitted: every
+    column but the target is a feature, typed from the data."""
 
 
 class OutlierRule(CRModel):
+    """How outliers are found and what happens to them."""
+
     method: OutlierMethod = OutlierMethod.NONE
-    threshold: float = Field(default=1.5, gt=0, le=100, description="IQR multiplier or z-score.")
+    """none; iqr (beyond threshold x IQR outside the quartiles); or zscore (beyond threshold
+    standard deviations from the mean)."""
+    threshold: float = Field(default=1.5, gt=0, le=100)
+    """The IQR multiplier (iqr) or the number of standard deviations (zscore)."""
     action: OutlierAction = OutlierAction.WARN
+    """warn (a finding per feature) or drop (remove the rows)."""
 
 
 class QualityRules(CRModel):
+    """Checks every new version must pass, in this order; their findings land in status.findings."""
+
     max_missing_fraction: float = Field(default=0.2, ge=0, le=1)
+    """A column missing more than this share of values fails the version (QualityCheckFailed)."""
     duplicates: DuplicatePolicy = DuplicatePolicy.WARN
+    """Duplicate rows: warn (a finding), drop (keep the first), or fail the version."""
     outliers: OutlierRule = Field(default_factory=OutlierRule)
+    """Outlier detection on numeric features."""
     min_rows: int = Field(default=10, ge=1, le=10**10)
+    """Fewer rows than this left after cleaning fails the version (InsufficientData)."""
 
 
 class DatasetSpec(CRModel):
+    """The desired state of a Dataset: its source, expected schema and quality rules."""
+
     source: DataSource
+    """Where the data is read from."""
     schema_: DatasetSchema = Field(default_factory=DatasetSchema, alias="schema")
+    """Expected target and feature columns."""
     quality: QualityRules = Field(default_factory=QualityRules)
-    refresh_interval_seconds: int | None = Field(
-        default=None,
-        ge=30,
-        le=7 * 24 * 3600,
-        description="Re-read the source this often; a changed content hash is a new version.",
-    )
+    """Quality rules every new version must pass."""
+    refresh_interval_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
+    """Re-read the source this often (at epoch-aligned ticks); a changed content hash is a new
+    version. Omitted: read once per spec change."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU and memory of the profile Job."""
 
 
 class Severity(enum.StrEnum):
@@ -106,20 +128,35 @@ class Severity(enum.StrEnum):
 
 
 class QualityFinding(CRModel):
+    """What a quality rule found in the current version."""
+
     rule: Annotated[str, StringConstraints(max_length=64)]
+    """The rule that found it, e.g. maxMissingFraction, duplicates, outliers."""
     severity: Severity
+    """info, warning, or error (an error failed the version)."""
     feature: ColumnName | None = None
+    """The column concerned; omitted for findings about whole rows."""
     message: Message
+    """What was found, in words."""
     count: int | None = None
+    """How many values or rows are concerned."""
 
 
 class DatasetVersion(CRModel):
+    """One version of the data: a content hash and where its snapshot and profile are stored."""
+
     version: ShortText
+    """sha256 of the source bytes."""
     rows: int
+    """Rows in the cleaned snapshot."""
     columns: int
+    """Columns in the cleaned snapshot."""
     profile_uri: Uri
+    """The profile (statistics, reference sample): the drift baseline."""
     data_uri: Uri
+    """The cleaned snapshot (Parquet) that training reads."""
     created_at: datetime
+    """When the operator recorded this version."""
 
 
 class DatasetPhase(enum.StrEnum):
@@ -130,20 +167,36 @@ class DatasetPhase(enum.StrEnum):
 
 
 class DatasetStatus(CRModel):
+    """The observed state of a Dataset, written by the operator only."""
+
     phase: DatasetPhase = DatasetPhase.PENDING
+    """Pending, Profiling (the first version is being read), Ready (a version is usable), or Failed."""
     observed_generation: int | None = None
+    """The `metadata.generation` the operator last reconciled."""
     version: ShortText | None = None
+    """Content hash of the current version (what Models train on)."""
     rows: int | None = None
+    """Rows in the current version."""
     columns: int | None = None
+    """Columns in the current version."""
     profile_uri: Uri | None = None
+    """Profile of the current version: the drift baseline."""
     data_uri: Uri | None = None
+    """Cleaned snapshot of the current version (Parquet)."""
     target: ColumnName | None = None
+    """The target column, as declared or found."""
     task_hint: ShortText | None = None
+    """classification or regression, guessed from the target's values."""
     findings: Annotated[list[QualityFinding], Field(max_length=50)] = Field(default_factory=list)
+    """Quality findings of the latest profiling, most severe first (the profile keeps all)."""
     versions: Annotated[list[DatasetVersion], Field(max_length=20)] = Field(default_factory=list)
+    """The newest versions, oldest first (the store keeps all)."""
     profile_job: ShortText | None = None
+    """The latest profile Job."""
     last_refresh_time: datetime | None = None
-    conditions: Annotated[list[Condition], Field(max_length=16)] = Field(default_factory=list)
+    """When the latest profile Job's result was recorded."""
+    conditions: Conditions = Field(default_factory=list)
+    """Profiled and Ready (a usable version exists and the latest profiling did not fail)."""
 
 
 class Dataset(Resource):

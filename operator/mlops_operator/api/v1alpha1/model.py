@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mlops_operator.api.base import (
     ColumnName,
-    Condition,
+    Conditions,
     CRDMeta,
     CRModel,
     LocalObjectReference,
@@ -68,22 +68,29 @@ class ImprovementMode(enum.StrEnum):
 
 
 class TrainerSpec(CRModel):
-    estimator: EstimatorPath | None = Field(
-        default=None,
-        description="Dotted scikit-learn class path from the allowlist, e.g. sklearn.linear_model.LogisticRegression.",
-    )
-    params: Annotated[dict[ParamName, ParamValue], Field(max_length=64)] = Field(
-        default_factory=dict, description="Hyperparameters passed to the estimator (scalars only)."
-    )
-    image: ImageRef | None = Field(
-        default=None, description="Custom training image; it must honour the train contract."
-    )
+    """How a version is trained: an allowlisted scikit-learn estimator, or a custom image."""
+
+    estimator: EstimatorPath | None = None
+    """Dotted scikit-learn class path from the allowlist, e.g. sklearn.linear_model.LogisticRegression.
+    Set exactly one of estimator and image."""
+    params: Annotated[dict[ParamName, ParamValue], Field(max_length=64)] = Field(default_factory=dict)
+    """Hyperparameters passed to the estimator (scalars only), checked against its own parameter
+    rules before any data is read; random_state defaults to seed."""
+    image: ImageRef | None = None
+    """Custom training image; it receives the training plan as arguments and must honour the train
+    contract (docs/workloads.md). Set exactly one of estimator and image."""
     command: Annotated[list[Annotated[str, StringConstraints(max_length=1024)]], Field(max_length=32)] | None = None
+    """Entrypoint of the custom image; omitted: the image's own."""
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
+    """Share of the rows held out to evaluate the version (and the champion, on the same split)."""
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    """Seed of the train/test split and of the estimator's random_state."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU and memory of the training Job."""
     active_deadline_seconds: int = Field(default=3600, ge=30, le=7 * 24 * 3600)
+    """A training Job running longer than this fails the version (DeadlineExceeded)."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
+    """Retries of a failed training pod; data, spec and integrity errors are never retried."""
 
     @model_validator(mode="after")
     def _estimator_or_image(self) -> TrainerSpec:
@@ -93,59 +100,106 @@ class TrainerSpec(CRModel):
 
 
 class ValidationSpec(CRModel):
+    """The gate every trained version must pass before it can be approved."""
+
     metric: Metric = Metric.ACCURACY
-    threshold: float | None = Field(
-        default=None, description="Absolute bar: the metric must reach it (at most it, for rmse/mae)."
-    )
+    """Metric on the held-out split: accuracy, f1, roc_auc, precision, recall (classification) or
+    r2, rmse, mae (regression)."""
+    threshold: float | None = None
+    """Absolute bar: the metric must reach it (at most it, for rmse and mae). Omitted: no bar."""
     must_beat_champion: bool = True
+    """The version must score better than the serving version (the champion) on the same split."""
     min_improvement: float = Field(default=0.0, ge=0.0, le=1e6)
+    """With mustBeatChampion: the least improvement over the champion that counts as better."""
     improvement_mode: ImprovementMode = ImprovementMode.ABSOLUTE
+    """minImprovement in metric units (absolute) or as a share of the champion's score (relative)."""
 
 
 class ApprovalSpec(CRModel):
+    """Who approves a validated version for serving."""
+
     policy: ApprovalPolicy = ApprovalPolicy.AUTOMATIC
+    """Automatic: every validated version is approved and the newest serves. Manual: the version in
+    spec.approvedVersion serves (`kubectl mlops approve` sets it)."""
 
 
 class AutoscalingSpec(CRModel):
+    """A HorizontalPodAutoscaler on CPU for the model server; it then owns the replica count."""
+
     min_replicas: int = Field(default=1, ge=1, le=100)
+    """The fewest server pods."""
     max_replicas: int = Field(default=3, ge=1, le=100)
+    """The most server pods; at least minReplicas."""
     target_cpu_utilization: int = Field(default=70, ge=10, le=100)
+    """Average CPU use, in percent of the request, the autoscaler aims for."""
 
 
 class CollectionSpec(CRModel):
+    """Collection of scoring inputs and outputs (Parquet in the store): what DriftMonitors read."""
+
     enabled: bool = True
+    """Collect at all."""
     sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of requests collected, decided per request."""
     flush_interval_seconds: int = Field(default=10, ge=1, le=3600)
+    """Write the buffered rows at least this often."""
     flush_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    """Write the buffer once it holds this many rows."""
 
 
 class ServingSpec(CRModel):
+    """The model server: a Deployment and a Service speaking the Open Inference Protocol V2."""
+
     enabled: bool = True
+    """Serve at all; false removes the server and Ready then follows Approved."""
     replicas: int = Field(default=1, ge=0, le=100)
+    """Server pods, when autoscaling is not set."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU and memory of each server pod."""
     autoscaling: AutoscalingSpec | None = None
+    """Scale the server on CPU; omitted: a fixed number of replicas."""
     collection: CollectionSpec = Field(default_factory=CollectionSpec)
+    """Collection of scoring inputs for drift checks."""
     progress_deadline_seconds: int = Field(default=180, ge=30, le=3600)
+    """A rollout that makes no progress for this long fails, and the previous version serves again
+    (RolledBack)."""
 
 
 class RetrainSpec(CRModel):
+    """When a new version is trained without a spec change."""
+
     on_dataset_change: bool = True
+    """Train a new version whenever the Dataset has a new version."""
     cooldown_seconds: int = Field(default=600, ge=0, le=30 * 24 * 3600)
+    """Least time between retrainings asked for by the retrain annotation (a DriftMonitor or
+    `kubectl mlops retrain`); a request within it waits for the end of the cooldown."""
 
 
 class ModelSpec(CRModel):
+    """The desired state of a Model: data, training, validation gate, approval, serving, retraining."""
+
     dataset_ref: LocalObjectReference
+    """The Dataset (same namespace) to train on."""
     task: Task = Task.CLASSIFICATION
-    target: ColumnName | None = Field(default=None, description="Overrides the Dataset's schema.target.")
+    """classification or regression."""
+    target: ColumnName | None = None
+    """Column to predict; overrides the Dataset's schema.target."""
     trainer: TrainerSpec
+    """How versions are trained."""
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    """The gate a trained version must pass."""
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
-    approved_version: int | None = Field(
-        default=None, ge=1, description="Manual approval, declaratively: the version to serve (GitOps-friendly)."
-    )
+    """How validated versions are approved for serving."""
+    approved_version: int | None = Field(default=None, ge=1)
+    """Manual approval, declaratively (GitOps-friendly): the version to serve. An older validated or
+    retired version is a rollback. Only with approval.policy Manual."""
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    """The model server."""
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
-    max_versions: int = Field(default=20, ge=2, le=100, description="Versions kept in status (the store keeps all).")
+    """When to retrain without a spec change."""
+    max_versions: int = Field(default=20, ge=2, le=100)
+    """Versions kept in status.versions (never dropping the serving or training one); the store keeps
+    all."""
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ModelSpec:
@@ -180,58 +234,98 @@ class GateReason(enum.StrEnum):
 
 
 class GateVerdict(CRModel):
+    """The validation gate's verdict on a version, with both scores."""
+
     passed: bool
+    """Whether the version passed the gate."""
     reason: Annotated[str, StringConstraints(max_length=64)]
+    """Passed, BelowThreshold, AboveThreshold, NotBetterThanChampion, InsufficientImprovement,
+    MetricMissing or ChampionNotScored."""
     message: Message
+    """The comparison, in words."""
     metric: Metric
+    """The metric the gate compared."""
     score: float | None = None
+    """This version's score on the held-out split."""
     champion_score: float | None = None
+    """The champion's score on the same split."""
     delta: float | None = None
+    """Improvement over the champion (positive is better, for every metric)."""
     champion_version: int | None = None
+    """The version that was serving when this one was trained."""
 
 
 class ModelVersion(CRModel):
+    """One trained version in the registry, with its lineage."""
+
     version: int
+    """Version number, from 1, never reused."""
     state: VersionState
+    """Training, Failed, Rejected, Validated, Approved, Serving, Retired or RolledBack."""
     reason: Annotated[str, StringConstraints(max_length=128)] | None = None
+    """Why the version is in its state (a failure's or the gate's reason)."""
     message: Message | None = None
+    """The same, in words."""
     trigger: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """What started the training: initial, spec changed, dataset version, or a retrain request."""
     dataset_version: ShortText | None = None
+    """The Dataset version it was trained on."""
     estimator: ShortText | None = None
+    """The estimator (or custom image) that trained it."""
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    """The hyperparameters it was trained with."""
     metrics: dict[str, float] = Field(default_factory=dict)
+    """Every metric on the held-out split."""
     gate: GateVerdict | None = None
+    """The validation gate's verdict."""
     artifact_uri: Uri | None = None
+    """The trained pipeline (skops) in the store."""
     sha256: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """sha256 of the artifact; the server verifies it before loading."""
     job: ShortText | None = None
+    """The training Job."""
     created_at: datetime | None = None
+    """When its training Job was created."""
     trained_at: datetime | None = None
+    """When training finished."""
     approved_at: datetime | None = None
+    """When it was approved."""
     serving_at: datetime | None = None
+    """When its rollout completed."""
     retired_at: datetime | None = None
+    """When a newer version replaced it."""
 
 
 class ActiveTraining(CRModel):
+    """The training Job that is running now (at most one per Model)."""
+
     job: ShortText
+    """The training Job."""
     version: int
+    """The version it trains."""
     trigger: Annotated[str, StringConstraints(max_length=256)]
+    """What started it."""
     dataset_version: ShortText
+    """The Dataset version it trains on."""
     started_at: datetime
+    """When the Job was created."""
 
 
 class RegistryMirror(CRModel):
     """The store's copy of the registry (registry.json), written by a small Job per change."""
 
-    digest: Annotated[str, StringConstraints(max_length=16)] | None = Field(
-        default=None, description="Digest of the status.versions content last mirrored to the store."
-    )
+    digest: Annotated[str, StringConstraints(max_length=16)] | None = None
+    """Digest of the status.versions content last mirrored to the store."""
     job: ShortText | None = None
+    """The latest registry Job."""
     synced_at: datetime | None = None
-    stored: int | None = Field(default=None, description="Versions in the store's registry.json.")
-    restored: int | None = Field(
-        default=None, description="Versions rebuilt from the store when this Model had no status."
-    )
+    """When the store's copy was last written."""
+    stored: int | None = None
+    """Versions in the store's registry.json."""
+    restored: int | None = None
+    """Versions rebuilt from the store when this Model had no status."""
     message: Message | None = None
+    """Why the latest mirror failed, if it did."""
 
 
 class ModelPhase(enum.StrEnum):
@@ -244,26 +338,40 @@ class ModelPhase(enum.StrEnum):
 
 
 class ModelStatus(CRModel):
+    """The observed state of a Model, written by the operator only."""
+
     phase: ModelPhase = ModelPhase.PENDING
+    """Pending, Training, AwaitingApproval, RollingOut, Serving or Failed."""
     observed_generation: int | None = None
+    """The `metadata.generation` the operator last reconciled."""
     latest_version: int | None = None
+    """The newest version number handed out."""
     serving_version: int | None = None
-    metric: ShortText | None = Field(
-        default=None, description="Serving version's validation metric, e.g. accuracy=0.961"
-    )
+    """The version the endpoint serves (set when its rollout completed)."""
+    metric: ShortText | None = None
+    """Serving version's validation metric, e.g. accuracy=0.961."""
     endpoint: ShortText | None = None
+    """In-cluster URL of the model server."""
     active_training: ActiveTraining | None = None
+    """The training that is running now."""
     trained_dataset_version: ShortText | None = None
+    """The Dataset version the last training Job trains on."""
     trained_generation: int | None = None
-    training_spec_hash: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        default=None, description="Hash of the training-relevant spec of the last training request."
-    )
+    """The `metadata.generation` the last training Job was created for."""
+    training_spec_hash: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """Hash of the training-relevant spec of the last training request."""
     handled_retrain_request: Annotated[str, StringConstraints(max_length=512)] | None = None
+    """The last mlops.dev/retrain-requested annotation acted on."""
     last_retrain_time: datetime | None = None
+    """When the last training other than the initial one started (retrain.cooldownSeconds counts from it)."""
     versions: Annotated[list[ModelVersion], Field(max_length=100)] = Field(default_factory=list)
+    """The registry: the newest spec.maxVersions versions with their lineage, oldest first."""
     registry: RegistryMirror | None = None
-    conditions: Annotated[list[Condition], Field(max_length=16)] = Field(default_factory=list)
+    """The state of the registry's copy in the store."""
+    conditions: Conditions = Field(default_factory=list)
+    """DatasetResolved, Trained, Validated, Approved, Serving, and Ready (derived from them)."""
     message: Message | None = None
+    """Why the Model is not Ready, or what it serves."""
 
 
 class Model(Resource):
