@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -101,6 +103,13 @@ INVALID = [
     ),
     (MONITOR, "spec.driftShare", 0, "spec.driftShare"),
     (MONITOR, "spec.modelRef.name", "Not_A_Name", "spec.modelRef.name"),
+    # metadata.name: a DNS-1035 label (a Model's name is its Service's) that leaves room for the
+    # longest suffix the operator appends to it (tests/contract/test_child_names.py)
+    (MODEL, "metadata.name", "1st-model", 'metadata.name: Invalid value: "object": metadata.name must be at most 45'),
+    (MODEL, "metadata.name", "m" * 46, "metadata.name must be at most 45 characters"),
+    (MODEL, "metadata.name", "cancer.lr", "start with a letter and end with a letter or digit"),
+    (DATASET, "metadata.name", "d" * 47, "metadata.name must be at most 46 characters"),
+    (MONITOR, "metadata.name", "w" * 42, "metadata.name must be at most 41 characters"),
 ]
 
 
@@ -116,6 +125,17 @@ def test_invalid_resources_are_rejected_with_a_message(
     assert raised.value.status in (400, 422)
     reason = json.loads(raised.value.body)["message"]
     assert message in reason, reason
+
+
+@pytest.mark.usefixtures("crds_installed")
+@pytest.mark.parametrize(
+    ("base", "size"), [(DATASET, 46), (MODEL, 45), (MONITOR, 41)], ids=["Dataset", "Model", "DriftMonitor"]
+)
+def test_the_longest_name_allowed_is_accepted(
+    api_client: client.ApiClient, namespace: str, base: dict[str, Any], size: int
+) -> None:
+    name = ("n-" * size)[: size - 1] + "0"
+    assert create(api_client, namespace, with_changes(base, "metadata.name", name))["metadata"]["name"] == name
 
 
 @pytest.mark.usefixtures("crds_installed")
@@ -164,6 +184,63 @@ def test_kubectl_explain_has_a_description_and_the_default(api_client: client.Ap
     spec = document["components"]["schemas"]["dev.mlops.v1alpha1.Model"]["properties"]["spec"]
     replicas = spec["properties"]["serving"]["properties"]["replicas"]
     assert replicas["description"].startswith("Server pods") and replicas["default"] == 1
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def _accepted(api: client.ApiClient, namespace: str, body: dict[str, Any]) -> bool:
+    try:
+        create(api, namespace, body)
+    except ApiException as exc:
+        if "metadata.name must be" not in str(exc.body):
+            raise
+        return False
+    return True
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_names_are_checked_on_create_only(api_client: client.ApiClient, namespace: str) -> None:
+    """A Model created before the rule existed (a name too long for it) stays updatable, status too."""
+    ext = client.ApiextensionsV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+
+    def read_crd() -> dict[str, Any]:
+        raw = ext.read_custom_resource_definition("models.mlops.dev", _preload_content=False)
+        loaded: dict[str, Any] = json.loads(raw.data)
+        return loaded
+
+    crd = read_crd()
+    rule = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].pop("x-kubernetes-validations")
+    old_name = "m" * 50
+    probe = copy.deepcopy(MODEL) | {"metadata": {"generateName": "n" * 50}}  # a new name at each try
+    try:
+        ext.replace_custom_resource_definition("models.mlops.dev", crd)  # as before the rule
+        _eventually(
+            lambda: _accepted(api_client, namespace, with_changes(MODEL, "metadata.name", old_name)),
+            "a long name is accepted without the rule",
+        )
+    finally:
+        crd = read_crd()
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = rule
+        ext.replace_custom_resource_definition("models.mlops.dev", crd)
+    _eventually(
+        lambda: not _accepted(api_client, namespace, probe),
+        "the restored rule refuses a long name",
+    )
+    patched = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "models", old_name, {"spec": {"serving": {"replicas": 2}}}
+    )
+    assert patched["spec"]["serving"]["replicas"] == 2
+    patched = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "models", old_name, {"status": {"phase": "Training"}}
+    )
+    assert patched["status"]["phase"] == "Training"
 
 
 @pytest.mark.usefixtures("crds_installed")

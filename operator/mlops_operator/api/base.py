@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 
 # DNS-1123 label names, as Kubernetes checks them.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# DNS-1035 label names (a Service's name): DNS-1123 that starts with a letter.
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL)]
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 Message = Annotated[str, StringConstraints(max_length=1024)]
@@ -123,6 +125,10 @@ class CRDMeta:
     categories: tuple[str, ...] = ("mlops",)
     # CEL rules on spec: (rule, message)
     spec_rules: tuple[tuple[str, str], ...] = field(default=())
+    # The longest metadata.name the operator can build every child name from without cutting it:
+    # 63 minus the longest suffix it appends (tests/contract/test_child_names.py checks each kind
+    # against the builders).
+    max_name_length: int = 63
 
 
 class Resource(CRModel):

@@ -29,7 +29,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from mlops_operator import contracts
-from mlops_operator.api.base import Resource
+from mlops_operator.api.base import DNS_1035_LABEL, CRDMeta, Resource
 from mlops_operator.api.v1alpha1 import ALL_KINDS
 
 # Bounds applied where a model sets none, so every string/list/map is bounded (CEL cost and abuse).
@@ -201,6 +201,27 @@ def _schema_of(cls: type[Resource], field: str, *, defaults: bool) -> dict[str, 
     return _structural(_resolve(raw, raw.get("$defs", {})), defaults)
 
 
+def name_rule(meta: CRDMeta) -> dict[str, Any]:
+    """metadata.name: a DNS-1035 label short enough for every child name, checked on create only.
+
+    A name becomes a Service's name (DNS-1035: lowercase letters, digits and '-', starting with a
+    letter) and the head of child names `<name>-<suffix>` that must stay within 63 characters. Names
+    are immutable, so the rule looks only at creates (`oldSelf` has no value then): an object created
+    before the rule existed stays updatable, status included.
+    """
+    limit = meta.max_name_length
+    return {
+        "rule": f"oldSelf.hasValue() || (size(self.metadata.name) <= {limit} && "
+        f"self.metadata.name.matches('{DNS_1035_LABEL}'))",
+        "optionalOldSelf": True,
+        "message": f"metadata.name must be at most {limit} characters of lowercase letters, digits and '-', "
+        f"start with a letter and end with a letter or digit (a {meta.kind}'s name heads the names of the "
+        "objects the operator creates for it, up to 63 characters)",
+        "reason": "FieldValueInvalid",
+        "fieldPath": ".metadata.name",  # the error names the field, not the object
+    }
+
+
 def crd_for(cls: type[Resource]) -> dict[str, Any]:
     meta = cls.crd
     spec_schema = _schema_of(cls, "spec", defaults=True)
@@ -250,10 +271,12 @@ def crd_for(cls: type[Resource]) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
+                                # `name` declared so the name rule's fieldPath exists in the schema
+                                "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
+                            "x-kubernetes-validations": [name_rule(meta)],
                         }
                     },
                 }

@@ -207,6 +207,7 @@ class Dataset(Resource):
         plural="datasets",
         singular="dataset",
         short_names=("dset",),  # not "ds": kubectl resolves that to DaemonSets first
+        max_name_length=46,  # 63 - len("-profile-<hash8>")
         printer_columns=(
             PrinterColumn("Version", ".status.version", description="Content hash of the current version"),
             PrinterColumn("Rows", ".status.rows", "integer"),

@@ -189,6 +189,7 @@ class DriftMonitor(Resource):
         plural="driftmonitors",
         singular="driftmonitor",
         short_names=("dm",),
+        max_name_length=41,  # 63 - len("-notify-<yyyymmddhhmmss>"); also "-drift-<yyyymmddhhmmss>"
         printer_columns=(
             PrinterColumn("Model", ".spec.modelRef.name"),
             PrinterColumn("Verdict", ".status.lastVerdict"),

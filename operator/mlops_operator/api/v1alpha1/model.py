@@ -382,6 +382,7 @@ class Model(Resource):
         plural="models",
         singular="model",
         short_names=("mdl",),
+        max_name_length=45,  # 63 - len("-registry-<hash8>"); also "-train-<hash8>", "-server", the Service
         printer_columns=(
             PrinterColumn("Latest", ".status.latestVersion", "integer", "Newest trained version"),
             PrinterColumn("Serving", ".status.servingVersion", "integer", "Version the endpoint serves"),
