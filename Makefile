@@ -6,13 +6,31 @@ export KUBECONFIG ?= $(CURDIR)/.kube/config
 IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= localhost/mlops-operator:$(IMAGE_TAG)
 
-.PHONY: venv crds check-crds lint typecheck unit test test-fast cluster-up cluster-down image demo demo-down bench binaries
+.PHONY: venv lock check-lock crds check-crds lint typecheck unit test test-fast cluster-up cluster-down image demo demo-down bench binaries
 
+# The venv is exactly the lock (requirements/dev.txt: runtime deps with the azure and s3 extras, plus the
+# dev tools), hash-checked and wheels only, then the project itself, editable, without its deps.
+# hack/check-lock.sh stops here when pyproject.toml changed since the last `make lock`.
+# Packages installed by hand stay: `rm -rf .venv && make venv` for a venv that is the lock and nothing else.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev]'
+$(VENV)/.installed: pyproject.toml requirements/build.txt requirements/dev.txt
+	hack/check-lock.sh
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and f"make venv: the lock is for Python 3.11 and $(PYTHON) is {sys.version.split()[0]}: make venv PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --only-binary :all: -r requirements/build.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --only-binary :all: -r requirements/dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+# Regenerate requirements/*.txt from pyproject.toml (uv in a throwaway venv; needs the package index).
+# UPGRADE=1 moves every pin to the newest allowed release, UPGRADE_PACKAGE="name ..." only those.
+lock:
+	hack/lock.sh
+
+# The lock matches pyproject.toml (no network).
+check-lock:
+	hack/check-lock.sh
 
 binaries:
 	hack/build-binaries.sh
