@@ -26,6 +26,7 @@ def _load_sync_base() -> ModuleType:
 
 
 sync_base = _load_sync_base()
+KUBE = ("--kube-version", sync_base.KUBE_VERSION)  # Chart.yaml's kubeVersion, whatever helm assumes
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 @cache
 def render(helm: str, *extra: str) -> tuple[dict[str, Any], ...]:
-    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *extra)
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *KUBE, *extra)
     assert done.returncode == 0, done.stderr
     return tuple(o for o in yaml.safe_load_all(done.stdout) if o)
 
@@ -59,7 +60,7 @@ def walk(node: Any) -> Iterator[Any]:
 
 
 def test_helm_lint_is_clean(helm: str) -> None:
-    done = run(helm, "lint", "--strict", str(CHART), "-n", "mlops-system")
+    done = run(helm, "lint", "--strict", str(CHART), "-n", "mlops-system", *KUBE)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -202,7 +203,7 @@ def test_monitoring_objects_only_when_enabled(helm: str) -> None:
     ],
 )
 def test_schema_rejects_a_wrong_value(helm: str, flags: tuple[str, ...], complaint: str) -> None:
-    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *flags)
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *KUBE, *flags)
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr
     # helm reports "- at '/path': problem"; normalise to "/path: problem"
@@ -210,9 +211,8 @@ def test_schema_rejects_a_wrong_value(helm: str, flags: tuple[str, ...], complai
 
 
 def test_cross_field_rules_fail_with_a_clear_message(helm: str) -> None:
-    done = run(
-        helm, "template", "x", str(CHART), "--set", "store.type=azure", "--set", "store.azure.container=artifacts"
-    )
+    azure_without_account = ("--set", "store.type=azure", "--set", "store.azure.container=artifacts")
+    done = run(helm, "template", "x", str(CHART), *KUBE, *azure_without_account)
     assert done.returncode != 0
     assert "store.type=azure needs store.azure.storageAccount and store.azure.container" in done.stderr
 
@@ -278,3 +278,9 @@ def test_every_setting_the_chart_passes_is_one_the_operator_reads(helm: str) -> 
         passed |= {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     mlops = {name for name in passed if name.startswith("MLOPS_")}
     assert mlops - NOT_SETTINGS <= env.asked, f"the operator ignores {sorted(mlops - NOT_SETTINGS - env.asked)}"
+
+
+def test_the_chart_refuses_a_cluster_older_than_its_kube_version(helm: str) -> None:
+    done = run(helm, "template", "x", str(CHART), "--kube-version", "1.31.9")
+    assert done.returncode != 0 and "requires kubeVersion: >=1.32.0-0" in done.stderr
+    assert run(helm, "template", "x", str(CHART), "--kube-version", "1.34.4").returncode == 0
