@@ -81,7 +81,15 @@ def test_default_render_is_the_operator_its_accounts_rbac_and_claim(helm: str) -
     assert accounts["mlops-workload"]["automountServiceAccountToken"] is False
     assert accounts["mlops-serving"]["automountServiceAccountToken"] is False
     claim = by_kind(objects, "PersistentVolumeClaim")[0]
-    assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert claim["metadata"]["annotations"] == {
+        "helm.sh/resource-policy": "keep",  # helm uninstall keeps it
+        "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",  # so do Argo CD's prune and app deletion
+    }
+
+
+def test_a_claim_not_kept_carries_no_keep_annotations(helm: str) -> None:
+    (claim,) = by_kind(render(helm, "--set", "store.pvc.keepOnUninstall=false"), "PersistentVolumeClaim")
+    assert "annotations" not in claim["metadata"]
 
 
 def test_operator_pod_is_restricted_and_probed(helm: str) -> None:
