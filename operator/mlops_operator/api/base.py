@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from mlops_operator import contracts
+
 # DNS-1123 label names, as Kubernetes checks them.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # DNS-1035 label names (a Service's name): DNS-1123 that starts with a letter.
@@ -135,7 +137,7 @@ class Resource(CRModel):
     """Root of a custom resource. Subclasses set `crd` and narrow spec/status."""
 
     crd: ClassVar[CRDMeta]
-    api_version: str = Field(default="mlops.dev/v1alpha1", alias="apiVersion")
+    api_version: str = Field(default=contracts.API_VERSION, alias="apiVersion")
     kind: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -29,7 +29,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from mlops_operator import contracts
-from mlops_operator.api.base import DNS_1035_LABEL, CRDMeta, Resource
+from mlops_operator.api.base import DNS_1035_LABEL, CRDMeta, PrinterColumn, Resource
 from mlops_operator.api.v1alpha1 import ALL_KINDS
 
 # Bounds applied where a model sets none, so every string/list/map is bounded (CEL cost and abuse).
@@ -222,6 +222,16 @@ def name_rule(meta: CRDMeta) -> dict[str, Any]:
     }
 
 
+def _printer_column(column: PrinterColumn) -> dict[str, Any]:
+    return {
+        "name": column.name,
+        "type": column.type,
+        "jsonPath": column.json_path,
+        **({"description": column.description} if column.description else {}),
+        **({"priority": column.priority} if column.priority else {}),
+    }
+
+
 def crd_for(cls: type[Resource]) -> dict[str, Any]:
     meta = cls.crd
     spec_schema = _schema_of(cls, "spec", defaults=True)
@@ -234,7 +244,7 @@ def crd_for(cls: type[Resource]) -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": f"{meta.plural}.{contracts.GROUP}",
-            "labels": {"app.kubernetes.io/part-of": "mlops-operator"},
+            "labels": {contracts.LABEL_PART_OF: "mlops-operator"},
         },
         "spec": {
             "group": contracts.GROUP,
@@ -253,16 +263,7 @@ def crd_for(cls: type[Resource]) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {
-                            "name": c.name,
-                            "type": c.type,
-                            "jsonPath": c.json_path,
-                            **({"description": c.description} if c.description else {}),
-                            **({"priority": c.priority} if c.priority else {}),
-                        }
-                        for c in meta.printer_columns
-                    ],
+                    "additionalPrinterColumns": [_printer_column(c) for c in meta.printer_columns],
                     "schema": {
                         "openAPIV3Schema": {
                             "description": doc,
