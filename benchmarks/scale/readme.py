@@ -98,7 +98,7 @@ def render(results: dict[str, Any]) -> str:
             BEGIN,
             *header,
             "",
-            "**Reaction times** (watch event to watch event, under the background changes)",
+            "**Reaction times** (our committed write → the operator's result as a watch event; background changes on)",
             "",
             *reaction_table(runs),
             "",
