@@ -2,19 +2,128 @@
 
 A frozen value passed down explicitly (kopf memo → reconcilers → builders), never a global, so a
 test builds the exact settings it needs with `Settings(...)`.
+
+One group is read under other names: `StoreEnv`, the non-secret settings of an object store, read
+from the operator's environment by the names the fsspec backends read (AZURE_STORAGE_ACCOUNT_NAME,
+AWS_ENDPOINT_URL, …) and handed on, as values, to every workload pod that touches the store. It is
+an explicit allowlist: credentials are never among them; they reach pods only by reference to the
+store Secret (`store_secret`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Final
+from urllib.parse import urlsplit
 
 from mlops_operator import contracts
 
 DEFAULT_IMAGE = "localhost/mlops-operator:dev"
 
+# --- quantities (Kubernetes notation), for the default limits and the ceilings -------------------
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
+_SUFFIX: Final[Mapping[str, Decimal]] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+}
 
+
+def parse_quantity(quantity: str) -> Decimal:
+    """A CPU or memory quantity (500m, 2, 256Mi, 1.5Gi) as a number of cores or bytes."""
+    match = _QUANTITY.match(quantity.strip())
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r} (e.g. 500m, 2, 256Mi, 1Gi)")
+    return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
+
+
+# --- the store's non-secret settings ------------------------------------------------------------
+# Field of StoreEnv → the environment variable it is read from and rendered as. Only these names;
+# never a prefix match (AZURE_STORAGE_ACCOUNT_KEY, AWS_SECRET_ACCESS_KEY stay out by construction).
+STORE_ENV_NAMES: Final[Mapping[str, str]] = {
+    "azure_storage_account_name": "AZURE_STORAGE_ACCOUNT_NAME",
+    "aws_endpoint_url": "AWS_ENDPOINT_URL",
+    "aws_endpoint_url_s3": "AWS_ENDPOINT_URL_S3",
+    "aws_default_region": "AWS_DEFAULT_REGION",
+    "aws_region": "AWS_REGION",
+}
+_URL_FIELDS: Final = frozenset({"aws_endpoint_url", "aws_endpoint_url_s3"})
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class StoreEnv:
+    """Non-secret settings every pod that reads or writes the store needs, besides MLOPS_STORE_URI.
+
+    - azure_storage_account_name: the Blob account of `az://` (adlfs).
+    - aws_endpoint_url, aws_endpoint_url_s3: an S3-compatible endpoint, e.g. MinIO (botocore reads
+      both; the S3-specific one wins). botocore addresses a custom endpoint path-style by itself.
+    - aws_default_region: the region botocore (s3fs) signs for; aws_region: the same for other
+      SDKs a custom training image may use (botocore itself reads only AWS_DEFAULT_REGION).
+
+    Not here: secrets (account keys, SAS tokens, connection strings, client secrets, access keys,
+    which belong in the store Secret); what a webhook injects into each pod itself (AZURE_CLIENT_ID,
+    AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST, AWS_ROLE_ARN,
+    AWS_WEB_IDENTITY_TOKEN_FILE); paths to files a workload pod does not have (AWS_CA_BUNDLE).
+    """
+
+    azure_storage_account_name: str = ""
+    aws_endpoint_url: str = ""
+    aws_endpoint_url_s3: str = ""
+    aws_default_region: str = ""
+    aws_region: str = ""
+
+    def __post_init__(self) -> None:
+        for name, env_name in STORE_ENV_NAMES.items():
+            value: str = getattr(self, name)
+            if name in _URL_FIELDS:
+                _check_endpoint(env_name, value)
+            elif not _PLAIN_VALUE.match(value):
+                raise ValueError(f"{env_name}={value!r}: only letters, digits, '.', '_' and '-'")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StoreEnv:
+        return cls(**{name: env.get(env_name, "").strip() for name, env_name in STORE_ENV_NAMES.items()})
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(name, value) of every setting that is set, in a fixed order."""
+        return tuple((STORE_ENV_NAMES[f.name], getattr(self, f.name)) for f in fields(self) if getattr(self, f.name))
+
+
+def _check_endpoint(env_name: str, value: str) -> None:
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{env_name} must be an http(s) URL, got {value!r}")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        # Pods get this value in plain text: credentials belong in the store Secret.
+        raise ValueError(f"{env_name} must carry no user, password, query or fragment")
+
+
+_COUNT_CEILINGS: Final = (
+    "max_replicas",
+    "max_deadline_seconds",
+    "max_n_estimators",
+    "max_hidden_layer_size",
+    "max_cache_size_mb",
+)
+
+
+# --- the settings -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
     image: str = DEFAULT_IMAGE
@@ -28,6 +137,8 @@ class Settings:
     store_access_modes: tuple[str, ...] = ("ReadWriteOnce",)
     # Secret with object-store credentials, handed to workload pods by envFrom (never read here).
     store_secret: str = ""
+    # Non-secret object-store settings, rendered as env of every pod that touches the store.
+    store_env: StoreEnv = field(default_factory=StoreEnv)
     # AKS workload identity: ServiceAccounts get the client-id annotation, pods the "use" label.
     azure_client_id: str = ""
     workload_service_account: str = "mlops-workload"
@@ -44,7 +155,29 @@ class Settings:
     # inside the cluster or on a private network).
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
+    # Limits of a workload container whose spec gives none (or an empty limits map).
+    default_limit_cpu: str = "1"
+    default_limit_memory: str = "1Gi"
+    # Ceilings a spec may not exceed (builders.limits.exceeds_ceilings lists the violations).
+    max_cpu: str = "8"
+    max_memory: str = "32Gi"
+    max_replicas: int = 20
+    max_deadline_seconds: int = 24 * 3600
+    max_n_estimators: int = 2000
+    max_hidden_layer_size: int = 2048
+    max_cache_size_mb: int = 2048
     extra_env: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        limits = (("cpu", self.default_limit_cpu, self.max_cpu), ("memory", self.default_limit_memory, self.max_memory))
+        for what, default, ceiling in limits:
+            if not Decimal(0) < parse_quantity(default) <= parse_quantity(ceiling):
+                raise ValueError(
+                    f"the default {what} limit {default} must be above 0 and at most the ceiling {ceiling}"
+                )
+        for name in _COUNT_CEILINGS:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str = "MLOPS_") -> Settings:
@@ -68,6 +201,7 @@ class Settings:
                 m.strip() for m in get("STORE_ACCESS_MODES", "ReadWriteOnce").split(",") if m.strip()
             ),
             store_secret=get("STORE_SECRET", ""),
+            store_env=StoreEnv.from_env(env),
             azure_client_id=get("AZURE_CLIENT_ID", ""),
             workload_service_account=get("WORKLOAD_SERVICE_ACCOUNT", "mlops-workload"),
             serving_service_account=get("SERVING_SERVICE_ACCOUNT", "mlops-workload"),
@@ -81,4 +215,13 @@ class Settings:
             api_timeout_seconds=float(get("API_TIMEOUT_SECONDS", "30")),
             webhook_allow_http=enabled("WEBHOOK_ALLOW_HTTP"),
             webhook_allow_private=enabled("WEBHOOK_ALLOW_PRIVATE"),
+            default_limit_cpu=get("DEFAULT_LIMIT_CPU", "1").strip(),
+            default_limit_memory=get("DEFAULT_LIMIT_MEMORY", "1Gi").strip(),
+            max_cpu=get("MAX_CPU", "8").strip(),
+            max_memory=get("MAX_MEMORY", "32Gi").strip(),
+            max_replicas=int(get("MAX_REPLICAS", "20")),
+            max_deadline_seconds=int(get("MAX_DEADLINE_SECONDS", str(24 * 3600))),
+            max_n_estimators=int(get("MAX_N_ESTIMATORS", "2000")),
+            max_hidden_layer_size=int(get("MAX_HIDDEN_LAYER_SIZE", "2048")),
+            max_cache_size_mb=int(get("MAX_CACHE_SIZE_MB", "2048")),
         )
