@@ -279,7 +279,7 @@ def test_every_reason_that_needs_action_has_a_hint() -> None:
 
 
 def test_every_hint_formats_with_the_resource_fields() -> None:
-    fields = {"kind": "Model", "kind_lower": "model", "name": "m", "namespace": "ns"}
+    fields = explain.hint_fields("Model", "m", "ns")
     for reason, hint in explain.HINTS.items():
         assert "{" not in hint.format(**fields), reason
 

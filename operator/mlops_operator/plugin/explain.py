@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mlops_operator import contracts
 from mlops_operator.api.base import Condition, Resource
 from mlops_operator.api.v1alpha1.model import GateReason
 from mlops_operator.conditions import Reason, Type
@@ -13,14 +14,15 @@ from mlops_operator.plugin.output import printable
 from mlops_operator.plugin.resources import human_age
 
 # Hints per condition reason (the operator's conditions.Reason, plus the validation gate's GateReason).
-# {kind}, {kind_lower}, {name} and {namespace} are filled in. A reason without a hint is explained by
+# {kind}, {name}, {namespace} and the label/annotation names from contracts ({kind_label}, {model_label},
+# {component_label}, {rejected_annotation}) are filled in. A reason without a hint is explained by
 # the condition's own message alone: it needs no action (Succeeded, Serving, NoDrift, ...).
 R, G = Reason, GateReason
 HINTS: dict[str, str] = {
     R.READING_REGISTRY: (
         "Before its first training a Model reads the store's registry.json (a few seconds, one small "
         "Job). If this lasts, look at that Job: kubectl -n {namespace} get jobs "
-        "-l mlops.dev/model={name},app.kubernetes.io/component=registry"
+        "-l {model_label}={name},{component_label}=registry"
     ),
     R.INVALID_SPEC: (
         "The spec is valid for the API but not usable (see the message). Fix the spec and apply it again."
@@ -31,14 +33,14 @@ HINTS: dict[str, str] = {
     ),
     R.JOB_FAILED: (
         "The Job failed. Its pod's termination message is in the condition; the logs say more: "
-        "`kubectl logs -n {namespace} -l mlops.dev/{kind_lower}={name}`."
+        "`kubectl logs -n {namespace} -l {kind_label}={name}`."
     ),
     R.OOM_KILLED: (
         "The pod ran out of memory. Raise resources.limits.memory in the spec "
         "(spec.trainer.resources for training, spec.resources for Datasets and DriftMonitors)."
     ),
     R.BACKOFF_LIMIT_EXCEEDED: (
-        "Every retry of the Job failed. `kubectl logs -n {namespace} -l mlops.dev/{kind_lower}={name}` shows why."
+        "Every retry of the Job failed. `kubectl logs -n {namespace} -l {kind_label}={name}` shows why."
     ),
     R.DEADLINE_EXCEEDED: (
         "The Job ran past its deadline. Raise spec.trainer.activeDeadlineSeconds or choose cheaper hyperparameters."
@@ -78,7 +80,7 @@ HINTS: dict[str, str] = {
         "validated version instead."
     ),
     R.REJECTED_BY_USER: (
-        "A person rejected this version (annotation mlops.dev/rejected-versions); it is never served. "
+        "A person rejected this version (annotation {rejected_annotation}); it is never served. "
         "Remove it from the annotation to make it eligible again."
     ),
     R.NO_VALIDATED_VERSION: (
@@ -87,7 +89,7 @@ HINTS: dict[str, str] = {
     ),
     R.ROLLOUT_FAILED: (
         "The new model server pods did not become ready in time; the previous version keeps "
-        "serving. `kubectl describe pods -n {namespace} -l mlops.dev/model={name}` shows why."
+        "serving. `kubectl describe pods -n {namespace} -l {model_label}={name}` shows why."
     ),
     R.SERVING_DISABLED: "spec.serving.enabled is false: nothing is served until it is true again.",
     R.NOTHING_TO_SERVE: "There is no approved version to serve yet.",
@@ -110,7 +112,7 @@ HINTS: dict[str, str] = {
         "The collected inputs do not have the baseline's columns. Is the Model trained on the "
         "Dataset the monitor compares with (spec.datasetRef)?"
     ),
-    R.CHECK_FAILED: ("The drift check Job failed; `kubectl logs -n {namespace} -l mlops.dev/driftmonitor={name}`."),
+    R.CHECK_FAILED: ("The drift check Job failed; `kubectl logs -n {namespace} -l {kind_label}={name}`."),
     # The validation gate (status.versions[].gate.reason).
     G.BELOW_THRESHOLD: "The new version scored under spec.validation.threshold; the serving version stays.",
     G.ABOVE_THRESHOLD: "The new version's error is above spec.validation.threshold; the serving version stays.",
@@ -122,7 +124,7 @@ HINTS: dict[str, str] = {
     G.METRIC_MISSING: "The training result lacks the validation metric; with a custom image, report it.",
     G.CHAMPION_NOT_SCORED: (
         "The serving version could not be scored on the new version's test split, so the two were not "
-        "compared. The training Job's log says why: `kubectl logs -n {namespace} -l mlops.dev/model={name}`."
+        "compared. The training Job's log says why: `kubectl logs -n {namespace} -l {model_label}={name}`."
     ),
 }
 
@@ -168,7 +170,7 @@ def _not_reconciled(obj: Resource) -> Explanation:
         "NotReconciled",
         f"{obj.crd.kind} {obj.name} has no status yet: the operator has not picked it up.",
         f"Is the operator running, and does it watch namespace {obj.namespace}? "
-        "`kubectl get pods -A -l app.kubernetes.io/component=operator,app.kubernetes.io/name=mlops-operator`",
+        f"`kubectl get pods -A -l {contracts.LABEL_COMPONENT}=operator,{contracts.LABEL_NAME}=mlops-operator`",
         None,
     )
 
@@ -186,13 +188,26 @@ def _spec_change_pending(obj: Resource, observed: int) -> Explanation:
     )
 
 
+def hint_fields(kind: str, name: str, namespace: str) -> dict[str, str]:
+    """What a hint's placeholders are filled with."""
+    return {
+        "kind": kind,
+        "name": name,
+        "namespace": namespace,
+        "kind_label": f"{contracts.GROUP}/{kind.lower()}",  # LABEL_DATASET, LABEL_MODEL, LABEL_DRIFT_MONITOR
+        "model_label": contracts.LABEL_MODEL,
+        "component_label": contracts.LABEL_COMPONENT,
+        "rejected_annotation": contracts.ANNOTATION_REJECTED_VERSIONS,
+    }
+
+
 def _condition(obj: Resource, c: Condition, now: datetime) -> Explanation:
     kind = obj.crd.kind
     words = CONDITION_WORDS.get((c.type, str(c.status)), f"has condition {c.type}={c.status}")
     sentence = f"{kind} {obj.name} {words}"
     sentence += f" ({c.reason}): {c.message.rstrip('.')}." if c.message else f" ({c.reason})."
     hint = HINTS.get(c.reason)
-    fields = {"kind": kind, "kind_lower": kind.lower(), "name": obj.name, "namespace": obj.namespace}
+    fields = hint_fields(kind, obj.name, obj.namespace)
     return Explanation(
         c.type,
         str(c.status),
