@@ -55,6 +55,7 @@ def _job(
     extra_labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     service_account: str | None = None,
+    store: bool = True,
 ) -> dict[str, Any]:
     metadata = meta.object_meta(name, owner, component, extra_labels=extra_labels, annotations=annotations)
     rules: list[dict[str, Any]] = [
@@ -78,12 +79,14 @@ def _job(
             "ttlSecondsAfterFinished": settings.job_ttl_seconds,
             "podFailurePolicy": {"rules": rules},
             "template": {
-                "metadata": {"labels": {**metadata["labels"], **pods.identity_labels(settings)}},
+                # Workload identity projects a token that reaches the store: only for pods that touch it.
+                "metadata": {"labels": {**metadata["labels"], **(pods.identity_labels(settings) if store else {})}},
                 "spec": pods.pod_spec(
                     [container],
                     settings,
                     service_account=service_account or settings.workload_service_account,
                     restart_policy="Never",
+                    store=store,
                 ),
             },
         },
@@ -344,7 +347,7 @@ def notify_plan(payload: dict[str, Any], settings: Settings) -> NotifyPlan:
 
 def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, settings: Settings) -> dict[str, Any]:
     """Post the payload to the webhook: the pod gets the URL through a secretKeyRef, the operator never
-    reads the Secret. The pod mounts no store."""
+    reads the Secret. The pod never touches the store: no claim, no store settings, no store Secret."""
     webhook = monitor.spec.action.webhook
     if webhook is None:
         raise ValueError("notify_job needs spec.action.webhook")
@@ -355,8 +358,8 @@ def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, s
         Resources.model_validate(
             {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
         ),
+        store=False,
     )
-    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == pods.TMP_VOLUME]
     container["env"] = [
         {
             "name": contracts.ENV_WEBHOOK_URL,
@@ -364,7 +367,7 @@ def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, s
         },
         {"name": "HOME", "value": pods.TMP_PATH},
     ]
-    job = _job(
+    return _job(
         notify_job_name(monitor, tick),
         monitor,
         contracts.Component.DRIFT,
@@ -373,8 +376,5 @@ def notify_job(monitor: DriftMonitor, payload: dict[str, Any], tick: datetime, s
         backoff_limit=NOTIFY_BACKOFF_LIMIT,
         deadline_seconds=NOTIFY_DEADLINE_SECONDS,
         extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name, contracts.LABEL_ROLE: contracts.ROLE_NOTIFY},
+        store=False,
     )
-    job["spec"]["template"]["spec"]["volumes"] = [
-        v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == pods.TMP_VOLUME
-    ]
-    return job

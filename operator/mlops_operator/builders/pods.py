@@ -1,4 +1,10 @@
-"""Pod fragments every workload shares: restricted security, the store volume, env, resources."""
+"""Pod fragments every workload shares: restricted security, the store volume, env, resources.
+
+A container that touches the store (profile, train, serve, drift, registry) gets the store's URI, its
+non-secret settings as env values (Settings.store_env), the store Secret by reference (envFrom, read
+by the kubelet, never by the operator) and, for a `file://` store, the claim. One that does not
+(notify) gets none of them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resources
+from mlops_operator.builders import limits
 from mlops_operator.settings import Settings
 
 RUN_AS_USER = 10001
@@ -37,12 +44,13 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def resources(spec: Resources) -> dict[str, Any]:
+def resources(spec: Resources, settings: Settings) -> dict[str, Any]:
+    """The spec's requests, and cpu and memory limits always (limits.container_limits)."""
     out: dict[str, Any] = {}
-    for section, values in (("requests", spec.requests), ("limits", spec.limits)):
-        rendered = {k: v for k, v in (("cpu", values.cpu), ("memory", values.memory)) if v}
-        if rendered:
-            out[section] = rendered
+    requests = {k: v for k, v in (("cpu", spec.requests.cpu), ("memory", spec.requests.memory)) if v}
+    if requests:
+        out["requests"] = requests
+    out["limits"] = limits.container_limits(spec, settings)
     return out
 
 
@@ -50,9 +58,9 @@ def uses_store_volume(settings: Settings) -> bool:
     return bool(settings.store_claim) and settings.store_uri.startswith("file://")
 
 
-def volumes(settings: Settings, *, read_only_store: bool = False) -> list[dict[str, Any]]:
+def volumes(settings: Settings, *, read_only_store: bool = False, store: bool = True) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
-    if uses_store_volume(settings):
+    if store and uses_store_volume(settings):
         out.append(
             {
                 "name": STORE_VOLUME,
@@ -62,17 +70,23 @@ def volumes(settings: Settings, *, read_only_store: bool = False) -> list[dict[s
     return out
 
 
-def volume_mounts(settings: Settings, *, read_only_store: bool = False) -> list[dict[str, Any]]:
+def volume_mounts(settings: Settings, *, read_only_store: bool = False, store: bool = True) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": TMP_PATH}]
-    if uses_store_volume(settings):
+    if store and uses_store_volume(settings):
         out.append({"name": STORE_VOLUME, "mountPath": contracts.STORE_MOUNT_PATH, "readOnly": read_only_store})
     return out
 
 
-def env(settings: Settings) -> list[dict[str, Any]]:
+def store_env(settings: Settings) -> list[tuple[str, str]]:
+    """What a container that touches the store needs in plain values: its URI and the allowlisted
+    non-secret settings (account name, endpoint, region). Credentials: envFrom the store Secret only."""
+    return [(contracts.ENV_STORE_URI, settings.store_uri), *settings.store_env.pairs()]
+
+
+def env(settings: Settings, *, store: bool = True) -> list[dict[str, Any]]:
     """Writable places for libraries that insist on a home or cache directory (the root FS is read-only)."""
     pairs = [
-        (contracts.ENV_STORE_URI, settings.store_uri),
+        *(store_env(settings) if store else []),
         (contracts.ENV_IMAGE, settings.image),
         ("HOME", TMP_PATH),
         ("MPLCONFIGDIR", f"{TMP_PATH}/matplotlib"),
@@ -97,21 +111,24 @@ def workload_container(
     image: str | None = None,
     command: list[str] | None = None,
     read_only_store: bool = False,
+    store: bool = True,
 ) -> dict[str, Any]:
+    """A workload container; `store=False` for one that never touches the store (no store env,
+    Secret or claim)."""
     container: dict[str, Any] = {
         "name": name,
         "image": image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": command or ["mlops-operator"],
         "args": args,
-        "env": env(settings),
-        "resources": resources(spec_resources),
+        "env": env(settings, store=store),
+        "resources": resources(spec_resources, settings),
         "securityContext": container_security_context(),
-        "volumeMounts": volume_mounts(settings, read_only_store=read_only_store),
+        "volumeMounts": volume_mounts(settings, read_only_store=read_only_store, store=store),
         "terminationMessagePath": contracts.DEFAULT_TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    if settings.store_secret:  # object-store credentials reach the pod through the kubelet only
+    if store and settings.store_secret:  # object-store credentials reach the pod through the kubelet only
         container["envFrom"] = [{"secretRef": {"name": settings.store_secret}}]
     return container
 
@@ -123,13 +140,14 @@ def pod_spec(
     service_account: str,
     restart_policy: str | None = None,
     read_only_store: bool = False,
+    store: bool = True,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
         "containers": containers,
-        "volumes": volumes(settings, read_only_store=read_only_store),
+        "volumes": volumes(settings, read_only_store=read_only_store, store=store),
         "enableServiceLinks": False,
     }
     if restart_policy:
