@@ -9,10 +9,11 @@ from typing import Any
 from mlops_operator.api.plans import ChampionRef
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
 from mlops_operator.builders import jobs, serving
-from mlops_operator.settings import Settings
+from mlops_operator.settings import Settings, StoreEnv
 from tests.unit import factories as f
 
 Golden = Callable[[str, Any], None]
+AZURE = Settings(store_uri="az://ml/store", store_claim="", store_env=StoreEnv(azure_storage_account_name="mlopsacct"))
 TICK = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
 SERVED = ModelVersion(
     version=3,
@@ -50,7 +51,8 @@ def test_training_job_custom_image_with_champion(golden: Golden) -> None:
     champion = ChampionRef(version=3, artifact_uri=SERVED.artifact_uri or "", sha256="a" * 64)
     golden(
         "training-job-custom-image",
-        _training_job(model_, champion, Settings(store_uri="az://ml/store", store_claim="")),
+        # an object store: no claim, and the store's account reaches the pod as a value
+        _training_job(model_, champion, AZURE),
     )
 
 
