@@ -208,10 +208,12 @@ def render(
             if key not in e or "flagged" not in e[key]:
                 continue
             flagged = e[key]["flagged"]
+            scored = {f for f in truth if f.startswith("num_")} if key in ("ours_psi", "ours_wasserstein") else truth
             extra = sorted(set(flagged) - truth)
-            missed = sorted(truth - set(flagged))
+            missed = sorted(scored - set(flagged))
             lines.append(
-                f"- {title}: {len(flagged)} flagged, {len(set(flagged) & truth)} of {len(truth)} drifted"
+                f"- {title}: {len(flagged)} flagged, {len(set(flagged) & scored)} of {len(scored)} drifted"
+                + (" (numeric features only)" if scored != truth else "")
                 + (f"; false positives: {', '.join(extra)}" if extra else "")
                 + (f"; missed: {', '.join(missed)}" if missed else "")
             )

@@ -30,5 +30,5 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
     $(pinned uvloop) $(pinned orjson) $(pinned numpy) $(pinned joblib)
 }
 echo "ready: wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), $("$MLSERVER_VENV/bin/mlserver" --version 2>&1 | tail -1)," \
-  "kserve $("$KSERVE_VENV/bin/python" -c 'import kserve; print(kserve.__version__)')," \
+  "kserve $("$KSERVE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kserve"))')," \
   "starlette $("$REFERENCE_VENV/bin/python" -c 'import starlette; print(starlette.__version__)')"
