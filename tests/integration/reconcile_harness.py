@@ -180,7 +180,7 @@ class RegistryJobRunner:
                 ]
                 for job in pending:
                     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-                    plan = RegistryPlan.model_validate_json(args[args.index(contracts.RegistryFlags.SPEC) + 1])
+                    plan = RegistryPlan.model_validate_json(args[args.index(contracts.PLAN_FLAG) + 1])
                     try:
                         result = registry.sync(plan)
                     except Exception as exc:  # the workload's own failure result, as in a pod

@@ -3,6 +3,8 @@ Model → training Job → gate → approval → Deployment + Service → rollou
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ from mlops_operator import contracts
 from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
 from mlops_operator.api.v1alpha1.model import ModelVersion
-from mlops_operator.builders import jobs
+from mlops_operator.builders import jobs, meta
 from mlops_operator.kube import DEPLOYMENT, MODEL, SERVICE
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
@@ -181,6 +183,37 @@ def test_model_trains_validates_approves_serves_and_rejects_a_worse_retrain(clus
     assert "cooldownSeconds is 600" in deferred[0]
 
 
+def test_more_retrains_than_max_versions_make_one_job_each_and_never_retrain_by_themselves(cluster: Cluster) -> None:
+    """Issue 13.2: with more training Jobs alive than maxVersions, a version pruned from status was
+    adopted again from its Job, and the request it answered restored: the Model retrained, forever."""
+    serving_first_version(cluster, "many", maxVersions=2, retrain={"cooldownSeconds": 0})
+    requests = [f"2026-01-01T0{i}:00:00Z;manual {i}" for i in range(4)]
+    for version, request in enumerate(requests, start=2):
+        cluster.patch("Model", "many", {"metadata": {"annotations": {contracts.ANNOTATION_RETRAIN_REQUESTED: request}}})
+        job = training_job(cluster, "many", version)
+        cluster.finish_job(job, message=train_result(version, 0.90, champion=0.95))  # rejected: v1 keeps serving
+
+        def settled(version: int = version, request: str = request) -> bool:
+            status = cluster.status("Model", "many")
+            return (
+                status.get("handledRetrainRequest") == request
+                and not status.get("activeTraining")
+                and version_state(cluster, "many", version) == "Rejected"
+            )
+
+        eventually(settled, what=f"v{version} rejected and its request handled")
+    time.sleep(3)  # the bug retrained about 2.5 times a second: it would have shown by now
+    answered = sorted(
+        json.loads(j["metadata"]["annotations"][meta.ANNOTATION_REQUEST]).get("retrain", "")
+        for j in cluster.model_jobs("many")
+    )
+    assert answered == ["", *requests]  # v1's initial training, then exactly one Job per request
+    status = cluster.status("Model", "many")
+    assert status["latestVersion"] == 5 and not status.get("activeTraining")
+    assert [v["version"] for v in status["versions"]] == [1, 5]  # pruned to maxVersions, the champion kept
+    assert status["handledRetrainRequest"] == requests[-1] and status["servingVersion"] == 1
+
+
 def test_manual_approval_waits_for_spec_approved_version(cluster: Cluster) -> None:
     ready_dataset(cluster)
     cluster.create(resource(Model, "manual", model_spec(approval={"policy": "Manual"})))
@@ -276,9 +309,16 @@ def test_a_recreated_model_is_rebuilt_from_the_store_and_serves_its_champion_aga
         return status.get("servingVersion") == 1 and digest == jobs.registry_digest(versions)
 
     eventually(mirrored_while_serving, what="v1 serving and mirrored to the store")
+    served = {"namespace": cluster.ns, "model": "phoenix"}
+    registry = cluster.metrics.registry  # type: ignore[attr-defined]
+    assert registry.get_sample_value("mlops_model_serving_version", served) == 1.0
     old_uid = cluster.get("Model", "phoenix")["metadata"]["uid"]
     cluster.call("DELETE", MODEL, "phoenix")
     eventually(lambda: not cluster.call("GET", MODEL)["items"], what="Model gone")
+    eventually(
+        lambda: registry.get_sample_value("mlops_model_serving_version", served) is None,
+        what="the deleted Model's metric series removed",
+    )
     # no garbage collector on an API-only server: remove the Deployment as it would; the old Jobs
     # stay behind on purpose (the GC can lag), and must not be taken for the new object's history
     cluster.call("DELETE", DEPLOYMENT, "phoenix-server")
