@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -178,6 +179,47 @@ def read_snapshot(uri: str) -> pd.DataFrame:
     return parse_table(data, DataFormat.PARQUET, store.redact(uri))
 
 
+# --- row fingerprints (which rows a model trained on) --------------------------------------------
+def row_fingerprints(features: pd.DataFrame, target: pd.Series[Any]) -> npt.NDArray[np.uint64]:
+    """One uint64 per row, a hash of its feature values (columns in name order) and then its target.
+
+    Equal values give an equal fingerprint whatever the column order of the source file and whether
+    a number is stored as an integer or a float: numeric columns are hashed as float64 (every NaN
+    alike, -0.0 as 0.0), text columns as str with NaN for missing (`as_categorical`). Row labels and
+    column names are not hashed. The value is pandas' `hash_pandas_object(index=False)` of a frame of
+    those canonical columns, computed column by column without building the frame: 64 bits, so two
+    different rows share a fingerprint with a chance of 2^-64 per pair compared.
+    """
+    ordered = [features[name] for name in sorted(features.columns, key=str)] + [target]
+    # pandas' combine_hash_arrays (CPython's tuple hash) over the per-column hashes.
+    hashed = np.full(len(target), 0x345678, dtype=np.uint64)
+    multiplier = np.uint64(1000003)
+    for position, series in enumerate(ordered):
+        hashed ^= pd.util.hash_array(_canonical(series))
+        hashed *= multiplier
+        multiplier += np.uint64(82520 + 2 * (len(ordered) - position))
+    hashed += np.uint64(97531)
+    return hashed
+
+
+def _canonical(series: pd.Series[Any]) -> npt.NDArray[Any]:
+    if feature_kind(series) == FeatureType.NUMERIC:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        values[np.isnan(values)] = np.nan  # one bit pattern for every NaN
+        values += 0.0  # -0.0 becomes 0.0
+        return values
+    return as_categorical(series).to_numpy(dtype=object)
+
+
+def seen_rows(fingerprints: npt.NDArray[np.uint64], known: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Which fingerprints are in `known` (sorted, unique): one binary search per row."""
+    if len(known) == 0:
+        return np.zeros(len(fingerprints), dtype=np.bool_)
+    at = np.searchsorted(known, fingerprints).clip(max=len(known) - 1)
+    found: npt.NDArray[np.bool_] = known[at] == fingerprints
+    return found
+
+
 # --- scikit-learn's bundled datasets -----------------------------------------------------------
 def _bundled() -> dict[str, Callable[..., Any]]:
     from sklearn import datasets  # imported lazily: only sklearn:// sources need the loaders
@@ -245,5 +287,7 @@ __all__ = [
     "read_snapshot",
     "read_source",
     "resolve_format",
+    "row_fingerprints",
+    "seen_rows",
     "write_snapshot",
 ]
