@@ -87,6 +87,10 @@ def test_breast_cancer_through_the_console_script(
     assert lineage["code"]["mlopsOperator"] and lineage["code"]["scikitLearn"]
     assert lineage["rows"] == {"total": 569, "train": 455, "test": 114}
     assert lineage["artifact"]["sha256"] == result.sha256
+    train_rows = store.join(plan.output_dir, artifacts.TRAIN_ROWS_FILE)
+    assert lineage["trainRows"] == {"file": artifacts.TRAIN_ROWS_FILE, "sha256": store.sha256_file(train_rows),
+                                    "rows": 455, "scheme": artifacts.TRAIN_ROWS_SCHEME}
+    assert result.gate_split is None  # no champion
     assert lineage["startedAt"] <= lineage["finishedAt"]
     assert len(lineage["features"]) == 30 and lineage["features"][0] == {"name": "mean radius", "kind": "numeric"}
     metrics_file = store.read_json(store.join(plan.output_dir, artifacts.METRICS_FILE))
@@ -160,6 +164,11 @@ def test_champion_is_scored_on_the_same_split(mixed: tuple[str, ProfileResult], 
         termination_log,
     )
     assert challenger.champion_metrics == champion.metrics  # same data, seed and split: same scores
+    # Same split: the champion trained on none of the test rows, so both are compared on all of them.
+    assert challenger.gate_split is not None and challenger.gate_split.overlap_checked
+    assert (challenger.gate_split.rows_seen_by_champion, challenger.gate_split.rows_scored) == (0, challenger.rows_test)
+    assert challenger.gate_split.metrics == challenger.metrics
+    assert challenger.gate_split.champion_metrics == champion.metrics
     lineage = store.read_json(store.join(contracts.model_version_dir(root, "ns", "m", 32), artifacts.LINEAGE_FILE))
     assert lineage["championMetrics"] == champion.metrics and lineage["champion"]["version"] == 31
 
@@ -359,7 +368,7 @@ def test_profile_and_train_through_an_object_store(object_root: str, termination
     assert model.predict(data.read_snapshot(profiled.data_uri).drop(columns="target")).shape == (569,)
     assert store.list_prefix(contracts.model_version_dir(root, "ns", "m", 1)) == [
         store.join(contracts.model_version_dir(root, "ns", "m", 1), name)
-        for name in (artifacts.LINEAGE_FILE, artifacts.METRICS_FILE, artifacts.MODEL_FILE)
+        for name in (artifacts.LINEAGE_FILE, artifacts.METRICS_FILE, artifacts.MODEL_FILE, artifacts.TRAIN_ROWS_FILE)
     ]
 
 

@@ -38,11 +38,26 @@ class ProfileResult(CRModel):
     reason: str | None = None
 
 
+class GateSplit(CRModel):
+    """The rows champion and challenger are compared on, and both scores on exactly those rows.
+
+    They are the held-out split of the new dataset version (`TrainResult.rows_test` rows) minus every
+    row the champion was trained on (matched by fingerprint, see docs/workloads.md).
+    """
+
+    overlap_checked: bool  # false: the champion has no training-row fingerprints; nothing was excluded
+    rows_seen_by_champion: int | None = None  # held-out rows excluded; absent when not checked
+    rows_scored: int  # rows_test - rows_seen_by_champion
+    metrics: dict[str, float] = Field(default_factory=dict)  # the challenger on the scored rows
+    champion_metrics: dict[str, float] | None = None  # the champion on the same rows; absent when none remain
+
+
 class TrainResult(CRModel):
     ok: bool
     version: int | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    champion_metrics: dict[str, float] | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)  # on the whole held-out split
+    champion_metrics: dict[str, float] | None = None  # the champion on the whole held-out split
+    gate_split: GateSplit | None = None  # present when the champion was scored
     artifact_uri: str | None = None
     sha256: str | None = None
     rows_train: int | None = None
@@ -99,6 +114,7 @@ __all__ = [
     "DriftFeatureResult",
     "DriftPlan",  # re-export, see above
     "DriftResult",
+    "GateSplit",
     "NotifyResult",
     "ProfilePlan",  # re-export, see above
     "ProfileResult",

@@ -8,11 +8,12 @@
 3. Fit one scikit-learn Pipeline: preprocessing (median imputation and scaling for numeric columns;
    most-frequent imputation and one-hot encoding for categorical ones) followed by the estimator, so
    the saved artifact takes raw feature columns.
-4. Score it on the test split; if the plan names a champion, load it verified and score it on the
-   same split.
-5. Write to output_dir, each atomically: model.skops, metrics.json, then lineage.json last (a version
-   directory is complete once lineage.json exists). A retried pod whose previous attempt completed
-   reports that attempt's result instead of training again.
+4. Score it on the test split; if the plan names a champion, load it verified and score both on the
+   same rows: the test split minus the rows the champion was trained on (by fingerprint).
+5. Write to output_dir, each atomically: model.skops, train_rows.npy (fingerprints of the training
+   rows), metrics.json, then lineage.json last (a version directory is complete once lineage.json
+   exists). A retried pod whose previous attempt completed reports that attempt's result instead of
+   training again.
 6. Print a TrainResult and write it to the termination message.
 """
 
@@ -43,7 +44,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 import mlops_operator
 from mlops_operator import store
 from mlops_operator.api.plans import ChampionRef, TrainingPlan
-from mlops_operator.api.results import TrainResult
+from mlops_operator.api.results import GateSplit, TrainResult
 from mlops_operator.api.v1alpha1.dataset import FeatureType
 from mlops_operator.api.v1alpha1.model import Metric, Task
 from mlops_operator.workloads import artifacts, common, data
@@ -55,6 +56,7 @@ from mlops_operator.workloads.artifacts import (
     MODEL_FILE,
     NUMERIC_BRANCH,
     PREPROCESS_STEP,
+    TRAIN_ROWS_FILE,
 )
 from mlops_operator.workloads.estimators import build_estimator
 
@@ -107,9 +109,10 @@ def train(plan: TrainingPlan) -> TrainResult:
     pipeline = build_pipeline(estimator, numeric, categorical, cap_categories=bool(wide))
     fit(pipeline, split)
     scores = evaluate(pipeline, split.x_test, split.y_test, Task(plan.task))
-    champion_scores = score_champion(plan.champion, split, Task(plan.task))
+    champion_scores, gate = score_champion(plan.champion, pipeline, split, Task(plan.task), scores)
     log.info("metrics %s; champion %s", _rounded(scores), _rounded(champion_scores or {}) or "-")
 
+    train_rows = artifacts.dump_train_rows(data.row_fingerprints(split.x_train, split.y_train))
     model_bytes = artifacts.dump_model(pipeline)
     sha256 = store.sha256_bytes(model_bytes)
     artifact_uri = store.join(plan.output_dir, MODEL_FILE)
@@ -118,6 +121,7 @@ def train(plan: TrainingPlan) -> TrainResult:
         version=plan.version,
         metrics=scores,
         champion_metrics=champion_scores,
+        gate_split=gate,
         artifact_uri=artifact_uri,
         sha256=sha256,
         rows_train=len(split.x_train),
@@ -126,12 +130,15 @@ def train(plan: TrainingPlan) -> TrainResult:
         seconds=round(time.perf_counter() - started, 3),
     )
     store.write_bytes_atomic(artifact_uri, model_bytes)
+    store.write_bytes_atomic(store.join(plan.output_dir, TRAIN_ROWS_FILE), train_rows)
     store.write_json_atomic(
         store.join(plan.output_dir, METRICS_FILE),
         {"metrics": scores, "championMetrics": champion_scores,
-         "championVersion": plan.champion.version if plan.champion else None},
+         "championVersion": plan.champion.version if plan.champion else None,
+         "gateSplit": gate.dump() if gate else None},
     )
     lineage = lineage_record(plan, pipeline, result, len(frame), started_at, len(model_bytes))
+    lineage["trainRows"] = artifacts.train_rows_record(train_rows, len(split.x_train))
     store.write_json_atomic(store.join(plan.output_dir, LINEAGE_FILE), lineage)
     log.info("saved %s (sha256 %s, %d bytes)", store.redact(artifact_uri), sha256[:12], len(model_bytes))
     return result
@@ -291,25 +298,57 @@ def classification_metrics(estimator: Any, features: Any, y_test: pd.Series[Any]
     return scores
 
 
-def score_champion(champion: ChampionRef | None, split: Split, task: Task) -> dict[str, float] | None:
-    """The champion's metrics on the challenger's test split, or None if it cannot read these features.
+def score_champion(
+    champion: ChampionRef | None, challenger: Pipeline, split: Split, task: Task, scores: dict[str, float]
+) -> tuple[dict[str, float] | None, GateSplit | None]:
+    """The champion's metrics on the whole test split, and the gate split: champion and challenger
+    (whose metrics on the whole split are `scores`) on the test rows the champion was not trained on.
 
-    A champion whose bytes do not match its sha256 fails the run (IntegrityError): a tampered store
-    must be seen, not skipped.
+    (None, None) if the champion cannot read these features. A champion whose bytes, or whose
+    fingerprint file's, do not match the recorded sha256 fails the run (IntegrityError): a tampered
+    store must be seen, not skipped. A champion without fingerprints (trained before they were kept)
+    is compared on the whole split, flagged with `overlap_checked: false`.
     """
     if champion is None:
-        return None
+        return None, None
     model = artifacts.load_verified_model(champion.artifact_uri, champion.sha256)
-    expected = [str(n) for n in getattr(model, "feature_names_in_", [])]
-    missing = [n for n in expected if n not in split.x_test.columns]
-    if not expected or missing:
+    columns = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    missing = [n for n in columns if n not in split.x_test.columns]
+    if not columns or missing:
         log.warning("champion v%d expects features missing from this dataset (%s); not scored",
                     champion.version, ", ".join(missing[:10]) or "unknown")
-        return None
+        return None, None
+    whole = _champion_scores(model, split.x_test[columns], split.y_test, task, champion.version)
+    if whole is None:
+        return None, None
+    trained_on = artifacts.load_train_rows(champion.artifact_uri, champion.sha256)
+    if trained_on is None:
+        log.warning("champion v%d has no training-row fingerprints: both are compared on the whole test "
+                    "split, rows the champion was trained on included", champion.version)
+        return whole, GateSplit(overlap_checked=False, rows_scored=len(split.y_test), metrics=dict(scores),
+                                champion_metrics=dict(whole))
+    # Over the champion's own features and the target, as when it was trained, whatever else is here.
+    seen = data.seen_rows(data.row_fingerprints(split.x_test[columns], split.y_test), trained_on)
+    gate = GateSplit(overlap_checked=True, rows_seen_by_champion=int(seen.sum()), rows_scored=int((~seen).sum()))
+    if gate.rows_seen_by_champion == 0:
+        gate.metrics, gate.champion_metrics = dict(scores), dict(whole)
+    elif gate.rows_scored > 0:
+        x_unseen, y_unseen = split.x_test[~seen], split.y_test[~seen]
+        gate.metrics = evaluate(challenger, x_unseen, y_unseen, task)
+        gate.champion_metrics = _champion_scores(model, x_unseen[columns], y_unseen, task, champion.version)
+    log.log(logging.INFO if gate.rows_scored else logging.WARNING,
+            "%d of %d test rows were seen by champion v%d in training; both are compared on the other %d",
+            gate.rows_seen_by_champion, len(split.y_test), champion.version, gate.rows_scored)
+    return whole, gate
+
+
+def _champion_scores(
+    model: Pipeline, x_test: pd.DataFrame, y_test: pd.Series[Any], task: Task, version: int
+) -> dict[str, float] | None:
     try:
-        return evaluate(model, split.x_test[expected], split.y_test, task)
+        return evaluate(model, x_test, y_test, task)
     except (ValueError, TypeError, KeyError) as exc:
-        log.warning("champion v%d could not be scored on this dataset: %s", champion.version, exc)
+        log.warning("champion v%d could not be scored on this dataset: %s", version, exc)
         return None
 
 
