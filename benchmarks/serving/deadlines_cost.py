@@ -8,6 +8,7 @@ the machine's load hits both sides alike. Writes deadlines_cost.json; the ratio 
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import fit_models, free_port, lua_script, v2_body, wrk
+from bench import fit_models, free_port, lua_script, quiet, v2_body, wrk
 
 HERE = Path(__file__).resolve().parent
 PAIRS, SECONDS = 8, 4
@@ -55,6 +56,11 @@ def start(kind: str, model: dict[str, object], port: int) -> subprocess.Popen[by
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="read deadlines vs uvicorn's plain protocol, paired A/B")
+    parser.add_argument("--out", type=Path, default=HERE / "deadlines_cost.json")
+    quiet.add_arguments(parser)
+    args = parser.parse_args()
+    gate = quiet.Gate.enter(args.force_busy, "serving/deadlines_cost")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         lr = fit_models(work)["lr"]
@@ -82,8 +88,9 @@ def main() -> int:
         "ratio_median": statistics.median(ratios),
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
+        "conditions": gate.conditions(packages=(*quiet.LIBRARIES, "uvicorn", "httptools", "uvloop")),
     }
-    (HERE / "deadlines_cost.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     spread = f"min {min(ratios):.3f}, max {max(ratios):.3f}"
     print(f"deadlines ÷ plain throughput: median {result['ratio_median']:.3f} ({spread})")
     return 0
