@@ -166,6 +166,13 @@ def collected_prefix(root: str, namespace: str, model: str) -> str:
     return _join(root, namespace, "collected", model)
 
 
+def labels_prefix(root: str, namespace: str, model: str) -> str:
+    """Ground truth that arrives later, joined to collected rows by prediction id:
+    <prefix>/date=YYYY-MM-DD/<part>.parquet with LABEL_ID_COLUMN, LABEL_VALUE_COLUMN, LABEL_TIME_COLUMN.
+    The server's feedback endpoint writes here; a team's own pipeline may drop files here too."""
+    return _join(root, namespace, "labels", model)
+
+
 def drift_run_dir(root: str, namespace: str, monitor: str, stamp: str) -> str:
     return _join(root, namespace, "drift", monitor, stamp)
 
@@ -174,3 +181,12 @@ def drift_run_dir(root: str, namespace: str, monitor: str, stamp: str) -> str:
 COLLECT_TIME_COLUMN: Final = "_mlops_ts"
 COLLECT_PREDICTION_COLUMN: Final = "_mlops_prediction"
 COLLECT_MODEL_VERSION_COLUMN: Final = "_mlops_model_version"
+# The id every answered prediction gets (V2 response `id`, header PREDICTION_ID_HEADER); a client's own
+# request id is kept. One id per request; row i of a batch is "<id>" for one row, "<id>:<i>" otherwise.
+COLLECT_ID_COLUMN: Final = "_mlops_id"
+PREDICTION_ID_HEADER: Final = "X-Prediction-Id"
+
+# Columns of a label file under labels_prefix().
+LABEL_ID_COLUMN: Final = "id"
+LABEL_VALUE_COLUMN: Final = "label"
+LABEL_TIME_COLUMN: Final = "labelled_at"
