@@ -6,7 +6,7 @@ export KUBECONFIG ?= $(CURDIR)/.kube/config
 IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= localhost/mlops-operator:$(IMAGE_TAG)
 
-.PHONY: venv lock check-lock crds check-crds lint typecheck unit test test-fast cluster-up cluster-down image demo demo-down bench binaries
+.PHONY: venv lock check-lock crds check-crds lint typecheck unit test test-fast test-matrix cluster-up cluster-down image demo demo-down bench binaries
 
 # The venv is exactly the lock (requirements/dev.txt: runtime deps with the azure and s3 extras, plus the
 # dev tools), hash-checked and wheels only, then the project itself, editable, without its deps.
@@ -54,6 +54,10 @@ test: venv lint
 # Fast loop while developing: no cluster.
 test-fast: venv
 	$(VENV)/bin/pytest tests -m "not e2e and not integration"
+
+# Integration + e2e on the other Kubernetes minors we claim (README support matrix); long: its own target.
+test-matrix: venv
+	IMAGE=$(IMAGE) hack/test-matrix.sh
 
 cluster-up: binaries
 	hack/cluster-up.sh
