@@ -187,3 +187,30 @@ def numpy_line(conditions: Mapping[str, Any]) -> str:
         else:
             parts.append(f"{name}: numpy {peer.get('numpy')}")
     return "; ".join(parts)
+
+
+def wait_quiet(timeout: float, *, max_load: float = MAX_LOAD, every: float = 10.0) -> bool:
+    """Wait (bounded) until the 1-minute load average is at most max_load; True if it got there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if os.getloadavg()[0] <= max_load:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/quiet.py --wait 900`: between benchmarks, let the last one's load decay."""
+    parser = argparse.ArgumentParser(description="wait until the machine is quiet enough to benchmark")
+    parser.add_argument("--wait", type=float, default=0, help="seconds to wait at most (0: just check)")
+    args = parser.parse_args(argv)
+    if wait_quiet(args.wait):
+        return 0
+    load = os.getloadavg()
+    print(f"still busy after {args.wait:.0f} s: 1-minute load average {load[0]:.2f} > {MAX_LOAD}", file=sys.stderr)
+    return BUSY_EXIT_CODE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -5,10 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x "${MLOPS_CACHE:-/var/cache/mlops-operator}/bin/kube-apiserver" ] || make binaries
-# the previous run's load decays first (up to 10 minutes); the benchmark's own gate then decides
-wait_quiet() { for _ in $(seq 40); do awk '{exit !($1 <= 1.0)}' /proc/loadavg && return 0; sleep 15; done; }
 for n in ${SIZES:-1 100 1000}; do
-  wait_quiet
+  .venv/bin/python benchmarks/quiet.py --wait 900  # the previous run's load decays first (exit 3 if it does not)
   .venv/bin/python benchmarks/scale/bench.py --models "$n" --churn "${CHURN:-1800}"
 done
 .venv/bin/python benchmarks/scale/readme.py
