@@ -1,15 +1,23 @@
 """The validation gate. Pure.
 
 A version passes when its metric reaches the absolute threshold (if any) and, when a champion
-serves and `mustBeatChampion` is set, beats the champion's score on the same test split by at
-least `minImprovement` (absolute, or relative to the champion's score). "Beat" is strict: an equal
+serves and `mustBeatChampion` is set, beats the champion's score on the same rows by at least
+`minImprovement` (absolute, or relative to the champion's score). "Beat" is strict: an equal
 score does not replace a serving model.
+
+The threshold is judged on `metrics` (the whole held-out split). The duel is judged on
+`duel_metrics` when the workload reports a gate split (`TrainResult.gate_split`: the held-out rows
+the champion never trained on, both models scored on exactly those rows), else on `metrics`
+(older results, whose `champion_metrics` are on the whole split). The verdict's `score` and
+`champion_score` are then on the same rows.
 
 `delta` is the improvement over the champion, positive meaning better, whatever the metric's
 direction (for rmse/mae it is champion - challenger).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from mlops_operator.api.v1alpha1.model import (
     LOWER_IS_BETTER,
@@ -34,7 +42,10 @@ def evaluate(
     *,
     champion_metrics: dict[str, float] | None,
     champion_version: int | None,
+    duel_metrics: dict[str, float] | None = None,
+    duel_rows: int | None = None,
 ) -> GateVerdict:
+    """The verdict. `duel_metrics` / `duel_rows`: the challenger on the gate split and its size."""
     metric = str(spec.metric)
     score = metrics.get(metric)
     if score is None:
@@ -44,21 +55,40 @@ def evaluate(
     refusal = _threshold_refusal(spec, metric, score)
     if refusal is not None:
         return _verdict(spec, score, champion_version, False, *refusal)
+    duel = duel_metrics.get(metric) if duel_metrics is not None else score
     champion = (champion_metrics or {}).get(metric)
     if champion_version is None or not spec.must_beat_champion:
-        return _passed_without_duel(spec, metric, score, champion, champion_version)
-    if champion is None:
-        return _verdict(
-            spec,
-            score,
-            champion_version,
-            False,
-            GateReason.CHAMPION_NOT_SCORED,
-            f"the champion v{champion_version} was not scored on the same split, "
-            "so the comparison cannot be made; check the training Job's logs for why "
-            "the champion artifact could not be loaded",
+        return _passed_without_duel(spec, metric, score, Duel(duel, champion, duel_rows), champion_version)
+    if duel is None or champion is None:
+        why = _not_scored(champion_version, duel_rows)
+        return _verdict(spec, score, champion_version, False, GateReason.CHAMPION_NOT_SCORED, why)
+    return _against_champion(spec, metric, Duel(duel, champion, duel_rows), champion_version)
+
+
+@dataclass(frozen=True)
+class Duel:
+    """Challenger and champion on the same rows (`rows`: the gate split's size, None: the whole split)."""
+
+    score: float | None
+    champion: float | None
+    rows: int | None = None
+
+    def where(self) -> str:
+        return "" if self.rows is None else f" on the {self.rows} held-out rows the champion never trained on"
+
+
+def _not_scored(champion_version: int, duel_rows: int | None) -> str:
+    if duel_rows == 0:
+        return (
+            f"the champion v{champion_version} was trained on every held-out row of this dataset version, "
+            "so there is no row to compare both on; add new rows to the dataset, or set "
+            "validation.mustBeatChampion to false to let the threshold alone decide"
         )
-    return _against_champion(spec, metric, score, champion, champion_version)
+    return (
+        f"the champion v{champion_version} was not scored on the same rows, "
+        "so the comparison cannot be made; check the training Job's logs for why "
+        "the champion artifact could not be loaded"
+    )
 
 
 def _verdict(
@@ -95,26 +125,27 @@ def _threshold_refusal(spec: ValidationSpec, metric: str, score: float) -> tuple
 
 
 def _passed_without_duel(
-    spec: ValidationSpec, metric: str, score: float, champion: float | None, champion_version: int | None
+    spec: ValidationSpec, metric: str, score: float, duel: Duel, champion_version: int | None
 ) -> GateVerdict:
     """No champion serves, or mustBeatChampion is off: the threshold alone decides (and it passed)."""
     bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
-    if champion_version is not None and champion is not None:
-        # Not required, but recorded: both scores and the delta on the same split.
-        delta = improvement(metric, score, champion)
+    if champion_version is not None and duel.score is not None and duel.champion is not None:
+        # Not required, but recorded: both scores and the delta on the same rows.
+        delta = improvement(metric, duel.score, duel.champion)
+        whole = f"{metric} {score:.6g}{bar}; " if duel.rows is not None else ""
         message = (
-            f"{metric} {score:.6g}{bar} vs champion v{champion_version} {champion:.6g} "
-            f"(improvement {delta:+.6g}); mustBeatChampion is off"
+            f"{whole}{metric} {duel.score:.6g} vs champion v{champion_version} {duel.champion:.6g}"
+            f"{duel.where()} (improvement {delta:+.6g}); mustBeatChampion is off"
         )
-        return _verdict(spec, score, champion_version, True, GateReason.PASSED, message, champion, delta)
+        return _verdict(spec, duel.score, champion_version, True, GateReason.PASSED, message, duel.champion, delta)
     why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
     return _verdict(spec, score, champion_version, True, GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}")
 
 
-def _against_champion(
-    spec: ValidationSpec, metric: str, score: float, champion: float, champion_version: int
-) -> GateVerdict:
+def _against_champion(spec: ValidationSpec, metric: str, duel: Duel, champion_version: int) -> GateVerdict:
     """mustBeatChampion: strictly better than the champion, by at least minImprovement."""
+    assert duel.score is not None and duel.champion is not None
+    score, champion = duel.score, duel.champion
     delta = improvement(metric, score, champion)
     if spec.improvement_mode == ImprovementMode.RELATIVE:
         gained = delta / abs(champion) if champion != 0 else (float("inf") if delta > 0 else 0.0)
@@ -122,7 +153,9 @@ def _against_champion(
     else:
         gained = delta
         needed = f"{spec.min_improvement:.6g}"
-    comparison = f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g} (improvement {delta:+.6g})"
+    comparison = (
+        f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g}{duel.where()} (improvement {delta:+.6g})"
+    )
     if delta <= 0:
         reason, passed, message = GateReason.NOT_BETTER, False, f"{comparison}: does not beat the champion"
     elif gained < spec.min_improvement:

@@ -7,7 +7,7 @@ from typing import Any
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
-from mlops_operator.api.results import TrainResult
+from mlops_operator.api.results import GateSplit, TrainResult
 from mlops_operator.api.v1alpha1.model import ModelStatus, ModelVersion, VersionState
 from mlops_operator.builders import jobs, meta
 from mlops_operator.reconcilers import observe
@@ -118,6 +118,31 @@ def test_finish_training_gates_against_the_champion() -> None:
     )
     assert work.versions[0].state == VersionState.REJECTED and events[0].reason == "Rejected"
     assert work.versions[0].gate is not None and work.versions[0].gate.champion_score == 0.9
+
+
+def test_finish_training_gates_on_the_gate_split_when_the_result_has_one() -> None:
+    model_ = f.model()
+    work = ModelStatus(versions=[ModelVersion(version=2, state=VersionState.TRAINING, job="j")])
+    result = TrainResult(
+        ok=True,
+        metrics={"accuracy": 0.68},
+        champion_metrics={"accuracy": 0.73},  # the whole split, rows the champion trained on included
+        gate_split=GateSplit(
+            overlap_checked=True,
+            rows_seen_by_champion=199,
+            rows_scored=281,
+            metrics={"accuracy": 0.62},
+            champion_metrics={"accuracy": 0.54},
+        ),
+        artifact_uri="file:///a",
+        sha256="a" * 64,
+    )
+    outcome = observe.JobOutcome(observe.JobPhase.SUCCEEDED, result=result)
+    events = training.finish_training(work, model_, work.versions[0], outcome, 1, NOW)
+    gate = work.versions[0].gate
+    assert work.versions[0].state == VersionState.VALIDATED and events[0].reason == "Validated"
+    assert gate is not None and (gate.score, gate.champion_score) == (0.62, 0.54)
+    assert work.versions[0].metrics == {"accuracy": 0.68}  # the version's metrics stay on the whole split
 
 
 def test_failed_training_keeps_reason_and_message() -> None:

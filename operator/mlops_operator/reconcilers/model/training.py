@@ -139,11 +139,14 @@ def finish_training(
     if outcome.phase != observe.JobPhase.SUCCEEDED or result is None:
         versions.fail(record, outcome.reason or cond.Reason.JOB_FAILED, outcome.message, now)
         return [warning(record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}")]
+    split = result.gate_split  # challenger and champion on the held-out rows the champion never saw
     verdict = gates.evaluate(
         model.spec.validation,
         result.metrics,
-        champion_metrics=result.champion_metrics,
+        champion_metrics=split.champion_metrics if split else result.champion_metrics,
         champion_version=champion_version,
+        duel_metrics=split.metrics if split else None,
+        duel_rows=split.rows_scored if split else None,
     )
     versions.trained(record, result, verdict, now)
     if verdict.passed:
