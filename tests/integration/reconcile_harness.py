@@ -168,7 +168,7 @@ class RegistryJobRunner:
         self.thread.join(10)
 
     def _loop(self) -> None:
-        from mlops_operator.api.results import RegistryPlan
+        from mlops_operator.api.plans import RegistryPlan
         from mlops_operator.workloads import common, registry
 
         while not self.stop.wait(0.05):

@@ -23,7 +23,6 @@ from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Model
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.builders import jobs as job_builders
-from mlops_operator.builders import meta
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import (
     Cluster,
@@ -151,7 +150,7 @@ def test_sigkill_at_random_points_neither_duplicates_jobs_nor_loses_versions(
 
     jobs = c.model_jobs("crash")
     job_versions = sorted(int(j["metadata"]["labels"][contracts.LABEL_MODEL_VERSION]) for j in jobs)
-    requests = [json.loads(j["metadata"]["annotations"][meta.ANNOTATION_REQUEST]) for j in jobs]
+    requests = [json.loads(j["metadata"]["annotations"][contracts.ANNOTATION_TRAINING_REQUEST]) for j in jobs]
     answered = [(r["spec"], r["dataset"], r["retrain"]) for r in requests]
     status = c.status("Model", "crash")
     recorded = sorted(v["version"] for v in status["versions"])

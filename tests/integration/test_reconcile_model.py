@@ -15,7 +15,7 @@ from mlops_operator import contracts
 from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
 from mlops_operator.api.v1alpha1.model import ModelVersion
-from mlops_operator.builders import jobs, meta
+from mlops_operator.builders import jobs
 from mlops_operator.kube import DEPLOYMENT, MODEL, SERVICE
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
@@ -204,7 +204,7 @@ def test_more_retrains_than_max_versions_make_one_job_each_and_never_retrain_by_
         eventually(settled, what=f"v{version} rejected and its request handled")
     time.sleep(3)  # the bug retrained about 2.5 times a second: it would have shown by now
     answered = sorted(
-        json.loads(j["metadata"]["annotations"][meta.ANNOTATION_REQUEST]).get("retrain", "")
+        json.loads(j["metadata"]["annotations"][contracts.ANNOTATION_TRAINING_REQUEST]).get("retrain", "")
         for j in cluster.model_jobs("many")
     )
     assert answered == ["", *requests]  # v1's initial training, then exactly one Job per request

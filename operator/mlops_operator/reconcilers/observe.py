@@ -16,7 +16,6 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlops_operator import contracts
-from mlops_operator.builders import serving
 from mlops_operator.conditions import Reason
 
 R = TypeVar("R", bound=BaseModel)
@@ -230,7 +229,7 @@ class Rollout:
 
 def deployment_version(deployment: dict[str, Any]) -> int | None:
     annotations = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
-    value = annotations.get(serving.ANNOTATION_SERVED_VERSION)
+    value = annotations.get(contracts.ANNOTATION_SERVED_VERSION)
     return int(value) if value and str(value).isdigit() else None
 
 

@@ -83,7 +83,7 @@ def _job(version: int, request: dict[str, str], trigger: str = "initial") -> dic
             "name": f"iris-clf-train-{version}",
             "labels": {contracts.LABEL_MODEL_VERSION: str(version)},
             "annotations": {
-                meta.ANNOTATION_REQUEST: meta.canonical_json(request),
+                contracts.ANNOTATION_TRAINING_REQUEST: meta.canonical_json(request),
                 contracts.ANNOTATION_TRIGGER: trigger,
             },
         }

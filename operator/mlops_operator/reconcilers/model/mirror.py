@@ -14,7 +14,7 @@ from typing import Any
 from mlops_operator import contracts
 from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import RegistryMirror
-from mlops_operator.builders import jobs, meta
+from mlops_operator.builders import jobs
 from mlops_operator.kube import JOB, POD
 from mlops_operator.reconcilers import observe
 from mlops_operator.reconcilers.context import normal, warning
@@ -36,7 +36,7 @@ async def observe_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> No
     job = next((j for j in mirror_jobs if _name(j) == name), None)
     if job is None or observe.job_phase(job).active:
         return
-    pods = await run.ctx.kube.list(POD, run.key.namespace, {meta.LABEL_JOB_NAME_LEGACY: name})
+    pods = await run.ctx.kube.list(POD, run.key.namespace, {contracts.LABEL_JOB_NAME_LEGACY: name})
     outcome = observe.job_outcome(job, pods, RegistryResult, jobs.WORKLOAD_CONTAINER)
     previous = work.registry
     if outcome.phase != observe.JobPhase.SUCCEEDED or outcome.result is None:

@@ -18,10 +18,11 @@ from pydantic import ValidationError
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
-from mlops_operator.api.results import ChampionRef, TrainResult
+from mlops_operator.api.plans import ChampionRef
+from mlops_operator.api.results import TrainResult
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.model import ActiveTraining, Model, ModelStatus, ModelVersion, VersionState
-from mlops_operator.builders import jobs, meta
+from mlops_operator.builders import jobs
 from mlops_operator.kube import JOB, POD
 from mlops_operator.reconcilers import gates, observe
 from mlops_operator.reconcilers.context import EventSpec, normal, warning
@@ -39,7 +40,7 @@ def job_version(job: dict[str, Any]) -> int | None:
 
 
 def job_request(job: dict[str, Any]) -> dict[str, str]:
-    raw = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_REQUEST, "{}")
+    raw = (job["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_TRAINING_REQUEST, "{}")
     try:
         value = json.loads(raw)
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
@@ -261,9 +262,9 @@ async def observe_training(run: ModelRun, train_jobs: list[dict[str, Any]]) -> N
 
 
 async def _read_result(run: ModelRun, record: ModelVersion, job: dict[str, Any]) -> None:
-    pods = await run.ctx.kube.list(POD, run.key.namespace, {meta.LABEL_JOB_NAME_LEGACY: record.job or ""})
+    pods = await run.ctx.kube.list(POD, run.key.namespace, {contracts.LABEL_JOB_NAME_LEGACY: record.job or ""})
     outcome = observe.job_outcome(job, pods, TrainResult, jobs.WORKLOAD_CONTAINER)
-    champion = (job["metadata"].get("annotations") or {}).get(meta.ANNOTATION_CHAMPION_VERSION)
+    champion = (job["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_CHAMPION_VERSION)
     run.note(*finish_training(run.work, run.resource, record, outcome, int(champion) if champion else None, run.now))
     if record.state == VersionState.FAILED:
         run.ctx.metrics.training_failures.labels(run.key.namespace, run.key.name).inc()
