@@ -254,3 +254,23 @@ def vm_rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+# --- V2 requests a client sends -------------------------------------------------------------------------
+def matrix_request(X: Any, **extra: Any) -> dict[str, Any]:
+    rows = [[None if isinstance(v, float) and v != v else v for v in row] for row in X.to_numpy().tolist()]
+    datatype = "FP64" if all(k in "fi" for k in X.dtypes.map(lambda d: d.kind)) else "BYTES"
+    return {
+        "inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": datatype, "data": rows}],
+        **extra,
+    }
+
+
+def infer(url: str, name: str, payload: Any, version: str | None = None) -> httpx.Response:
+    path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+    return httpx.post(url + path, json=payload, timeout=30)
+
+
+def outputs(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    return {o["name"]: o for o in response.json()["outputs"]}

@@ -1,15 +1,12 @@
-"""The `serve` workload over real HTTP: predictions equal the pipeline's, every bad-input row of the
-reliability bar gets its 4xx, a fuzz loop never gets a 5xx, and refused artifacts stop the process.
+"""The `serve` workload over real HTTP: predictions equal the pipeline's, and every bad-input row of
+the reliability bar gets its 4xx. The fuzz is test_serve_fuzz.py, the defects an outside fuzz found
+test_serve_hostile.py, the process (refused artifacts, SIGTERM) test_serve_process.py.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
-import random
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,15 +16,13 @@ import skops.io as sio
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-from mlops_operator.contracts import ExitCode
 from mlops_operator.workloads.serve.app import Limits, ServeApp
 from mlops_operator.workloads.serve.artifact import load_verified_model
 from mlops_operator.workloads.serve.metrics import ServeMetrics
 from mlops_operator.workloads.serve.model import ServedModel
 
-from ._serving import ServerProcess, ThreadServer, Trained, build_models, env, serve_command, sha256_of
+from ._serving import ThreadServer, Trained, build_models, infer, matrix_request, outputs, sha256_of
 
 NAMED = ["breast_cancer", "wine", "diabetes", "mixed"]
 
@@ -59,15 +54,6 @@ def servers(models: dict[str, Trained]) -> Iterator[dict[str, str]]:
             s.__exit__()
 
 
-def matrix_request(X: Any, **extra: Any) -> dict[str, Any]:
-    rows = [[None if isinstance(v, float) and v != v else v for v in row] for row in X.to_numpy().tolist()]
-    datatype = "FP64" if all(k in "fi" for k in X.dtypes.map(lambda d: d.kind)) else "BYTES"
-    return {
-        "inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": datatype, "data": rows}],
-        **extra,
-    }
-
-
 def columnar_request(X: Any) -> dict[str, Any]:
     inputs = []
     for col in X.columns:
@@ -81,16 +67,6 @@ def columnar_request(X: Any) -> dict[str, Any]:
             }
         )
     return {"inputs": inputs}
-
-
-def infer(url: str, name: str, payload: Any, version: str | None = None) -> httpx.Response:
-    path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
-    return httpx.post(url + path, json=payload, timeout=30)
-
-
-def outputs(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    return {o["name"]: o for o in response.json()["outputs"]}
 
 
 # --- the served model answers what the pipeline answers ------------------------------------------------
@@ -273,6 +249,20 @@ BAD_REQUESTS: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
     ("strings in FP64", "POST", BC, _v2([["a"] * 30]), {}, 400, "does not fit FP64"),
     ("mixed strings in FP64", "POST", BC, _v2([[None, "a", *ROW[2:]]]), {}, 400, "expected numbers"),
     ("floats in INT64", "POST", BC, _v2([ROW], datatype="INT64"), {}, 400, "does not fit INT64"),
+    ("datatype an object", "POST", BC, _v2([ROW], datatype={"a": 1}), {}, 400, "datatype must be one of"),  # type: ignore[arg-type]
+    ("booleans in FP64", "POST", BC, _v2([[True, *ROW[1:]]]), {}, 400, "does not fit FP64"),
+    ("numbers in BOOL", "POST", BC, _v2([ROW], datatype="BOOL"), {}, 400, "does not fit BOOL"),
+    ("UINT8 out of range", "POST", BC, _v2([[300] * 30], datatype="UINT8"), {}, 400, "300 is out of range for UINT8"),
+    ("zero rows, huge width", "POST", BC, _v2([], (0, 2**60)), {}, 400, "no rows"),
+    (
+        "binary extension",
+        "POST",
+        BC,
+        b"{}",
+        {"inference-header-content-length": "2"},
+        415,
+        "binary tensor data extension",
+    ),
     ("ragged data", "POST", BC, _v2([ROW, ROW[:3]], (2, 30)), {}, 400, "ragged"),
     ("unknown input name", "POST", BC, _v2([1.0], (1,), name="nope"), {}, 400, "unknown ['nope']"),
     ("id not a string", "POST", BC, b'{"id": 5, "inputs": [1]}', {}, 400, "'id'"),
@@ -391,130 +381,3 @@ def test_not_ready_is_503_and_live_stays_200() -> None:
         ]:
             r = httpx.request(method, server.url + path, content=_v2([ROW]) if method == "POST" else None)
             assert r.status_code == 503 and "not ready" in r.json()["error"]
-
-
-def test_fuzzed_payloads_never_get_a_5xx(servers: dict[str, str], models: dict[str, Trained]) -> None:
-    rng = random.Random(1234)
-    valid = matrix_request(models["mixed"].X.iloc[:3])
-    atoms: list[Any] = [
-        None,
-        True,
-        0,
-        -1,
-        1e308,
-        -1e308,
-        2**70,
-        "",
-        "x",
-        "FP64",
-        "BYTES",
-        [],
-        {},
-        [[]],
-        [None],
-        0.5,
-    ]
-
-    def mutate(value: Any, depth: int = 0) -> Any:
-        roll = rng.random()
-        if roll < 0.15 or depth > 4:
-            return rng.choice(atoms)
-        if isinstance(value, dict):
-            out = {k: mutate(v, depth + 1) if rng.random() < 0.3 else v for k, v in value.items()}
-            if rng.random() < 0.1:
-                out.pop(rng.choice(list(out)), None) if out else None
-            return out
-        if isinstance(value, list):
-            out_list = [mutate(v, depth + 1) if rng.random() < 0.2 else v for v in value]
-            if rng.random() < 0.1 and out_list:
-                out_list.pop(rng.randrange(len(out_list)))
-            return out_list
-        return value
-
-    statuses: dict[int, int] = {}
-    url = servers["mixed"]
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for i in range(1500):
-            if i % 5 == 0:
-                body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 200)))
-            else:
-                body = json.dumps(mutate(valid)).encode()
-            path = rng.choice(["/v2/models/mixed/infer", "/predict"])
-            r = client.post(path, content=body, headers={"content-type": "application/json"})
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            assert r.status_code < 500, (body[:300], r.text)
-        assert client.get("/v2/health/ready").status_code == 200
-    assert statuses.get(400, 0) > 100
-
-
-# --- the process: refuses bad artifacts, exits with the integrity code -------------------------------------
-class Sentinel:
-    """A pickle that would create a file if anything unpickled it."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (self.path, "w"))
-
-
-def _run_refused(trained: Trained, sha: str | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = serve_command(trained, 1, sha256=sha)
-    return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=180)
-
-
-@pytest.mark.slow
-def test_tampered_untrusted_and_pickled_artifacts_are_refused(models: dict[str, Trained], tmp_path: Path) -> None:
-    trained = models["breast_cancer"]
-    tampered_path = tmp_path / "tampered.skops"
-    data = bytearray(trained.path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    tampered_path.write_bytes(bytes(data))
-    tampered = Trained("bc", None, trained.X, tampered_path, trained.sha256)  # the hash of the good bytes
-
-    evil = Pipeline([("f", FunctionTransformer(eval)), ("m", LogisticRegression())])
-    evil_path = tmp_path / "evil.skops"
-    sio.dump(evil, evil_path)
-    untrusted = Trained("evil", None, trained.X, evil_path, sha256_of(evil_path))
-
-    sentinel = tmp_path / "sentinel"
-    pickle_path = tmp_path / "model.skops"
-    pickle_path.write_bytes(pickle.dumps(Sentinel(str(sentinel))))
-    pickled = Trained("pickled", None, trained.X, pickle_path, sha256_of(pickle_path))
-
-    bare_path = tmp_path / "bare.skops"
-    sio.dump(LogisticRegression(max_iter=5000).fit(trained.X.to_numpy(), load_breast_cancer().target), bare_path)
-    bare = Trained("bare", None, trained.X, bare_path, sha256_of(bare_path))
-
-    for bad, message in [
-        (tampered, "refusing to load it"),
-        (untrusted, "UntrustedArtifact"),
-        (pickled, "CorruptArtifact"),
-        (bare, "not a Pipeline"),
-    ]:
-        result = _run_refused(bad)
-        assert result.returncode == ExitCode.INTEGRITY_ERROR, result.stderr
-        assert message in result.stderr and "Traceback" not in result.stderr
-    assert not sentinel.exists()
-    missing = Trained("gone", None, trained.X, tmp_path / "gone.skops", trained.sha256)
-    assert _run_refused(missing).returncode == ExitCode.STORE_ERROR
-    assert _run_refused(trained, sha="abc").returncode == ExitCode.INTEGRITY_ERROR
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-def test_cli_serves_and_stops_cleanly_on_sigterm(models: dict[str, Trained], workers: int) -> None:
-    trained = models["breast_cancer"]
-    server = ServerProcess(trained, "--workers", str(workers))
-    try:
-        server.wait_ready()
-        X = trained.X.iloc[:30]
-        for _ in range(4):
-            got = outputs(infer(server.url, trained.name, matrix_request(X)))["predict"]["data"]
-            assert got == trained.pipeline.predict(X).tolist()
-        metrics = httpx.get(f"{server.url}/metrics").text
-        assert 'route="infer"' in metrics
-        code, out = server.terminate()
-        assert code == 0, out
-    finally:
-        server.kill()
