@@ -10,6 +10,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from mlops_operator import contracts
 from tests.integration import apiserver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,4 +62,21 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api_client)
     core.create_namespace({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
     yield name
+    _delete_custom_objects(api_client, name)
     core.delete_namespace(name)
+
+
+def _delete_custom_objects(api_client: client.ApiClient, namespace: str) -> None:
+    """Delete the namespace's Datasets, Models and DriftMonitors.
+
+    Only etcd and kube-apiserver run here: no namespace controller empties a deleted namespace, so
+    its objects would outlive the test and show up in every later cluster-wide listing (a
+    deliberately invalid Model of the admission tests once failed `kubectl mlops status -A`).
+    """
+    objects = client.CustomObjectsApi(api_client)
+    for plural in ("driftmonitors", "models", "datasets"):
+        try:
+            objects.delete_collection_namespaced_custom_object(contracts.GROUP, contracts.VERSION, namespace, plural)
+        except client.ApiException as exc:
+            if exc.status != 404:  # CRDs not installed in this session
+                raise
