@@ -94,126 +94,146 @@ def check_seam() -> None:
         log.warning("uvicorn %s is not a version serve/deadlines.py was verified with", uvicorn.__version__)
 
 
+class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+    """The protocol with the read deadlines, the header cap and JSON errors; `deadline_protocol`
+    makes a subclass with the server's settings."""
+
+    header_seconds = 10.0
+    body_seconds = 60.0
+    max_header_bytes = DEFAULT_MAX_HEADER_BYTES
+    response_too_large = response_431(DEFAULT_MAX_HEADER_BYTES)
+    _deadline: asyncio.TimerHandle | None = None
+    _reading = False  # between the first byte of a request and its last
+    _in_head = True  # before the end of a request's headers
+    _head_bytes = 0  # bytes received since the end of the previous request
+    _refused = False  # head over the cap: drop what arrives
+    _heads = 0  # request heads completed on this connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_seconds)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if not self._in_head:
+            super().data_received(data)
+            return
+        room = self.max_header_bytes - self._head_bytes
+        if len(data) <= room:
+            self._head_bytes += len(data)
+            super().data_received(data)
+            return
+        # Past the cap unless a head ends within `room`: the parser sees no byte beyond it first.
+        heads = self._heads
+        if room > 0:
+            self._head_bytes += room
+            super().data_received(data[:room])
+        if self.transport.is_closing():
+            return
+        if self._heads == heads:
+            self._refuse_head()
+            return
+        self.data_received(data[room:])  # the body, or the next request's head, counted afresh
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading = True
+        if self._deadline is None:  # a pipelined request began while the previous one ran
+            self._arm(self.header_seconds)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._heads += 1
+        super().on_headers_complete()
+        self._arm(self.body_seconds)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading = False
+        self._in_head, self._head_bytes = True, 0
+        self._disarm()
+
+    def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)
+        super().on_response_complete()
+        if not pipelined and not self._reading and not self.transport.is_closing():
+            self._arm(self.header_seconds)  # the next request on this keep-alive connection
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(RESPONSE_400)
+        self.transport.close()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # ws="none": an Upgrade request is served as an ordinary one. uvicorn would log two
+        # warnings per such request, one telling to install a WebSocket library.
+        log.debug("ignored an Upgrade header")
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        super()._start_asgi_task(cycle, _busy if app is flow_control.service_unavailable else app)
+
+    def _answering(self) -> bool:
+        cycle: Any = self.cycle
+        return cycle is not None and not cycle.response_complete
+
+    def _refuse_head(self) -> None:
+        self._refused = True
+        self._disarm()
+        if self._answering():  # a pipelined head: finish the response in progress, then close
+            self.cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        # Lingering close: the answer, end of our side, then discard what the client still sends
+        # (for a moment) so that the kernel does not reset the connection before it reads 431.
+        self.transport.write(self.response_too_large)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle: Any = self.cycle
+        answering = cycle is not None and not cycle.response_complete and cycle.response_started
+        if self._reading and not answering:
+            self.transport.write(RESPONSE_408)
+        self.transport.close()
+
+
 def deadline_protocol(
     header_seconds: float, body_seconds: float, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
 ) -> type[HttpToolsProtocol]:
     """uvicorn's protocol class (Config(http=...)) with the read deadlines and the header cap."""
     check_seam()
-    response_too_large = response_431(max_header_bytes)
-
-    class DeadlineHttpToolsProtocol(HttpToolsProtocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _reading = False  # between the first byte of a request and its last
-        _in_head = True  # before the end of a request's headers
-        _head_bytes = 0  # bytes received since the end of the previous request
-        _refused = False  # head over the cap: drop what arrives
-        _heads = 0  # request heads completed on this connection
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm(header_seconds)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if self._refused:
-                return
-            if not self._in_head:
-                super().data_received(data)
-                return
-            room = max_header_bytes - self._head_bytes
-            if len(data) <= room:
-                self._head_bytes += len(data)
-                super().data_received(data)
-                return
-            # Past the cap unless a head ends within `room`: the parser sees no byte beyond it first.
-            heads = self._heads
-            if room > 0:
-                self._head_bytes += room
-                super().data_received(data[:room])
-            if self.transport.is_closing():
-                return
-            if self._heads == heads:
-                self._refuse_head()
-                return
-            self.data_received(data[room:])  # the body, or the next request's head, counted afresh
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._reading = True
-            if self._deadline is None:  # a pipelined request began while the previous one ran
-                self._arm(header_seconds)
-
-        def on_headers_complete(self) -> None:
-            self._in_head = False
-            self._heads += 1
-            super().on_headers_complete()
-            self._arm(body_seconds)
-
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._reading = False
-            self._in_head, self._head_bytes = True, 0
-            self._disarm()
-
-        def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)
-            super().on_response_complete()
-            if not pipelined and not self._reading and not self.transport.is_closing():
-                self._arm(header_seconds)  # the next request on this keep-alive connection
-
-        def send_400_response(self, msg: str) -> None:
-            self.transport.write(RESPONSE_400)
-            self.transport.close()
-
-        def _unsupported_upgrade_warning(self) -> None:
-            # ws="none": an Upgrade request is served as an ordinary one. uvicorn would log two
-            # warnings per such request, one telling to install a WebSocket library.
-            log.debug("ignored an Upgrade header")
-
-        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
-            super()._start_asgi_task(cycle, _busy if app is flow_control.service_unavailable else app)
-
-        def _answering(self) -> bool:
-            cycle: Any = self.cycle
-            return cycle is not None and not cycle.response_complete
-
-        def _refuse_head(self) -> None:
-            self._refused = True
-            self._disarm()
-            if self._answering():  # a pipelined head: finish the response in progress, then close
-                self.cycle.keep_alive = False
-                self.flow.pause_reading()
-                return
-            # Lingering close: the answer, end of our side, then discard what the client still sends
-            # (for a moment) so that the kernel does not reset the connection before it reads 431.
-            self.transport.write(response_too_large)
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-            self._deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
-
-        def _arm(self, seconds: float) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(seconds, self._expired)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expired(self) -> None:
-            self._deadline = None
-            if self.transport.is_closing():
-                return
-            cycle: Any = self.cycle
-            answering = cycle is not None and not cycle.response_complete and cycle.response_started
-            if self._reading and not answering:
-                self.transport.write(RESPONSE_408)
-            self.transport.close()
-
-    return DeadlineHttpToolsProtocol
+    settings = {
+        "header_seconds": header_seconds,
+        "body_seconds": body_seconds,
+        "max_header_bytes": max_header_bytes,
+        "response_too_large": response_431(max_header_bytes),
+    }
+    return type("ConfiguredDeadlineHttpToolsProtocol", (DeadlineHttpToolsProtocol,), settings)
 
 
-__all__ = ["RESPONSE_400", "RESPONSE_408", "VERIFIED_UVICORN", "check_seam", "deadline_protocol", "response_431"]
+__all__ = [
+    "RESPONSE_400",
+    "RESPONSE_408",
+    "VERIFIED_UVICORN",
+    "DeadlineHttpToolsProtocol",
+    "check_seam",
+    "deadline_protocol",
+    "response_431",
+]
