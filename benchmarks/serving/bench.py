@@ -422,7 +422,7 @@ def measure_alone(
             runs = [wrk(url, luas[rows], conc, args.duration) for _ in range(args.repeats)]
             entry["cells"][f"{rows}x{conc}"] = summarize_runs(runs, rows, conc)
         entry["rss_mib"] = server.rss_mib()
-        if server_key in ("ours", "reference", "mlserver_pw0", "kserve"):
+        if server_key in ("ours", "mlserver_pw0", "kserve"):  # the minimal endpoint has only the infer route
             entry["compat"] = kserve_client_check(server, m["X"][:4])
         return entry
     finally:
@@ -499,6 +499,10 @@ def main() -> int:
     return 0
 
 
+def _ratio(a: float, b: float | None) -> float | None:
+    return a / b if b else None  # a cell with no completed request (b == 0) has no ratio
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     """Per model and cell: ours ÷ minimal endpoint (req/s), ours ÷ bare predict (rows/s), ours ÷ best
     peer (req/s), p99s; and what collection at 100% costs."""
@@ -515,18 +519,19 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             summary[f"{key}_{cell}"] = {
                 "ours_req_per_s": ours_cell["req_per_s"],
                 "ours_p99_ms": ours_cell["p99_ms"],
-                "ratio_to_reference": ours_cell["req_per_s"] / ref["req_per_s"] if ref else None,
-                "ratio_to_bare_predict_rows": ours_cell["rows_per_s"] / bare[rows]["rows_per_s"]
-                if rows in bare
-                else None,
+                "ratio_to_reference": _ratio(ours_cell["req_per_s"], ref["req_per_s"] if ref else None),
+                "ratio_to_bare_predict_rows": _ratio(
+                    ours_cell["rows_per_s"], bare[rows]["rows_per_s"] if rows in bare else None
+                ),
                 "best_peer": best,
-                "ratio_to_best_peer": ours_cell["req_per_s"] / peers[best]["req_per_s"] if best else None,
+                "ratio_to_best_peer": _ratio(ours_cell["req_per_s"], peers[best]["req_per_s"] if best else None),
                 "best_peer_p99_ms": peers[best]["p99_ms"] if best else None,
-                "ratio_to_peer": {p: ours_cell["req_per_s"] / c["req_per_s"] for p, c in peers.items()},
+                "ratio_to_peer": {p: _ratio(ours_cell["req_per_s"], c["req_per_s"]) for p, c in peers.items()},
             }
             collect = servers.get("ours_collect", {}).get("cells", {}).get(cell)
             if collect:
-                summary[f"{key}_{cell}"]["collection_cost"] = 1 - collect["req_per_s"] / ours_cell["req_per_s"]
+                kept = _ratio(collect["req_per_s"], ours_cell["req_per_s"])
+                summary[f"{key}_{cell}"]["collection_cost"] = None if kept is None else 1 - kept
     return summary
 
 
