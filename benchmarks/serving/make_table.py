@@ -96,7 +96,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     if costs:
         out.append(
             "- Collection at 100% sampling (ours_collect ÷ ours, each run alone) costs "
-            + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in costs.items())
+            + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in costs.items() if v is not None)
             + " of throughput."
         )
     checks = {
