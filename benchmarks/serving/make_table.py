@@ -74,7 +74,7 @@ def ratio_table(results: dict[str, Any], key: str) -> list[str]:
     line(
         "best peer (req/s)",
         lambda s: f"{s['ratio_to_best_peer']:.2f}x ({PEER_LABELS.get(s['best_peer'], s['best_peer'])})"
-        if s["best_peer"]
+        if s["best_peer"] and s["ratio_to_best_peer"] is not None
         else None,
     )
     for peer, label in PEER_LABELS.items():
