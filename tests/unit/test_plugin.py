@@ -348,9 +348,9 @@ class FakeCluster(Cluster):
                 return obj
         raise resources.PluginError(f"{cls.crd.kind} {name} not found in namespace {namespace}")
 
-    def list(self, cls: type[Resource], namespace: str | None) -> list[Resource]:
+    def list(self, cls: type[Resource], namespace: str | None) -> tuple[list[Resource], list[str]]:
         found = [o for o in self.objects if isinstance(o, cls) and namespace in (None, o.namespace)]
-        return sorted(found, key=lambda o: (o.namespace, o.name))
+        return sorted(found, key=lambda o: (o.namespace, o.name)), []
 
     def merge_patch(self, cls: type[R], namespace: str, name: str, patch: dict[str, Any]) -> R:
         return self.get(cls, namespace, name)

@@ -58,11 +58,21 @@ class Cluster:
             body = self._kube.get(KIND_OF[cls], namespace, name)
         return _typed(cls, body)
 
-    def list(self, cls: type[Resource], namespace: str | None) -> list[Resource]:
-        """Sorted by namespace, then name; namespace None lists all namespaces."""
+    def list(self, cls: type[Resource], namespace: str | None) -> tuple[list[Resource], list[str]]:
+        """Sorted by namespace, then name; namespace None lists all namespaces. One object this plugin
+        cannot parse (someone else's bad spec, a newer operator) must not hide every other one: it is
+        left out and named in the second list."""
         with _plain_words(cls, namespace):
             items = self._kube.list(KIND_OF[cls], namespace)
-        return sorted((parse_resource(cls, item) for item in items), key=lambda r: (r.namespace, r.name))
+        parsed: list[Resource] = []
+        skipped: list[str] = []
+        for item in items:
+            try:
+                parsed.append(parse_resource(cls, item))
+            except PluginError as exc:
+                where = item.get("metadata", {}).get("namespace", "?")
+                skipped.append(f"{where}/{exc}")
+        return sorted(parsed, key=lambda r: (r.namespace, r.name)), skipped
 
     def merge_patch(self, cls: type[R], namespace: str, name: str, patch: dict[str, Any]) -> R:
         with _plain_words(cls, namespace, name):

@@ -46,7 +46,9 @@ def _status_of_all(session: PluginSession, kinds: list[type[Resource]], namespac
     texts: list[str] = []
     where = f"in namespace {namespace}" if namespace else "in any namespace"
     for cls in kinds:
-        objects = session.cluster.list(cls, namespace)
+        objects, skipped = session.cluster.list(cls, namespace)
+        for problem in skipped:
+            session.warn(f"skipped {problem}")
         table = status_table(cls, objects, session.now)
         if namespace is None:
             table = with_namespaces(table, objects)

@@ -27,6 +27,19 @@ HINTS: dict[str, str] = {
     R.INVALID_SPEC: (
         "The spec is valid for the API but not usable (see the message). Fix the spec and apply it again."
     ),
+    R.EXCEEDS_LIMITS: (
+        "The spec asks for more than this cluster's administrator allows (the message names each value and "
+        "its ceiling). Lower those values, or ask the administrator to raise the operator's MLOPS_MAX_* settings."
+    ),
+    R.CHILD_REJECTED: (
+        "The API server refused an object the operator rendered from this spec (the message has its words, "
+        "e.g. requests above limits, or a namespace quota). Fix the spec; the operator tries again when it changes."
+    ),
+    R.NAME_CONFLICT: (
+        "An object the operator needs to create already exists and belongs to someone else, so it is left "
+        "alone. Rename or delete that object (`kubectl -n {namespace} get all -l {kind_label}={name}` lists "
+        "ours), or give this {kind} another name."
+    ),
     R.JOB_LOST: (
         "The Job disappeared before it reported a result (deleted by hand or by TTL). The "
         "operator starts a new one on its own."
@@ -113,6 +126,33 @@ HINTS: dict[str, str] = {
         "Dataset the monitor compares with (spec.datasetRef)?"
     ),
     R.CHECK_FAILED: ("The drift check Job failed; `kubectl logs -n {namespace} -l {kind_label}={name}`."),
+    R.REFRESH_PENDING: (
+        "A trigger fired and the monitor asked the Dataset to re-read its source first; it asks for a "
+        "retrain only if that brings a new dataset version (spec.action.refreshTimeoutSeconds at most)."
+    ),
+    R.RETRAIN_REQUESTED: (
+        "A trigger fired and the Dataset had new data: the monitor asked the Model to retrain. "
+        "Follow it with `kubectl mlops history <model> -n {namespace}`."
+    ),
+    R.NEW_DATA: (
+        "A trigger fired and the Dataset had new data; the Model retrains on a new dataset version by "
+        "itself (spec.retrain.onDatasetChange). `kubectl mlops history <model> -n {namespace}` follows it."
+    ),
+    R.NO_NEW_DATA: (
+        "A drift or quality trigger fired, but the Dataset has no version the serving model was not "
+        "trained on: retraining on the same data cannot help, so nothing was trained. Add fresh, "
+        "labelled data to the Dataset's source; `kubectl mlops retrain <model> --reason ...` retrains "
+        "on the same data anyway."
+    ),
+    R.REFRESH_FAILED: (
+        "A trigger fired but re-reading the Dataset failed, so no retrain was asked for: "
+        "`kubectl mlops why dataset <name> -n {namespace}`."
+    ),
+    R.REFRESH_TIMED_OUT: (
+        "A trigger fired but the Dataset reported no refresh outcome within "
+        "spec.action.refreshTimeoutSeconds, so no retrain was asked for. Is its profile Job stuck? "
+        "`kubectl -n {namespace} get jobs -l {component_label}=profile`"
+    ),
     # The validation gate (status.versions[].gate.reason).
     G.BELOW_THRESHOLD: "The new version scored under spec.validation.threshold; the serving version stays.",
     G.ABOVE_THRESHOLD: "The new version's error is above spec.validation.threshold; the serving version stays.",
@@ -150,6 +190,9 @@ CONDITION_WORDS: dict[tuple[str, str], str] = {
     (Type.DRIFT_DETECTED, "True"): "sees drift in its model's inputs",
     (Type.DRIFT_DETECTED, "False"): "sees no drift",
     (Type.DRIFT_DETECTED, "Unknown"): "has no drift verdict yet",
+    (Type.RETRAIN_REQUESTED, "True"): "asked for a retrain on new data",
+    (Type.RETRAIN_REQUESTED, "False"): "did not ask for a retrain after its trigger fired",
+    (Type.RETRAIN_REQUESTED, "Unknown"): "waits for its Dataset's refresh before asking for a retrain",
 }
 
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from mlops_operator.api.v1alpha1 import Model
 from mlops_operator.plugin.cluster import Cluster
-from mlops_operator.plugin.output import render
+from mlops_operator.plugin.output import printable, render
 
 
 @dataclass
@@ -25,6 +25,10 @@ class PluginSession:
     def emit(self, data: object, text: str) -> None:
         """Print `data` for -o json|yaml, else `text` (made safe for the terminal)."""
         print(render(data, text, self.output), file=self.out)
+
+    def warn(self, message: str) -> None:
+        """One `warning:` line on stderr, whatever the output format (stdout stays parseable)."""
+        print(f"warning: {printable(message)}", file=self.err)
 
     def model(self, name: str) -> Model:
         return self.cluster.get(Model, self.namespace, name)
