@@ -12,43 +12,23 @@ store Secret (`store_secret`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from mlops_operator import contracts
+from mlops_operator.api.base import parse_quantity
+from mlops_operator.api.v1alpha1.pods import PodOptions
 
 DEFAULT_IMAGE = "localhost/mlops-operator:dev"
-
-# --- quantities (Kubernetes notation), for the default limits and the ceilings -------------------
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
-_SUFFIX: Final[Mapping[str, Decimal]] = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-}
-
-
-def parse_quantity(quantity: str) -> Decimal:
-    """A CPU or memory quantity (500m, 2, 256Mi, 1.5Gi) as a number of cores or bytes."""
-    match = _QUANTITY.match(quantity.strip())
-    if match is None:
-        raise ValueError(f"not a Kubernetes quantity: {quantity!r} (e.g. 500m, 2, 256Mi, 1Gi)")
-    return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
-
+__all__ = ["STORE_ENV_NAMES", "Settings", "StoreEnv", "parse_quantity", "pod_defaults_from_env"]
 
 # --- the store's non-secret settings ------------------------------------------------------------
 # Field of StoreEnv → the environment variable it is read from and rendered as. Only these names;
@@ -123,6 +103,41 @@ _COUNT_CEILINGS: Final = (
 )
 
 
+# --- defaults of every workload pod's placement ---------------------------------------------------
+# PodOptions field → the variable it is read from. The lists and maps are JSON, as in a pod spec.
+POD_DEFAULT_NAMES: Final[Mapping[str, str]] = {
+    "imagePullSecrets": "IMAGE_PULL_SECRETS",  # comma-separated Secret names
+    "nodeSelector": "NODE_SELECTOR",
+    "tolerations": "TOLERATIONS",
+    "affinity": "AFFINITY",
+    "priorityClassName": "PRIORITY_CLASS_NAME",
+}
+
+
+def pod_defaults_from_env(get: Callable[[str, str], str], prefix: str = "MLOPS_") -> PodOptions:
+    """The operator's defaults for every workload pod, checked like a spec's own (a ValueError names
+    the variable)."""
+    values: dict[str, Any] = {}
+    for key, name in POD_DEFAULT_NAMES.items():
+        text = get(name, "").strip()
+        if not text:
+            continue
+        if key == "imagePullSecrets":
+            values[key] = [{"name": n.strip()} for n in text.split(",") if n.strip()] or None
+        elif key == "priorityClassName":
+            values[key] = text
+        else:
+            try:
+                values[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{prefix}{name} is not JSON: {exc}") from None
+    try:
+        return PodOptions.model_validate(values)
+    except ValidationError as exc:
+        names = ", ".join(prefix + POD_DEFAULT_NAMES[str(e["loc"][0])] for e in exc.errors() if e["loc"])
+        raise ValueError(f"{names or 'the workload pod defaults'}: {exc}") from None
+
+
 # --- the settings -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
@@ -166,6 +181,9 @@ class Settings:
     max_n_estimators: int = 2000
     max_hidden_layer_size: int = 2048
     max_cache_size_mb: int = 2048
+    # Placement of every workload pod whose spec says nothing of it (the notify and registry Jobs:
+    # always): MLOPS_IMAGE_PULL_SECRETS, _NODE_SELECTOR, _TOLERATIONS, _AFFINITY, _PRIORITY_CLASS_NAME.
+    pod_defaults: PodOptions = field(default_factory=PodOptions)
     extra_env: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -224,4 +242,5 @@ class Settings:
             max_n_estimators=int(get("MAX_N_ESTIMATORS", "2000")),
             max_hidden_layer_size=int(get("MAX_HIDDEN_LAYER_SIZE", "2048")),
             max_cache_size_mb=int(get("MAX_CACHE_SIZE_MB", "2048")),
+            pod_defaults=pod_defaults_from_env(get, prefix),
         )

@@ -103,6 +103,68 @@ INVALID = [
     ),
     (MONITOR, "spec.driftShare", 0, "spec.driftShare"),
     (MONITOR, "spec.modelRef.name", "Not_A_Name", "spec.modelRef.name"),
+    # resources: extended resource names and whole devices; requests within limits
+    (MODEL, "spec.trainer.resources", {"requests": {"nvidia.com/gpu": "0.5"}}, "a whole number of devices"),
+    (MODEL, "spec.trainer.resources", {"requests": {"GPU": "1"}}, "keys must match"),
+    (DATASET, "spec.resources", {"limits": {"example.kubernetes.io/x": "1"}}, "kubernetes.io names"),
+    (
+        MODEL,
+        "spec.serving.resources",
+        {"requests": {"memory": "4Gi"}, "limits": {"memory": "1Gi"}},
+        "a request may not exceed its limit",
+    ),
+    (
+        MODEL,
+        "spec.trainer.resources",
+        {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "2"}},
+        "cannot be overcommitted",
+    ),
+    # placement
+    (MODEL, "spec.trainer.tolerations", [{"value": "x"}], "a toleration without a key needs operator Exists"),
+    (DATASET, "spec.tolerations", [{"key": "a", "operator": "Exists", "value": "x"}], "operator Exists takes no value"),
+    (
+        MONITOR,
+        "spec.tolerations",
+        [{"key": "a", "effect": "NoSchedule", "tolerationSeconds": 60}],
+        "tolerationSeconds is only for effect NoExecute",
+    ),
+    (MODEL, "spec.serving.nodeSelector", {"not a key": "x"}, "keys must match"),
+    (MODEL, "spec.serving.priorityClassName", "system-node-critical", "system- priority classes"),
+    (
+        MODEL,
+        "spec.trainer.affinity",
+        {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "gpu-memory", "operator": "Gt", "values": ["lots"]}]}
+                    ]
+                }
+            }
+        },
+        "Gt and Lt take one integer",
+    ),
+    (
+        MODEL,
+        "spec.serving.affinity",
+        {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchExpressions": [{"key": "app", "operator": "In"}]},
+                    }
+                ]
+            }
+        },
+        "In and NotIn need values",
+    ),
+    # the server's disruption budget
+    (MODEL, "spec.serving.disruptionBudget", {}, "set exactly one of minAvailable or maxUnavailable"),
+    (MODEL, "spec.serving.disruptionBudget", {"minAvailable": 1, "maxUnavailable": 1}, "set exactly one"),
+    (MODEL, "spec.serving.disruptionBudget", {"minAvailable": "100%"}, "a percentage below 100%"),
+    (MODEL, "spec.serving.disruptionBudget", {"maxUnavailable": 0}, "maxUnavailable is a number of pods (1-100)"),
+    (MODEL, "spec.serving.disruptionBudget", {"maxUnavailable": "half"}, "maxUnavailable is a number of pods"),
     # metadata.name: a DNS-1035 label (a Model's name is its Service's) that leaves room for the
     # longest suffix the operator appends to it (tests/contract/test_child_names.py)
     (MODEL, "metadata.name", "1st-model", 'metadata.name: Invalid value: "object": metadata.name must be at most 45'),
@@ -155,7 +217,7 @@ def test_the_api_server_applies_the_spec_defaults(api_client: client.ApiClient, 
 
     model = create(api_client, namespace, MODEL)
     assert model["spec"] == Model.model_validate(model).spec.dump()  # every default, the same values
-    assert model["spec"]["serving"]["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert model["spec"]["serving"]["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}  # no limits
     assert model["spec"]["retrain"] == {"onDatasetChange": True, "cooldownSeconds": 600}
     monitor = create(api_client, namespace, with_changes(MONITOR, "spec.schedule", DELETE))
     assert monitor["spec"]["schedule"] == {"intervalSeconds": 300}  # and the schedule rule holds
@@ -266,3 +328,87 @@ def test_status_is_a_subresource(api_client: client.ApiClient, namespace: str) -
         GROUP, VERSION, namespace, "models", "cancer-lr", {"status": {"phase": "Training", "latestVersion": 1}}
     )
     assert patched["status"]["phase"] == "Training"
+
+
+# --- what the builders render from admitted specs, on the same API server (dry run) --------------
+STEERED_MODEL = with_changes(
+    with_changes(
+        MODEL,
+        "spec.trainer",
+        {
+            "estimator": "sklearn.neural_network.MLPClassifier",
+            "resources": {"requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}},
+            "nodeSelector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["16000"]}]}
+            ]}}},
+            "imagePullSecrets": [{"name": "registry-creds"}],
+            "priorityClassName": "ml-training",
+        },
+    ),
+    "spec.serving",
+    {
+        "replicas": 3,
+        "resources": {"requests": {"memory": "2Gi"}},
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                                "labelSelector": {"matchLabels": {"mlops.dev/model": "cancer-lr"}}}}
+        ]}},
+        "disruptionBudget": {"minAvailable": "50%"},
+    },
+)  # fmt: skip
+
+
+RENDERED_PLURALS = {
+    "Job": "jobs",
+    "Deployment": "deployments",
+    "Service": "services",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+}
+
+
+def _dry_run(api: client.ApiClient, obj: dict[str, Any]) -> None:
+    """POST with dryRun=All: validated and admitted like a real create, stored nowhere."""
+    root = f"/apis/{obj['apiVersion']}" if "/" in obj["apiVersion"] else f"/api/{obj['apiVersion']}"
+    path = f"{root}/namespaces/{obj['metadata']['namespace']}/{RENDERED_PLURALS[obj['kind']]}"
+    request = api.param_serialize(
+        "POST",
+        path,
+        query_params=[("dryRun", "All"), ("fieldValidation", "Strict")],
+        body=obj,
+        header_params={"Content-Type": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = api.call_api(*request)
+    response.read()
+    assert response.status == 201, f"{obj['kind']}: {response.data!r}"
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_the_workloads_rendered_from_an_admitted_spec_pass_the_api_server(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """Issue 14: a spec with only requests.memory 4Gi once became a Job with a 1Gi limit, which the
+    API server refused. Here the admitted (defaulted) spec of a GPU trainer and a spread, budgeted
+    server is parsed as the operator parses it and rendered; the API server takes all of it."""
+    from mlops_operator.api.v1alpha1 import Model
+    from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
+    from mlops_operator.builders import jobs, serving
+    from mlops_operator.settings import Settings
+
+    model = Model.model_validate(create(api_client, namespace, STEERED_MODEL))
+    assert model.spec.trainer.resources.limits is None  # no schema default stands in the way
+    settings = Settings()
+    plan = jobs.training_plan(
+        model, version=1, target="target", dataset_version="d" * 64, data_uri="file:///var/lib/mlops/d.parquet",
+        champion=None, trigger="initial", settings=settings,
+    )  # fmt: skip
+    job = jobs.training_job(model, plan, jobs.training_request(jobs.training_spec_hash(model), "d", None), settings)
+    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    served = ModelVersion(version=1, state=VersionState.APPROVED, artifact_uri="file:///m.skops", sha256="a" * 64)
+    budget = serving.disruption_budget(model)
+    assert budget is not None
+    for obj in (job, serving.deployment(model, served, settings), serving.service(model), budget):
+        _dry_run(api_client, obj)

@@ -143,3 +143,43 @@ def test_limit_settings_that_cannot_work_fail_at_start_up(values: dict[str, Any]
 )
 def test_quantities_are_parsed_as_kubernetes_does(quantity: str, value: str) -> None:
     assert parse_quantity(quantity) == Decimal(value)
+
+
+def test_workload_pod_defaults_are_read_from_mlops_variables() -> None:
+    env = {
+        "MLOPS_IMAGE_PULL_SECRETS": "registry-creds, mirror-creds",
+        "MLOPS_NODE_SELECTOR": '{"kubernetes.io/os": "linux"}',
+        "MLOPS_TOLERATIONS": '[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]',
+        "MLOPS_AFFINITY": '{"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": '
+        '[{"weight": 10, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}}',
+        "MLOPS_PRIORITY_CLASS_NAME": "ml-batch",
+    }
+    defaults = Settings.from_env(env).pod_defaults
+    assert [s.name for s in defaults.image_pull_secrets or []] == ["registry-creds", "mirror-creds"]
+    assert defaults.node_selector == {"kubernetes.io/os": "linux"}
+    assert defaults.dump()["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    ]
+    assert defaults.affinity is not None and defaults.affinity.pod_anti_affinity is not None
+    assert defaults.priority_class_name == "ml-batch"
+    assert Settings.from_env({}).pod_defaults.dump() == {}
+    assert Settings.from_env({"MLOPS_NODE_SELECTOR": " ", "MLOPS_IMAGE_PULL_SECRETS": ","}).pod_defaults.dump() == {}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MLOPS_NODE_SELECTOR": "pool=gpu"}, "MLOPS_NODE_SELECTOR is not JSON"),
+        ({"MLOPS_TOLERATIONS": '{"key": "a"}'}, "MLOPS_TOLERATIONS"),  # a list, not one toleration
+        ({"MLOPS_TOLERATIONS": '[{"value": "x"}]'}, "MLOPS_TOLERATIONS"),  # no key needs Exists
+        (
+            {"MLOPS_AFFINITY": '{"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}'},
+            "MLOPS_AFFINITY",
+        ),
+        ({"MLOPS_PRIORITY_CLASS_NAME": "system-node-critical"}, "MLOPS_PRIORITY_CLASS_NAME"),
+        ({"MLOPS_IMAGE_PULL_SECRETS": "Bad Name"}, "MLOPS_IMAGE_PULL_SECRETS"),
+    ],
+)
+def test_workload_pod_defaults_that_no_pod_could_have_fail_at_start_up(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        Settings.from_env(env)

@@ -8,12 +8,16 @@ would do the same at every import, for ~90 ms per process; crdgen reads them onc
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from mlops_operator import contracts
 
@@ -26,7 +30,12 @@ ShortText = Annotated[str, StringConstraints(max_length=256)]
 Message = Annotated[str, StringConstraints(max_length=1024)]
 Uri = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
-Quantity = Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
+Quantity = Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")]
+
+
+def cel(*rules: tuple[str, str]) -> JsonDict:
+    """CEL rules `(rule, message)` of the CRD, as a model's or a field's `json_schema_extra`."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
 
 
 class CRModel(BaseModel):
@@ -90,22 +99,109 @@ class SecretKeyReference(CRModel):
     """The key in the Secret's data."""
 
 
-class ResourceList(CRModel):
-    """CPU and memory quantities (Kubernetes notation: 500m, 2, 256Mi, 1Gi)."""
+# --- quantities and container resources -------------------------------------------------------
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
+_SUFFIX: Final[Mapping[str, Decimal]] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+}
 
-    cpu: Quantity | None = None
-    """CPU, in cores (1, 0.5) or millicores (500m)."""
-    memory: Quantity | None = None
-    """Memory, in bytes with a suffix (256Mi, 1Gi)."""
+
+def parse_quantity(quantity: str) -> Decimal:
+    """A quantity (500m, 2, 256Mi, 1.5Gi) as a number of cores, bytes or devices."""
+    match = _QUANTITY.match(quantity.strip())
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r} (e.g. 500m, 2, 256Mi, 1Gi)")
+    return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
+
+
+# What a container may ask for, as Kubernetes checks it: the standard cpu, memory,
+# ephemeral-storage and hugepages-<size>, or an extended resource (a qualified name with a domain
+# outside kubernetes.io: nvidia.com/gpu, amd.com/gpu). No backslash in these patterns: crdgen puts
+# key patterns into CEL string literals.
+OVERCOMMITTABLE: Final = ("cpu", "memory", "ephemeral-storage")
+DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+QUALIFIED_NAME_PART = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+RESOURCE_NAME = rf"^(cpu|memory|ephemeral-storage|hugepages-[0-9]+(Ki|Mi|Gi)|{DNS_SUBDOMAIN}/{QUALIFIED_NAME_PART})$"
+ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=RESOURCE_NAME)]
+
+
+def _whole_devices(resources: dict[str, str]) -> dict[str, str]:
+    for name, value in resources.items():
+        if "kubernetes.io/" in name:
+            raise ValueError(f"{name}: kubernetes.io names are Kubernetes' own, not extended resources")
+        if "/" in name and not value.isdigit():
+            raise ValueError(f"{name}: an extended resource is a whole number of devices, got {value!r}")
+    return resources
+
+
+_RESOURCE_LIST_RULES = cel(
+    ("self.all(k, !k.contains('kubernetes.io/'))", "kubernetes.io names are Kubernetes' own, not extended resources"),
+    (
+        "self.all(k, !k.contains('/') || self[k].matches('^[0-9]+$'))",
+        "an extended resource (a name with a domain, e.g. nvidia.com/gpu) is a whole number of devices",
+    ),
+)
+# cpu, memory, ephemeral-storage, hugepages-<size> and extended resources (nvidia.com/gpu), as in a
+# container's resources.
+ResourceList = Annotated[
+    dict[ResourceName, Quantity],
+    Field(max_length=16, json_schema_extra=_RESOURCE_LIST_RULES),
+    AfterValidator(_whole_devices),
+]
+_RESOURCES_RULES = cel(
+    (
+        "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || "
+        "quantity(self.requests[k]).compareTo(quantity(self.limits[k])) <= 0)",
+        "a request may not exceed its limit",
+    ),
+    (
+        "!has(self.requests) || !has(self.limits) || self.requests.all(k, k in "
+        "['cpu', 'memory', 'ephemeral-storage'] || !(k in self.limits) || "
+        "quantity(self.requests[k]).compareTo(quantity(self.limits[k])) == 0)",
+        "hugepages and extended resources (e.g. nvidia.com/gpu) cannot be overcommitted: "
+        "give the same request and limit, or the limit only",
+    ),
+)
 
 
 class Resources(CRModel):
-    """Requests and limits of the workload container, as in a pod spec."""
+    """Requests and limits of the workload container, as in a pod spec. A limit left out is the
+    operator's default limit (MLOPS_DEFAULT_LIMIT_CPU/MEMORY) for cpu and memory, raised to the request
+    when the request is higher; an extended resource (nvidia.com/gpu) requested without a limit gets
+    the request as its limit."""
 
-    requests: ResourceList = Field(default_factory=lambda: ResourceList(cpu="100m", memory="256Mi"))
-    """What the scheduler reserves for the container."""
-    limits: ResourceList = Field(default_factory=lambda: ResourceList(cpu="1", memory="1Gi"))
-    """The most the container may use; above the memory limit it is OOM-killed (reason OOMKilled)."""
+    model_config = ConfigDict(json_schema_extra=_RESOURCES_RULES)
+
+    requests: ResourceList = Field(default_factory=lambda: {"cpu": "100m", "memory": "256Mi"})
+    """What the scheduler reserves for the container: cpu (cores: 1, 0.5, 500m), memory (bytes:
+    256Mi, 1Gi), ephemeral-storage, hugepages-<size>, or extended resources such as nvidia.com/gpu
+    (whole devices)."""
+    limits: ResourceList | None = None
+    """The most the container may use; above the memory limit it is OOM-killed (reason OOMKilled).
+    Omitted cpu or memory: the operator's default limit, raised to the request."""
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for name, request in self.requests.items():
+            limit = (self.limits or {}).get(name)
+            if limit is None:
+                continue
+            if parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(f"the request {name} {request} exceeds its limit {limit}")
+            if name not in OVERCOMMITTABLE and parse_quantity(request) != parse_quantity(limit):
+                raise ValueError(f"{name} cannot be overcommitted: give the same request and limit, or the limit only")
+        return self
 
 
 @dataclass(frozen=True)

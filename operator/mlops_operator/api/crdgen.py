@@ -44,7 +44,16 @@ _DROPPED_KEYS = {"title", "examples", "$defs", "discriminator"}
 
 
 def field_docstrings(cls: type) -> dict[str, str]:
-    """`{field: docstring}` for the string literals that follow annotated fields in `cls`'s source."""
+    """`{field: docstring}` for the string literals that follow annotated fields in the source of
+    `cls` and of the classes it inherits fields from (a subclass's own docstring wins)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if isinstance(base, type) and issubclass(base, BaseModel) and base is not BaseModel:
+            docs |= _own_field_docstrings(base)
+    return docs
+
+
+def _own_field_docstrings(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
@@ -108,56 +117,75 @@ def _structural(node: dict[str, Any], defaults: bool) -> dict[str, Any]:
     if "description" in node:
         node["description"] = " ".join(node["description"].split())
     if "anyOf" in node:
-        branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
-        types = {b.get("type") for b in branches}
-        if len(branches) == 1:
-            node = {**_structural(branches[0], defaults), **{k: v for k, v in node.items()}}
-        elif types <= {"integer", "number"}:
-            node = {**node, "type": "number"}
-        else:  # a scalar union (hyperparameter values): any JSON value, checked by pydantic
-            node = {**node, "x-kubernetes-preserve-unknown-fields": True}
+        node = _union(node, defaults)
     if "const" in node:
         node["enum"] = [node.pop("const")]
+    if "x-kubernetes-validations" in node:  # rule, message, then the rest: as spec_rules read
+        rank = {"rule": 0, "message": 1}
+        node["x-kubernetes-validations"] = [
+            dict(sorted(r.items(), key=lambda kv: rank.get(kv[0], 2))) for r in node["x-kubernetes-validations"]
+        ]
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in node and not isinstance(node[bound], bool):
             node["minimum" if bound == "exclusiveMinimum" else "maximum"] = node[bound]
             node[bound] = True
     kind = node.get("type")
     if kind == "object" or "properties" in node:
-        node["type"] = "object"
-        # Kubernetes forbids patternProperties/propertyNames: keep the value schema, check keys in CEL.
-        patterns = node.pop("patternProperties", None)
-        names = node.pop("propertyNames", {})
-        if patterns:
-            (key_pattern, value_schema), *_ = patterns.items()
-            node["additionalProperties"] = value_schema
-            max_key = names.get("maxLength", DEFAULT_MAX_LENGTH)
-            # CEL cannot type a map of untyped values; pydantic checks those keys instead.
-            if "type" in _structural(value_schema, defaults):
-                node["x-kubernetes-validations"] = [
-                    {
-                        "rule": f"self.all(k, k.matches('{key_pattern}') && size(k) <= {max_key})",
-                        "message": f"keys must match {key_pattern} and be at most {max_key} characters",
-                    }
-                ]
-        props = node.get("properties", {})
-        node["properties"] = {k: _structural(v, defaults) for k, v in props.items()}
-        if not node["properties"]:
-            node.pop("properties")
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            node["additionalProperties"] = _structural(extra, defaults)
-            node.setdefault("maxProperties", DEFAULT_MAX_PROPERTIES)
-        elif extra is False or extra is True:
-            node.pop("additionalProperties")
-        if "required" in node:
-            node["required"] = sorted(node["required"])
+        node = _object(node, defaults)
     elif kind == "array":
         node["items"] = _structural(node.get("items", {}), defaults)
         node.setdefault("maxItems", DEFAULT_MAX_ITEMS)
     elif kind == "string" and "enum" not in node and node.get("format") != "date-time":
         node.setdefault("maxLength", DEFAULT_MAX_LENGTH)
     return _ordered(node)
+
+
+def _union(node: dict[str, Any], defaults: bool) -> dict[str, Any]:
+    """An `anyOf`: Optional[X] is X; int | float a number; int | str an IntOrString (each branch's
+    bounds are the model's CEL rules); any other scalar union any JSON value, checked by pydantic."""
+    branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+    types = {b.get("type") for b in branches}
+    if len(branches) == 1:
+        return {**_structural(branches[0], defaults), **node}
+    if types <= {"integer", "number"}:
+        return {**node, "type": "number"}
+    if types == {"integer", "string"}:
+        return {**node, "x-kubernetes-int-or-string": True}
+    return {**node, "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _object(node: dict[str, Any], defaults: bool) -> dict[str, Any]:
+    node["type"] = "object"
+    # Kubernetes forbids patternProperties/propertyNames: keep the value schema, check keys in CEL.
+    patterns = node.pop("patternProperties", None)
+    names = node.pop("propertyNames", {})
+    if patterns:
+        (key_pattern, value_schema), *_ = patterns.items()
+        node["additionalProperties"] = value_schema
+        max_key = names.get("maxLength", DEFAULT_MAX_LENGTH)
+        # CEL cannot type a map of untyped values; pydantic checks those keys instead.
+        if "type" in _structural(value_schema, defaults):
+            literal = key_pattern.replace("\\", "\\\\").replace("'", "\\'")  # a CEL string literal
+            node["x-kubernetes-validations"] = [
+                {
+                    "rule": f"self.all(k, k.matches('{literal}') && size(k) <= {max_key})",
+                    "message": f"keys must match {key_pattern} and be at most {max_key} characters",
+                },
+                *node.get("x-kubernetes-validations", []),
+            ]
+    props = node.get("properties", {})
+    node["properties"] = {k: _structural(v, defaults) for k, v in props.items()}
+    if not node["properties"]:
+        node.pop("properties")
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        node["additionalProperties"] = _structural(extra, defaults)
+        node.setdefault("maxProperties", DEFAULT_MAX_PROPERTIES)
+    elif extra is False or extra is True:
+        node.pop("additionalProperties")
+    if "required" in node:
+        node["required"] = sorted(node["required"])
+    return node
 
 
 _KEY_ORDER = (
@@ -183,6 +211,7 @@ _KEY_ORDER = (
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
     "x-kubernetes-validations",
 )
 

@@ -1,9 +1,15 @@
-"""Profile, training, drift-check and webhook-notify Jobs.
+"""Profile, training, drift-check, registry and webhook-notify Jobs.
 
 Every Job: deterministic name (so a retried reconcile finds the same Job, never a second one), owner
 reference to its custom resource (GC removes it, and its Pods, with the owner), small backoffLimit,
 activeDeadlineSeconds, ttlSecondsAfterFinished, and a podFailurePolicy: evictions and other
 disruptions are ignored, the reserved exit codes of data and spec errors fail the Job at once.
+
+Placement (node selector, tolerations, affinity, priority class, image pull secrets): a profile,
+training or drift-check pod takes its spec's (Dataset, spec.trainer, DriftMonitor), each field
+over the operator's default. The registry and notify Jobs run the operator's image with small fixed
+resources and take the operator's defaults only: a GPU trainer's node selector would otherwise
+send a 50m bookkeeping pod to (and scale up) a GPU node.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from mlops_operator.api.plans import (
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor
 from mlops_operator.api.v1alpha1.model import Model, ModelVersion
-from mlops_operator.builders import meta, pods
+from mlops_operator.api.v1alpha1.pods import PodOptions
+from mlops_operator.builders import limits, meta, pods
 from mlops_operator.settings import Settings
 
 WORKLOAD_CONTAINER = "main"
@@ -56,6 +63,7 @@ def _job(
     annotations: dict[str, str] | None = None,
     service_account: str | None = None,
     store: bool = True,
+    options: PodOptions | None = None,
 ) -> dict[str, Any]:
     metadata = meta.object_meta(name, owner, component, extra_labels=extra_labels, annotations=annotations)
     rules: list[dict[str, Any]] = [
@@ -87,6 +95,7 @@ def _job(
                     service_account=service_account or settings.workload_service_account,
                     restart_policy="Never",
                     store=store,
+                    options=options,
                 ),
             },
         },
@@ -96,7 +105,8 @@ def _job(
 # --- Dataset --------------------------------------------------------------------------------------
 def profile_request(dataset: Dataset, tick: int) -> dict[str, Any]:
     """What identifies one profiling run: the spec and, with a refresh interval, the refresh tick."""
-    return {"spec": dataset.spec.dump(), "tick": tick}
+    spec = dataset.spec.dump()
+    return {"spec": spec | {"resources": limits.hashable_resources(spec["resources"])}, "tick": tick}
 
 
 def profile_job_name(dataset: Dataset, tick: int) -> str:
@@ -121,6 +131,7 @@ def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, An
         backoff_limit=PROFILE_BACKOFF_LIMIT,
         deadline_seconds=settings.profile_deadline_seconds,
         annotations={contracts.ANNOTATION_SCHEDULED_TICK: str(tick)},
+        options=dataset.spec,
     )
 
 
@@ -128,14 +139,9 @@ def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, An
 def training_spec_hash(model: Model) -> str:
     """Hash of the fields whose change calls for a new training run (not approval or serving)."""
     spec = model.spec
-    return meta.hash8(
-        {
-            "task": spec.task,
-            "target": spec.target,
-            "trainer": spec.trainer.dump(),
-            "dataset": spec.dataset_ref.name,
-        }
-    )
+    trainer = spec.trainer.dump()
+    trainer["resources"] = limits.hashable_resources(trainer["resources"])
+    return meta.hash8({"task": spec.task, "target": spec.target, "trainer": trainer, "dataset": spec.dataset_ref.name})
 
 
 def training_request(spec_hash: str, dataset_version: str, retrain_request: str | None) -> dict[str, str]:
@@ -212,6 +218,7 @@ def training_job(model: Model, plan: TrainingPlan, request: dict[str, str], sett
             contracts.LABEL_DATASET_VERSION: meta.label_value(plan.dataset_version),
         },
         annotations=annotations,
+        options=trainer,
     )
 
 
@@ -292,6 +299,7 @@ def drift_job(monitor: DriftMonitor, plan: DriftPlan, tick: datetime, settings: 
         deadline_seconds=settings.drift_deadline_seconds,
         extra_labels={contracts.LABEL_MODEL: monitor.spec.model_ref.name},
         annotations={contracts.ANNOTATION_SCHEDULED_TICK: tick.isoformat()},
+        options=monitor.spec,
     )
 
 

@@ -2,7 +2,8 @@
 
 Pure: typed spec + Settings in, values and messages out; no I/O, no clock.
 
-- `container_limits`: every workload container gets cpu and memory limits, whatever its spec says.
+- `container_limits`: every workload container gets cpu and memory limits, whatever its spec says,
+  and a limit for every extended resource it requests.
 - `exceeds_ceilings`: what in a spec goes beyond the operator's ceilings (MLOPS_MAX_*), in words, for
   the reconcilers to refuse the spec with (an empty list: within every ceiling).
 """
@@ -11,34 +12,49 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any, Final
 
-from mlops_operator.api.base import ResourceList, Resources
+from mlops_operator.api.base import OVERCOMMITTABLE, Resources
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitorSpec
 from mlops_operator.api.v1alpha1.model import ModelSpec, ParamValue
 from mlops_operator.settings import Settings, parse_quantity
 
 RESOURCE_KEYS = ("cpu", "memory")
+LEGACY_DEFAULT_LIMITS: Final = {"cpu": "1", "memory": "1Gi"}
 Spec = DatasetSpec | ModelSpec | DriftMonitorSpec
 
 
 def container_limits(spec: Resources, settings: Settings) -> dict[str, str]:
-    """cpu and memory limits, always both.
+    """Every limit the spec gives, and cpu and memory limits always.
 
-    A limit the spec gives is kept. A missing one (no `limits`, `limits: {}`, or one key only) is the
-    operator's default (MLOPS_DEFAULT_LIMIT_CPU/MEMORY), raised to the request when the request is
-    higher: the API server refuses a container whose requests exceed its limits.
+    A missing cpu or memory limit (no `limits`, `limits: {}`, or one key only) is the operator's
+    default (MLOPS_DEFAULT_LIMIT_CPU/MEMORY), raised to the request when the request is higher: the
+    API server refuses a container whose requests exceed its limits. Hugepages and extended
+    resources (nvidia.com/gpu) cannot be overcommitted: one requested without a limit gets the
+    request as its limit, which the API server insists on.
     """
-    given = spec.limits if "limits" in spec.model_fields_set else ResourceList()
+    given = dict(spec.limits or {})
     defaults = {"cpu": settings.default_limit_cpu, "memory": settings.default_limit_memory}
     out: dict[str, str] = {}
     for key in RESOURCE_KEYS:
-        value = getattr(given, key) or defaults[key]
-        request = getattr(spec.requests, key)
-        if not getattr(given, key) and request and parse_quantity(request) > parse_quantity(value):
+        value = given.get(key) or defaults[key]
+        request = spec.requests.get(key)
+        if key not in given and request and parse_quantity(request) > parse_quantity(value):
             value = request
         out[key] = value
+    out |= {name: value for name, value in given.items() if name not in RESOURCE_KEYS}
+    for name, request in spec.requests.items():
+        if name not in OVERCOMMITTABLE:
+            out.setdefault(name, request)
     return out
+
+
+def hashable_resources(resources: dict[str, Any]) -> dict[str, Any]:
+    """A dumped `resources` as spec hashes saw it while the schema defaulted limits to
+    {cpu: 1, memory: 1Gi}: a spec without limits keeps the hash (and so the Job name) it had, and an
+    upgrade starts no training or profiling of its own."""
+    return resources if "limits" in resources else {**resources, "limits": dict(LEGACY_DEFAULT_LIMITS)}
 
 
 def exceeds_ceilings(spec: Spec, settings: Settings) -> list[str]:
@@ -56,9 +72,9 @@ def exceeds_ceilings(spec: Spec, settings: Settings) -> list[str]:
 
 def _resources(path: str, resources: Resources, settings: Settings) -> Iterator[str]:
     ceilings = {"cpu": (settings.max_cpu, "MLOPS_MAX_CPU"), "memory": (settings.max_memory, "MLOPS_MAX_MEMORY")}
-    for section, values in (("requests", resources.requests), ("limits", resources.limits)):
+    for section, values in (("requests", resources.requests), ("limits", resources.limits or {})):
         for key in RESOURCE_KEYS:
-            value: str | None = getattr(values, key)
+            value = values.get(key)
             ceiling, setting = ceilings[key]
             if value and parse_quantity(value) > parse_quantity(ceiling):
                 yield f"{path}.{section}.{key} {value} exceeds the ceiling {ceiling} ({setting})"

@@ -1,4 +1,5 @@
-"""Pod fragments every workload shares: restricted security, the store volume, env, resources.
+"""Pod fragments every workload shares: restricted security, the store volume, env, resources,
+placement (node selector, tolerations, affinity, priority class, image pull secrets).
 
 A container that touches the store (profile, train, serve, drift, registry) gets the store's URI, its
 non-secret settings as env values (Settings.store_env), the store Secret by reference (envFrom, read
@@ -12,6 +13,7 @@ from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resources
+from mlops_operator.api.v1alpha1.pods import PodOptions
 from mlops_operator.builders import limits
 from mlops_operator.settings import Settings
 
@@ -45,13 +47,25 @@ def container_security_context() -> dict[str, Any]:
 
 
 def resources(spec: Resources, settings: Settings) -> dict[str, Any]:
-    """The spec's requests, and cpu and memory limits always (limits.container_limits)."""
+    """The spec's requests, and limits: cpu and memory always, and every extended resource requested
+    (limits.container_limits)."""
     out: dict[str, Any] = {}
-    requests = {k: v for k, v in (("cpu", spec.requests.cpu), ("memory", spec.requests.memory)) if v}
-    if requests:
-        out["requests"] = requests
+    if spec.requests:
+        out["requests"] = dict(spec.requests)
     out["limits"] = limits.container_limits(spec, settings)
     return out
+
+
+def placement(options: PodOptions | None, settings: Settings) -> dict[str, Any]:
+    """imagePullSecrets, nodeSelector, tolerations, affinity and priorityClassName of a pod: each one
+    the spec gives (`options`), else the operator's default; empty ones are left out."""
+    defaults = settings.pod_defaults.dump()
+    given = (
+        options.model_dump(by_alias=True, include=set(PodOptions.model_fields), exclude_none=True, mode="json")
+        if options
+        else {}
+    )
+    return {key: value for key, value in (defaults | given).items() if value}
 
 
 def uses_store_volume(settings: Settings) -> bool:
@@ -141,7 +155,9 @@ def pod_spec(
     restart_policy: str | None = None,
     read_only_store: bool = False,
     store: bool = True,
+    options: PodOptions | None = None,
 ) -> dict[str, Any]:
+    """A workload pod; `options`: the spec's placement (None: the operator's defaults only)."""
     spec: dict[str, Any] = {
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
@@ -149,6 +165,7 @@ def pod_spec(
         "containers": containers,
         "volumes": volumes(settings, read_only_store=read_only_store, store=store),
         "enableServiceLinks": False,
+        **placement(options, settings),
     }
     if restart_policy:
         spec["restartPolicy"] = restart_policy

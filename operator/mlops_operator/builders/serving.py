@@ -1,4 +1,4 @@
-"""The serving Deployment, Service and optional HorizontalPodAutoscaler of a Model.
+"""The serving Deployment, Service, and optional HorizontalPodAutoscaler and PodDisruptionBudget of a Model.
 
 Zero-downtime rollouts: maxUnavailable 0 / maxSurge 1 and a readiness probe on the model's own ready
 endpoint, so traffic only moves to a pod that has loaded and verified its artifact. The pod template
@@ -7,10 +7,12 @@ carries the version (label and annotation), so a new version always rolls.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1.model import Model, ModelVersion
+from mlops_operator.api.v1alpha1.pods import DisruptionBudget
 from mlops_operator.builders import meta, pods
 from mlops_operator.settings import Settings
 
@@ -109,7 +111,9 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
                 "labels": pod_labels,
                 "annotations": {contracts.ANNOTATION_SERVED_VERSION: str(version.version)},
             },
-            "spec": pods.pod_spec([container], settings, service_account=settings.serving_service_account),
+            "spec": pods.pod_spec(
+                [container], settings, service_account=settings.serving_service_account, options=serving
+            ),
         },
     }
     # With an HPA the replica count is the autoscaler's; writing it here would fight it on every apply.
@@ -158,6 +162,48 @@ def hpa(model: Model) -> dict[str, Any] | None:
             "metadata": metadata,
             "spec": spec,
         }
+    )
+
+
+def fewest_replicas(model: Model) -> int:
+    """The fewest server pods that run: autoscaling.minReplicas with an autoscaler, else replicas."""
+    serving = model.spec.serving
+    return serving.autoscaling.min_replicas if serving.autoscaling is not None else serving.replicas
+
+
+def evictable(budget: DisruptionBudget, replicas: int) -> int:
+    """Server pods the budget lets go at once out of `replicas` (percentages round up, as in the
+    disruption controller)."""
+
+    def scaled(value: int | str) -> int:
+        return value if isinstance(value, int) else math.ceil(int(value.rstrip("%")) * replicas / 100)
+
+    if budget.min_available is not None:
+        return max(0, replicas - scaled(budget.min_available))
+    return min(replicas, scaled(budget.max_unavailable or 0))
+
+
+def disruption_budget(model: Model) -> dict[str, Any] | None:
+    """The server's PodDisruptionBudget; None when none is asked for, fewer than two server pods run,
+    or the budget would let none of them go (it would block every node drain)."""
+    serving = model.spec.serving
+    budget = serving.disruption_budget
+    replicas = fewest_replicas(model)
+    if budget is None or not serving.enabled or replicas < 2 or evictable(budget, replicas) < 1:
+        return None
+    metadata = meta.object_meta(deployment_name(model), model, contracts.Component.SERVE)
+    spec = {
+        "selector": {"matchLabels": selector(model)},
+        # The one not given is null, so that a merge patch switching from one to the other clears it
+        # (a budget with both is refused).
+        "minAvailable": budget.min_available,
+        "maxUnavailable": budget.max_unavailable,
+        # A server pod that is not ready serves nothing: evicting it never costs availability, and a
+        # failed rollout must not block node drains.
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+    return meta.with_spec_hash(
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata, "spec": spec}
     )
 
 

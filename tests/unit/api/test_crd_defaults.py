@@ -65,9 +65,25 @@ PARTIAL = [  # nested objects given in part: the rest comes from the level below
         {
             "datasetRef": {"name": "d"},
             "task": "regression",
-            "trainer": {"image": "registry.example/trainer:1", "resources": {"limits": {"memory": "4Gi"}}},
+            "trainer": {
+                "image": "registry.example/trainer:1",
+                "resources": {"limits": {"memory": "4Gi", "nvidia.com/gpu": "1"}},
+                "tolerations": [{"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Exists"}, {"key": "a"}],
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+            },
             "validation": {"metric": "rmse", "threshold": 3.5},
-            "serving": {"autoscaling": {"maxReplicas": 5}, "collection": {"sampleRate": 0.1}},
+            "serving": {
+                "autoscaling": {"maxReplicas": 5},
+                "collection": {"sampleRate": 0.1},
+                "disruptionBudget": {"maxUnavailable": "25%"},
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 50, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}
+                        ]
+                    }
+                },
+            },
             "approval": {"policy": "Manual"},
             "approvedVersion": 2,
         },
@@ -112,8 +128,8 @@ def test_defaults_on_spec_only() -> None:
         (Model, ("approval", "properties", "policy", "default"), "Automatic"),
         (
             Model,
-            ("trainer", "properties", "resources", "properties", "limits", "default"),
-            {"cpu": "1", "memory": "1Gi"},
+            ("trainer", "properties", "resources", "properties", "requests", "default"),
+            {"cpu": "100m", "memory": "256Mi"},
         ),
         (DriftMonitor, ("schedule", "default"), {"intervalSeconds": 300}),
         (Dataset, ("quality", "properties", "minRows", "default"), 10),
@@ -130,3 +146,23 @@ def test_optional_fields_have_no_default() -> None:
     props = spec_schema(Model)["properties"]
     assert "default" not in props["approvedVersion"] and "default" not in props["target"]
     assert "default" not in props["serving"]["properties"]["autoscaling"]
+    assert "default" not in props["serving"]["properties"]["disruptionBudget"]
+    for section in ("trainer", "serving"):
+        steering = props[section]["properties"]
+        for name in ("imagePullSecrets", "nodeSelector", "tolerations", "affinity", "priorityClassName"):
+            assert "default" not in steering[name], f"{section}.{name}: the operator's default applies"
+
+
+def test_limits_have_no_default_so_a_request_alone_never_meets_a_lower_limit() -> None:
+    """A schema default {cpu: 1, memory: 1Gi} made `requests.memory: 4Gi` a Job the API server refuses
+    (requests above limits); without it the builder's fallback (the default, raised to the request) applies."""
+    for cls in ALL_KINDS:
+        text = repr(spec_schema(cls))
+        assert "'limits': {'description'" in text
+    obj = body(
+        "Model",
+        {"datasetRef": {"name": "d"}, "trainer": {"image": "x/y:1", "resources": {"requests": {"memory": "4Gi"}}}},
+    )
+    defaulted = apply_defaults(spec_schema(Model), copy.deepcopy(obj["spec"]))
+    assert defaulted["trainer"]["resources"] == {"requests": {"memory": "4Gi"}}
+    assert "limits" not in defaulted["serving"]["resources"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlops_operator.api.plans import ChampionRef
 from mlops_operator.api.v1alpha1.model import ModelVersion, VersionState
+from mlops_operator.api.v1alpha1.pods import PodOptions
 from mlops_operator.builders import jobs, serving
 from mlops_operator.settings import Settings, StoreEnv
 from tests.unit import factories as f
@@ -54,6 +55,63 @@ def test_training_job_custom_image_with_champion(golden: Golden) -> None:
         # an object store: no claim, and the store's account reaches the pod as a value
         _training_job(model_, champion, AZURE),
     )
+
+
+# The operator's defaults for every workload pod (MLOPS_IMAGE_PULL_SECRETS, _NODE_SELECTOR,
+# _TOLERATIONS): a spec's own field replaces its default, the others stay.
+STEERED = Settings(
+    image="localhost/mlops-operator:test",
+    store_uri="file:///var/lib/mlops",
+    store_claim="mlops-artifacts",
+    pod_defaults=PodOptions.model_validate(
+        {
+            "imagePullSecrets": [{"name": "registry-creds"}],
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
+        }
+    ),
+)
+
+
+def test_training_job_on_a_gpu_node(golden: Golden) -> None:
+    """One GPU, 4Gi requested without limits (cpu and memory limits: the defaults raised to the
+    requests; the GPU's: its request); the GPU pool's node selector and taint replace the defaults,
+    the pull secret is the operator's."""
+    model_ = f.model(
+        trainer={
+            "estimator": "sklearn.neural_network.MLPClassifier",
+            "resources": {"requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}},
+            "nodeSelector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "priorityClassName": "ml-training",
+        }
+    )
+    golden("training-job-gpu", _training_job(model_, None, STEERED))
+
+
+def test_server_deployment_spread_over_nodes_with_a_disruption_budget(golden: Golden) -> None:
+    model_ = f.model(
+        serving={
+            "replicas": 3,
+            "affinity": {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 100,
+                            "podAffinityTerm": {
+                                "labelSelector": {"matchLabels": {"mlops.dev/model": "iris-clf"}},
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                        }
+                    ]
+                }
+            },
+            "tolerations": [],  # none of the operator's: servers stay off the dedicated ML nodes
+            "disruptionBudget": {"maxUnavailable": 1},
+        }
+    )
+    golden("server-deployment-affinity", serving.deployment(model_, SERVED, STEERED))
+    golden("server-pdb", serving.disruption_budget(model_))
 
 
 def test_drift_job(golden: Golden) -> None:

@@ -15,10 +15,15 @@ SERVED = ModelVersion(version=3, state=VersionState.APPROVED, artifact_uri="s3:/
 # The pods that read or write the store, and the one that must not.
 STORE_ROLES = ("profile", "train", "train-custom-image", "serve", "drift", "registry")
 ROLES = (*STORE_ROLES, "notify")
+# The pods a spec places (the registry and notify Jobs take the operator's defaults only).
+PLACED_ROLES = ("profile", "train", "train-custom-image", "serve", "drift")
 
 
-def _training(settings: Settings, resources: dict[str, Any] | None, image: str | None) -> dict[str, Any]:
+def _training(
+    settings: Settings, resources: dict[str, Any] | None, image: str | None, placement: dict[str, Any]
+) -> dict[str, Any]:
     trainer: dict[str, Any] = {"image": image} if image else {"estimator": "sklearn.linear_model.LogisticRegression"}
+    trainer |= placement
     if resources is not None:
         trainer["resources"] = resources
     model = f.model(trainer=trainer)
@@ -35,17 +40,21 @@ def _training(settings: Settings, resources: dict[str, Any] | None, image: str |
     return jobs.training_job(model, plan, jobs.training_request("h", "v", None), settings)
 
 
-def render(settings: Settings, resources: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The pod template of each role; `resources` (a spec's resources, as a user writes them) goes into
-    every spec that has one (the registry and notify Jobs have fixed resources)."""
+def render(
+    settings: Settings, resources: dict[str, Any] | None = None, placement: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The pod template of each role; `resources` (a spec's resources, as a user writes them) and
+    `placement` (nodeSelector, tolerations, … as a user writes them) go into every spec that has them
+    (the registry and notify Jobs have neither)."""
     spec_resources: dict[str, Any] = {} if resources is None else {"resources": resources}
-    serving_spec: dict[str, Any] = {"serving": spec_resources} if resources is not None else {}
+    spec_resources |= placement or {}
+    serving_spec: dict[str, Any] = {"serving": spec_resources} if spec_resources else {}
     monitor = f.monitor(action={"webhook": {"secretRef": {"name": "hooks", "key": "url"}}}, **spec_resources)
     drift_plan = jobs.drift_plan(monitor, tick=TICK, profile_uri="s3://b/p.json", settings=settings)
     objects = {
         "profile": jobs.profile_job(f.dataset(**spec_resources), settings, 0),
-        "train": _training(settings, resources, None),
-        "train-custom-image": _training(settings, resources, "registry.example/trainer:1"),
+        "train": _training(settings, resources, None, placement or {}),
+        "train-custom-image": _training(settings, resources, "registry.example/trainer:1", placement or {}),
         "serve": serving.deployment(f.model(**serving_spec), SERVED, settings),
         "drift": jobs.drift_job(monitor, drift_plan, TICK, settings),
         "registry": jobs.registry_job(f.model(), [SERVED], settings),

@@ -20,6 +20,7 @@ from mlops_operator.api.base import (
     ShortText,
     Uri,
 )
+from mlops_operator.api.v1alpha1.pods import PodOptions
 
 
 class DataFormat(enum.StrEnum):
@@ -105,8 +106,9 @@ class QualityRules(CRModel):
     """Fewer rows than this left after cleaning fails the version (InsufficientData)."""
 
 
-class DatasetSpec(CRModel):
-    """The desired state of a Dataset: its source, expected schema and quality rules."""
+class DatasetSpec(PodOptions):
+    """The desired state of a Dataset: its source, expected schema and quality rules; and where its
+    profile pods run."""
 
     source: DataSource
     """Where the data is read from."""
@@ -118,7 +120,7 @@ class DatasetSpec(CRModel):
     """Re-read the source this often (at epoch-aligned ticks); a changed content hash is a new
     version. Omitted: read once per spec change."""
     resources: Resources = Field(default_factory=Resources)
-    """CPU and memory of the profile Job."""
+    """CPU, memory and devices of the profile Job."""
 
 
 class Severity(enum.StrEnum):

@@ -22,6 +22,7 @@ from mlops_operator.api.base import (
     ShortText,
     Uri,
 )
+from mlops_operator.api.v1alpha1.pods import PodOptions
 
 CronExpr = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=r"^(\S+\s+){4}\S+$")]
 
@@ -80,8 +81,9 @@ class DriftAction(CRModel):
     """Notify a webhook on drift; omitted: no notification."""
 
 
-class DriftMonitorSpec(CRModel):
-    """The desired state of a DriftMonitor: which Model, how often, which tests, what to do on drift."""
+class DriftMonitorSpec(PodOptions):
+    """The desired state of a DriftMonitor: which Model, how often, which tests, what to do on drift;
+    and where its drift-check pods run."""
 
     model_ref: LocalObjectReference
     """The Model (same namespace) whose collected scoring inputs are checked."""
@@ -111,7 +113,7 @@ class DriftMonitorSpec(CRModel):
     action: DriftAction = Field(default_factory=DriftAction)
     """What happens on drift."""
     resources: Resources = Field(default_factory=Resources)
-    """CPU and memory of the drift-check Job."""
+    """CPU, memory and devices of the drift-check Job."""
     history_limit: int = Field(default=20, ge=1, le=100)
     """Checks kept in status.history."""
 

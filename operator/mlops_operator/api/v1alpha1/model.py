@@ -21,6 +21,7 @@ from mlops_operator.api.base import (
     ShortText,
     Uri,
 )
+from mlops_operator.api.v1alpha1.pods import DisruptionBudget, PodOptions
 
 EstimatorPath = Annotated[
     str, StringConstraints(min_length=3, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -67,8 +68,9 @@ class ImprovementMode(enum.StrEnum):
     RELATIVE = "relative"
 
 
-class TrainerSpec(CRModel):
-    """How a version is trained: an allowlisted scikit-learn estimator, or a custom image."""
+class TrainerSpec(PodOptions):
+    """How a version is trained: an allowlisted scikit-learn estimator, or a custom image; and where
+    its training pods run."""
 
     estimator: EstimatorPath | None = None
     """Dotted scikit-learn class path from the allowlist, e.g. sklearn.linear_model.LogisticRegression.
@@ -86,7 +88,7 @@ class TrainerSpec(CRModel):
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     """Seed of the train/test split and of the estimator's random_state."""
     resources: Resources = Field(default_factory=Resources)
-    """CPU and memory of the training Job."""
+    """CPU, memory and devices (e.g. nvidia.com/gpu) of the training Job."""
     active_deadline_seconds: int = Field(default=3600, ge=30, le=7 * 24 * 3600)
     """A training Job running longer than this fails the version (DeadlineExceeded)."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
@@ -147,15 +149,16 @@ class CollectionSpec(CRModel):
     """Write the buffer once it holds this many rows."""
 
 
-class ServingSpec(CRModel):
-    """The model server: a Deployment and a Service speaking the Open Inference Protocol V2."""
+class ServingSpec(PodOptions):
+    """The model server: a Deployment and a Service speaking the Open Inference Protocol V2; and where
+    its pods run."""
 
     enabled: bool = True
     """Serve at all; false removes the server and Ready then follows Approved."""
     replicas: int = Field(default=1, ge=0, le=100)
     """Server pods, when autoscaling is not set."""
     resources: Resources = Field(default_factory=Resources)
-    """CPU and memory of each server pod."""
+    """CPU, memory and devices (e.g. nvidia.com/gpu) of each server pod."""
     autoscaling: AutoscalingSpec | None = None
     """Scale the server on CPU; omitted: a fixed number of replicas."""
     collection: CollectionSpec = Field(default_factory=CollectionSpec)
@@ -163,6 +166,8 @@ class ServingSpec(CRModel):
     progress_deadline_seconds: int = Field(default=180, ge=30, le=3600)
     """A rollout that makes no progress for this long fails, and the previous version serves again
     (RolledBack)."""
+    disruption_budget: DisruptionBudget | None = None
+    """A PodDisruptionBudget for the server pods; omitted: none."""
 
 
 class RetrainSpec(CRModel):
