@@ -92,8 +92,6 @@ GROUP, VERSION = contracts.GROUP, contracts.VERSION
 NAMESPACES = 10
 PROBE = "m0000"
 PROBE_MONITOR = "probe-drift"
-HARNESS_SERVICE_CIDR = "10.97.0.0/24"  # tests/integration/apiserver.py: room for 253 Services
-WIDE_SERVICE_CIDR = "10.97.0.0/16"
 KINDS = {
     "Job": "/apis/batch/v1/jobs",
     "Deployment": "/apis/apps/v1/deployments",
@@ -580,25 +578,12 @@ def start_floor(kubeconfig: Path, namespaces: list[str], workdir: Path) -> Opera
 
 @contextlib.contextmanager
 def harness_apiserver(workdir: Path, services: int) -> Iterator[tuple[apiserver.ApiServer, str]]:
-    """The harness's apiserver. Its Service CIDR (HARNESS_SERVICE_CIDR) holds 253 Services; when a run
-    needs more, the argument is widened on the way to Popen (tests/ is not ours to edit)."""
-    cidr = HARNESS_SERVICE_CIDR
-    original = subprocess.Popen
-    if services > 250:
-        cidr = WIDE_SERVICE_CIDR
-
-        def popen(args: list[str], *a: Any, **kw: Any) -> subprocess.Popen[bytes]:
-            if any(str(x).endswith("kube-apiserver") for x in args[:1]):
-                if HARNESS_SERVICE_CIDR not in args:
-                    raise RuntimeError(f"{HARNESS_SERVICE_CIDR} not in the harness's kube-apiserver flags any more")
-                args = [WIDE_SERVICE_CIDR if x == HARNESS_SERVICE_CIDR else x for x in args]
-            return original(args, *a, **kw)
-
-        apiserver.subprocess.Popen = popen  # type: ignore[assignment,misc]
-    try:
-        server = apiserver.start(workdir / "apiserver")
-    finally:
-        apiserver.subprocess.Popen = original  # type: ignore[misc]
+    """The harness's apiserver; its Service range (apiserver.SERVICE_CIDR) must hold every Model's Service."""
+    cidr = apiserver.SERVICE_CIDR
+    capacity = 2 ** (32 - int(cidr.split("/")[1])) - 2
+    if services > capacity:
+        raise RuntimeError(f"{services} Services do not fit the harness's Service range {cidr}")
+    server = apiserver.start(workdir / "apiserver")
     try:
         yield server, cidr
     finally:
