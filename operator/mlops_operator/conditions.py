@@ -38,6 +38,7 @@ class Type(enum.StrEnum):
     SERVING = "Serving"
     # DriftMonitor
     DRIFT_DETECTED = "DriftDetected"
+    RETRAIN_REQUESTED = "RetrainRequested"
 
 
 class Reason(enum.StrEnum):
@@ -92,6 +93,13 @@ class Reason(enum.StrEnum):
     SCHEMA_MISMATCH = "SchemaMismatch"
     CHECK_FAILED = "CheckFailed"
     READY = "Ready"
+    # A fired trigger (DriftMonitor), and a drift or quality retrain request without new data (Model)
+    REFRESH_PENDING = "RefreshPending"
+    RETRAIN_REQUESTED = "RetrainRequested"
+    NEW_DATA = "NewData"
+    NO_NEW_DATA = "NoNewData"
+    REFRESH_FAILED = "RefreshFailed"
+    REFRESH_TIMED_OUT = "RefreshTimedOut"
 
 
 def get(conditions: Sequence[Condition], type_: str) -> Condition | None:

@@ -190,3 +190,18 @@ PREDICTION_ID_HEADER: Final = "X-Prediction-Id"
 LABEL_ID_COLUMN: Final = "id"
 LABEL_VALUE_COLUMN: Final = "label"
 LABEL_TIME_COLUMN: Final = "labelled_at"
+# Optional: the predicted class's probabilities, for live roc_auc. Binary models: the probability of the
+# second class in sorted order (scikit-learn's classes_[1]) as a float; more classes: a list of floats in
+# that order. Rows without it leave roc_auc out of live quality (with the reason).
+COLLECT_PROBABILITY_COLUMN: Final = "_mlops_probability"
+
+# Reasons of the retrain requests a DriftMonitor writes (ANNOTATION_RETRAIN_REQUESTED, "<RFC3339>;<reason>").
+# A Model answers such a request with NoNewData when its Dataset has no version the serving one was not
+# trained on; any other reason is a person's (`kubectl mlops retrain`) and retrains on the same data.
+AUTOMATIC_RETRAIN_REASONS: Final = ("drift:", "prediction drift:", "quality:")
+
+
+def automatic_retrain(annotation: str) -> bool:
+    """Whether a retrain request came from a DriftMonitor's trigger (by its reason), not from a person."""
+    _, _, reason = annotation.partition(";")
+    return reason.strip().startswith(AUTOMATIC_RETRAIN_REASONS)

@@ -14,7 +14,7 @@ from pydantic import Field
 from mlops_operator.api.base import CRModel
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
-from mlops_operator.api.v1alpha1.model import ModelVersion, ParamValue, Task
+from mlops_operator.api.v1alpha1.model import Metric, ModelVersion, ParamValue, Task
 
 
 class ProfilePlan(CRModel):
@@ -24,6 +24,11 @@ class ProfilePlan(CRModel):
     dataset: str
     spec: DatasetSpec
     store_uri: str
+    # The Dataset's current version and the fingerprint of the listing that gave it (status): a listing
+    # with the same fingerprint is answered `unchanged` at once, without reading data.
+    current_version: str | None = None
+    current_listing_fingerprint: str | None = None
+    as_of: datetime | None = None  # the end of a `last` window; omitted: the pod's clock
 
 
 class ChampionRef(CRModel):
@@ -58,6 +63,32 @@ DRIFT_SPEC_FIELDS: Final = frozenset(
 )
 
 
+class QualityPoint(CRModel):
+    """One earlier check's live quality, for the report's history."""
+
+    time: datetime
+    value: float | None = None
+    labelled: int = 0
+
+
+class LiveQualityPlan(CRModel):
+    """Join ground truth to the collected predictions by id and score them (docs/drift.md)."""
+
+    labels_prefix: str  # contracts.labels_prefix(): <prefix>/date=YYYY-MM-DD/<part>.parquet
+    window_start: datetime  # predictions scored: window_start <= time < DriftPlan.window_end
+    task: Task
+    metric: Metric  # the headline metric (all of the task's metrics are computed)
+    history: list[QualityPoint] = Field(default_factory=list, max_length=100)  # earlier checks, oldest first
+
+
+class PredictionDriftPlan(CRModel):
+    """Drift of the collected prediction column against the target's distribution in the profile."""
+
+    target: str | None = None  # the profile column to compare with; None: the profile's target
+    test: DriftTest = DriftTest.AUTO  # auto: jensenshannon (classes) or wasserstein (numbers)
+    threshold: float | None = None
+
+
 class DriftPlan(CRModel):
     namespace: str
     monitor: str
@@ -74,6 +105,10 @@ class DriftPlan(CRModel):
     bonferroni: bool = False
     features: list[FeatureOverride] = Field(default_factory=list)
     output_dir: str
+    # Optional parts (the operator fills them in after builders.jobs.drift_plan); absent: not done.
+    quality: LiveQualityPlan | None = None
+    prediction_drift: PredictionDriftPlan | None = None
+    baseline_note: str | None = None  # why the baseline is not the serving version's dataset version
 
 
 class RegistryPlan(CRModel):
@@ -103,8 +138,11 @@ __all__ = [
     "DRIFT_SPEC_FIELDS",
     "ChampionRef",
     "DriftPlan",
+    "LiveQualityPlan",
     "NotifyPlan",
+    "PredictionDriftPlan",
     "ProfilePlan",
+    "QualityPoint",
     "RegistryPlan",
     "TrainingPlan",
 ]

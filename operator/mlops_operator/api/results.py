@@ -19,6 +19,7 @@ from mlops_operator.api.plans import ChampionRef, DriftPlan, ProfilePlan, Regist
 from mlops_operator.api.v1alpha1.dataset import QualityFinding
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.api.v1alpha1.model import ModelVersion
+from mlops_operator.api.v1alpha1.source import VersionLineage
 
 # The ProfileResult fields a DatasetProfile (api/profile.py) gives as they are.
 PROFILE_FIELDS: Final = frozenset({"version", "rows", "columns", "target", "task_hint", "data_uri"})
@@ -26,7 +27,7 @@ PROFILE_FIELDS: Final = frozenset({"version", "rows", "columns", "target", "task
 
 class ProfileResult(CRModel):
     ok: bool
-    version: str | None = None  # sha256 of the source bytes
+    version: str | None = None  # the content address (sha256 of files' bytes, schema, rules, window)
     rows: int | None = None
     columns: int | None = None
     target: str | None = None
@@ -36,6 +37,11 @@ class ProfileResult(CRModel):
     findings: Annotated[list[QualityFinding], Field(max_length=20)] = Field(default_factory=list)
     error: str | None = None
     reason: str | None = None
+    # True: the listing matched the plan's current_listing_fingerprint; nothing was read or written and
+    # `version` is the plan's current version.
+    unchanged: bool | None = None
+    listing_fingerprint: str | None = None  # of this run's listing (after the window) and rules
+    lineage: VersionLineage | None = None  # what the version was made from
 
 
 class GateSplit(CRModel):
@@ -76,6 +82,31 @@ class DriftFeatureResult(CRModel):
     drifted: bool
 
 
+class LiveQualityResult(CRModel):
+    """Labels joined to the quality window's predictions by id, and the task's metrics on them."""
+
+    metric: str  # the headline metric (LiveQualityPlan.metric)
+    value: float | None = None  # None: not computable (see note)
+    labelled: int = 0  # predictions in the window with a label: the metrics' n
+    predictions: int = 0  # predictions in the window with an id
+    late: int = 0  # labels for predictions made before the window
+    unknown: int = 0  # labels whose id matches no collected prediction
+    duplicates: int = 0  # label rows replaced by a later label for the same id
+    invalid: int = 0  # labels (or predictions) that could not be read as the task's type
+    metrics: dict[str, float] = Field(default_factory=dict)
+    skipped: dict[str, str] = Field(default_factory=dict)  # metric -> why it was not computed
+    note: str | None = None
+
+
+class PredictionDriftResult(CRModel):
+    test: DriftTest
+    score: float | None = None
+    threshold: float
+    drifted: bool
+    samples: int = 0
+    note: str | None = None
+
+
 class DriftResult(CRModel):
     ok: bool
     verdict: Literal["Drift", "NoDrift", "NotEnoughData", "SchemaMismatch", "Failed"]
@@ -88,6 +119,8 @@ class DriftResult(CRModel):
     message: str | None = None
     error: str | None = None
     reason: str | None = None
+    quality: LiveQualityResult | None = None  # present when the plan asked for live quality
+    prediction_drift: PredictionDriftResult | None = None  # present when the plan asked for it
 
 
 class RegistryResult(CRModel):
@@ -115,7 +148,9 @@ __all__ = [
     "DriftPlan",  # re-export, see above
     "DriftResult",
     "GateSplit",
+    "LiveQualityResult",
     "NotifyResult",
+    "PredictionDriftResult",
     "ProfilePlan",  # re-export, see above
     "ProfileResult",
     "RegistryPlan",  # re-export, see above

@@ -22,6 +22,7 @@ from mlops_operator.api.base import (
     ShortText,
     Uri,
 )
+from mlops_operator.api.v1alpha1.model import Metric
 from mlops_operator.api.v1alpha1.pods import PodOptions
 
 CronExpr = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=r"^(\S+\s+){4}\S+$")]
@@ -78,7 +79,53 @@ class DriftAction(CRModel):
     consecutive_breaches: int = Field(default=1, ge=1, le=100)
     """Checks in a row that must find drift before a retrain is requested."""
     webhook: WebhookSpec | None = None
-    """Notify a webhook on drift; omitted: no notification."""
+    """Notify a webhook when a trigger fires; omitted: no notification."""
+    refresh_dataset: bool = True
+    """Before asking for a retrain, ask the Model's Dataset to re-read its source (the
+    mlops.dev/refresh-requested annotation) and wait for the outcome: only a new dataset version leads
+    to a retrain; no new data is recorded as NoNewData and nothing is trained. false: ask the Model at
+    once, as before (the Model itself still refuses a drift retrain on the data its serving version was
+    trained on)."""
+    refresh_timeout_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    """How long to wait for the Dataset's refresh outcome before giving up (RefreshTimedOut, no retrain)."""
+
+
+class PredictionDriftTrigger(CRModel):
+    """Drift of the model's own predictions (the collected prediction column) against the distribution
+    of the target in the baseline profile."""
+
+    enabled: bool = False
+    """Fire when the predictions drift; false: the score is still computed and reported."""
+    test: DriftTest = DriftTest.AUTO
+    """The test; auto: jensenshannon for classes, wasserstein for numbers (distances: a model's
+    predictions never match the target's distribution exactly, and a p-value test on a large window
+    would flag that bias every time)."""
+    threshold: float | None = Field(default=None, gt=0, le=100)
+    """The test's threshold; omitted: its default (0.1 for distances, 0.05 for p-values)."""
+
+
+class PerformanceTrigger(CRModel):
+    """Quality decay: the live metric, on predictions whose ground truth has arrived (labels joined by
+    prediction id), is worse than a threshold."""
+
+    metric: Metric | None = None
+    """The metric; omitted: the Model's spec.validation.metric."""
+    threshold: float = Field(ge=-1e9, le=1e9)
+    """Fire when the metric is below this (above it for the error metrics rmse and mae)."""
+    min_labels: int = Field(default=100, ge=1, le=10**9)
+    """Fewer labelled predictions than this in the quality window is no verdict: the trigger does not
+    fire."""
+
+
+class Triggers(CRModel):
+    """Which findings of a check count as a breach (and, after action.consecutiveBreaches, act)."""
+
+    input_drift: bool = True
+    """Fire when the scoring inputs drift (the Drift verdict)."""
+    prediction_drift: PredictionDriftTrigger = Field(default_factory=PredictionDriftTrigger)
+    """Fire when the predictions drift from the target's training distribution."""
+    performance: PerformanceTrigger | None = None
+    """Fire when the live metric decays; omitted: live quality is reported, never acted on."""
 
 
 class DriftMonitorSpec(PodOptions):
@@ -93,6 +140,12 @@ class DriftMonitorSpec(PodOptions):
     """When checks run."""
     window_seconds: int = Field(default=3600, ge=10, le=90 * 24 * 3600)
     """Each check reads the inputs collected in this many seconds before its scheduled time."""
+    quality_window_seconds: int | None = Field(default=None, ge=10, le=90 * 24 * 3600)
+    """Live quality scores the predictions made in this many seconds before the check, with the labels
+    that arrived by then; omitted: windowSeconds. Ground truth usually arrives later than inputs, so this
+    is often longer."""
+    triggers: Triggers = Field(default_factory=Triggers)
+    """What fires an action: input drift, prediction drift, quality decay."""
     min_samples: int = Field(default=100, ge=1, le=10**9)
     """Fewer collected rows than this in the window is no verdict (NotEnoughData)."""
     numeric_test: DriftTest = DriftTest.AUTO
@@ -152,6 +205,94 @@ class CheckRecord(CRModel):
     """The drift-check Job."""
     message: Message | None = None
     """What went wrong, for NotEnoughData, SchemaMismatch and Failed."""
+    fired: Annotated[list[Annotated[str, StringConstraints(max_length=32)]], Field(max_length=3)] = Field(
+        default_factory=list
+    )
+    """The triggers that fired: inputDrift, predictionDrift, performance."""
+    quality_metric: Annotated[str, StringConstraints(max_length=32)] | None = None
+    """The live-quality metric."""
+    quality: float | None = None
+    """The live metric on the labelled predictions of the quality window; omitted: none labelled."""
+    labelled: int | None = None
+    """Predictions in the quality window with a label."""
+    prediction_drift_score: float | None = None
+    """The prediction-drift score (a distance or a p-value, as its test)."""
+    baseline_version: ShortText | None = None
+    """The dataset version whose profile was the baseline."""
+
+
+class LiveQuality(CRModel):
+    """Live quality at the latest check that read labels: ground truth joined to predictions by id."""
+
+    metric: Annotated[str, StringConstraints(max_length=32)]
+    """The metric (the performance trigger's, else the Model's validation metric)."""
+    value: float | None = None
+    """Its value on the labelled predictions; omitted when it could not be computed (see message)."""
+    labelled: int = 0
+    """Predictions in the quality window with a label (the metric's n)."""
+    predictions: int = 0
+    """Predictions in the quality window with an id."""
+    late: int = 0
+    """Labels for predictions made before the quality window (counted, not scored)."""
+    unknown: int = 0
+    """Labels whose id matches no collected prediction."""
+    duplicates: int = 0
+    """Label rows replaced by a later label for the same id (the last one wins)."""
+    metrics: Annotated[dict[Annotated[str, StringConstraints(max_length=32)], float], Field(max_length=16)] = (
+        Field(default_factory=dict)
+    )
+    """Every metric of the Model's task that could be computed."""
+    time: datetime
+    """The scheduled time of the check."""
+    message: Message | None = None
+    """Why a metric is missing (no labels yet, no probabilities for roc_auc, one class only)."""
+
+
+class PredictionDriftScore(CRModel):
+    """The latest check's prediction drift: collected predictions against the target's distribution."""
+
+    test: DriftTest
+    """The test that ran."""
+    score: float | None = None
+    """The p-value or distance; omitted when it could not be computed (see message)."""
+    threshold: float
+    """The threshold it was compared with."""
+    drifted: bool
+    """Whether the predictions drifted."""
+    samples: int = 0
+    """Predictions in the window."""
+    message: Message | None = None
+    """Why no score could be computed."""
+
+
+class Baseline(CRModel):
+    """The profile checks compare with: the dataset version the serving model was trained on."""
+
+    dataset: ShortText
+    """The Dataset."""
+    version: ShortText
+    """The dataset version whose profile is the baseline."""
+    profile_uri: Uri
+    """Its profile."""
+    serving_version: int | None = None
+    """The Model version serving when the baseline was chosen."""
+    message: Message | None = None
+    """Why the baseline is not the serving version's dataset version (the fallback to the latest)."""
+
+
+class PendingRefresh(CRModel):
+    """A fired trigger waiting for the Dataset's refresh before a retrain is asked for."""
+
+    dataset: ShortText
+    """The Dataset asked to refresh."""
+    request: Annotated[str, StringConstraints(max_length=512)]
+    """The mlops.dev/refresh-requested value written: `<RFC3339>;<reason>`."""
+    requested_at: datetime
+    """When the refresh was asked for (the time in the request)."""
+    dataset_version: ShortText | None = None
+    """The Dataset's version when asked (a different version later is new data)."""
+    reason: Annotated[str, StringConstraints(max_length=512)]
+    """The retrain reason, if the refresh brings new data."""
 
 
 class DriftMonitorStatus(CRModel):
@@ -175,12 +316,27 @@ class DriftMonitorStatus(CRModel):
     """Checks in a row that found drift (NoDrift resets it; other verdicts leave it)."""
     last_retrain_request: datetime | None = None
     """When this monitor last asked the Model to retrain."""
+    last_refresh_request: datetime | None = None
+    """When this monitor last asked the Dataset to refresh (action.cooldownSeconds counts from it too)."""
+    pending_refresh: PendingRefresh | None = None
+    """The Dataset refresh this monitor waits for before it asks for a retrain."""
+    fired: Annotated[list[Annotated[str, StringConstraints(max_length=32)]], Field(max_length=3)] = Field(
+        default_factory=list
+    )
+    """The triggers that fired at the latest check: inputDrift, predictionDrift, performance."""
+    live_quality: LiveQuality | None = None
+    """Live quality at the latest check that found labelled predictions."""
+    prediction_drift: PredictionDriftScore | None = None
+    """Prediction drift at the latest check that computed it."""
+    baseline: Baseline | None = None
+    """The baseline of the latest check."""
     report_uri: Uri | None = None
     """HTML report of the latest check with a verdict on drift."""
     history: Annotated[list[CheckRecord], Field(max_length=100)] = Field(default_factory=list)
     """The latest spec.historyLimit checks, oldest first."""
     conditions: Conditions = Field(default_factory=list)
-    """Ready (checks can run) and DriftDetected (the latest verdict)."""
+    """Ready (checks can run), DriftDetected (the latest verdict) and RetrainRequested (what the
+    latest fired trigger led to: a retrain, a pending Dataset refresh, or NoNewData)."""
 
 
 class DriftMonitor(Resource):
@@ -198,6 +354,7 @@ class DriftMonitor(Resource):
             PrinterColumn("Drifted", ".status.driftedShare", "number", "Share of drifted features"),
             PrinterColumn("Last-Check", ".status.lastCheck", "date"),
             PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+            PrinterColumn("Quality", ".status.liveQuality.value", "number", "Live metric at the latest check", 1),
             PrinterColumn("Report", ".status.reportUri", priority=1),
         ),
         spec_rules=(
