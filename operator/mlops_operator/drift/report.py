@@ -17,10 +17,13 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 import numpy as np
 
+from mlops_operator.api.plans import QualityPoint
+from mlops_operator.api.results import LiveQualityResult, PredictionDriftResult
 from mlops_operator.drift import select
 from mlops_operator.drift.features import (
     CategoricalReference,
@@ -310,6 +313,81 @@ def _table(evaluation: Evaluation) -> str:
     return "".join(rows)
 
 
+# --- prediction drift and live quality sections --------------------------------------------------
+
+
+def prediction_drift_section(result: PredictionDriftResult) -> ReportSection:
+    """The predictions against the target's distribution in the profile."""
+    esc = html.escape
+    verdict = "drifted" if result.drifted else "not drifted"
+    body = (
+        f'<p class="prediction-drift">{esc(str(result.test))}: score {_fmt(result.score)} '
+        f"(threshold {_fmt(result.threshold)}), <strong>{verdict}</strong>, {result.samples:,} predictions"
+        f"{'; ' + esc(result.note) if result.note else ''}</p>"
+    )
+    return ReportSection("prediction-drift", "Prediction drift (against the target in the profile)", body)
+
+
+def live_quality_section(
+    current: LiveQualityResult, history: Sequence[QualityPoint], time: datetime
+) -> ReportSection:
+    """This check's live quality (every metric, the join's counts) and the history of the headline metric."""
+    esc = html.escape
+    metrics = "".join(
+        f'<tr data-metric="{esc(k)}"><td>{esc(k)}</td><td>{_fmt(v)}</td></tr>'
+        for k, v in sorted(current.metrics.items())
+    )
+    skipped = "".join(
+        f'<tr class="skipped" data-metric="{esc(k)}"><td>{esc(k)}</td><td>not computed: {esc(v)}</td></tr>'
+        for k, v in sorted(current.skipped.items())
+    )
+    counts = (
+        f'<p class="join">{current.labelled:,} labelled of {current.predictions:,} predictions; '
+        f"late labels {current.late:,}, unknown ids {current.unknown:,}, duplicate labels {current.duplicates:,}, "
+        f"invalid {current.invalid:,}</p>"
+    )
+    note = f'<p class="message">{esc(current.note)}</p>' if current.note else ""
+    points = [*history, QualityPoint(time=time, value=current.value, labelled=current.labelled)]
+    body = (
+        f"{counts}{note}<table id=\"live-metrics\"><thead><tr><th>Metric</th><th>Value</th></tr></thead>"
+        f"<tbody>{metrics}{skipped}</tbody></table>{_history(current.metric, points)}"
+    )
+    return ReportSection("live-quality", f"Live quality ({esc(current.metric)})", body)
+
+
+def _history(metric: str, points: Sequence[QualityPoint]) -> str:
+    """A table of the checks that had labels, and a line of the metric over them."""
+    shown = [p for p in points if p.value is not None and p.labelled > 0]
+    if not shown:
+        return '<p class="empty">no check has had labelled predictions yet</p>'
+    rows = "".join(
+        f"<tr><td>{p.time.isoformat()}</td><td>{_fmt(p.value)}</td><td>{p.labelled:,}</td></tr>" for p in shown
+    )
+    table = (
+        f'<table id="quality-history"><thead><tr><th>Check</th><th>{html.escape(metric)}</th>'
+        f"<th>Labelled</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return table + _line([float(p.value) for p in shown if p.value is not None], metric)
+
+
+def _line(values: Sequence[float], metric: str) -> str:
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = (PLOT_WIDTH - LEFT - RIGHT) / (len(values) - 1)
+    xy = " ".join(
+        f"{LEFT + i * step:.1f},{PLOT_HEIGHT - (v - low) / span * (PLOT_HEIGHT - 10):.1f}" for i, v in enumerate(values)
+    )
+    return (
+        _svg_open(PLOT_WIDTH, PLOT_HEIGHT + 16, f"{metric} over the checks")
+        + f'<polyline class="quality-line" points="{xy}" fill="none" stroke="{CURRENT_COLOUR}" stroke-width="2"/>'
+        + _axes(PLOT_WIDTH, high)[0]
+        + f'<text x="2" y="12" font-size="10">{high:.3g}</text>'
+        + f'<text x="2" y="{PLOT_HEIGHT}" font-size="10">{low:.3g}</text></svg>'
+    )
+
+
 __all__ = [
     "Header",
     "ReportSection",
@@ -317,6 +395,8 @@ __all__ = [
     "category_bars",
     "feature_plot",
     "histogram",
+    "live_quality_section",
     "numeric_plot",
+    "prediction_drift_section",
     "render",
 ]
