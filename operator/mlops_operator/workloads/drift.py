@@ -9,6 +9,11 @@ timestamp columns, keeps rows with window_start <= timestamp < window_end, and t
 - fewer rows than min_samples → verdict NotEnoughData (no verdict, no retrain);
 - else per-feature scores (drift/select.py) and the verdict Drift or NoDrift.
 
+When the plan asks for them, the same run scores the predictions' drift against the target's
+distribution in the profile (workloads/prediction_drift.py) and the live quality of the quality
+window's predictions with the labels that arrived (workloads/live_quality.py); both go into the result
+and the report, whatever the input verdict.
+
 Every valid outcome writes report.html and then result.json (the full DriftResult) into
 plan.output_dir, and prints a compact DriftResult (≤ 4 KiB, drifted features first) on stdout and to
 the termination-message file. Bad input exits with a reserved code (workloads/common.py).
@@ -17,12 +22,10 @@ the termination-message file. Bad input exits with a reserved code (workloads/co
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
 
@@ -36,9 +39,11 @@ from mlops_operator.api.plans import DriftPlan
 from mlops_operator.api.results import DriftFeatureResult, DriftResult
 from mlops_operator.drift import reference as reference_mod
 from mlops_operator.drift import report, select, stats
+from mlops_operator.drift.features import FeatureReference
 from mlops_operator.drift.reference import NumericReference, Reference
 from mlops_operator.drift.select import CurrentCategorical, CurrentFeature, CurrentNumeric, Evaluation
-from mlops_operator.workloads import common
+from mlops_operator.workloads import common, live_quality, prediction_drift
+from mlops_operator.workloads.collected import micros_since_epoch, partition_uris, utc
 
 log = logging.getLogger("mlops_operator.workloads.drift")
 
@@ -49,26 +54,14 @@ COLLECTED_COLUMNS: Final = frozenset(
         contracts.COLLECT_TIME_COLUMN,
         contracts.COLLECT_PREDICTION_COLUMN,
         contracts.COLLECT_MODEL_VERSION_COLUMN,
+        contracts.COLLECT_ID_COLUMN,
+        contracts.COLLECT_PROBABILITY_COLUMN,
     }
 )
 MAX_PROBLEMS: Final = 10
-MICROS_PER_UNIT: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1e-3}
 
 
 # --- reading the window ----------------------------------------------------------------------------
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def partition_uris(prefix: str, start: datetime, end: datetime) -> Iterator[str]:
-    """The hour partitions that can hold rows of [start, end)."""
-    hour = _utc(start).replace(minute=0, second=0, microsecond=0)
-    end = _utc(end)
-    while hour < end:
-        yield store.join(prefix, f"date={hour:%Y-%m-%d}", f"hour={hour:%H}")
-        hour += timedelta(hours=1)
 
 
 def window_files(plan: DriftPlan) -> list[str]:
@@ -110,17 +103,6 @@ def schema_problems(schema: pa.Schema, reference: Reference) -> list[str]:
     return problems
 
 
-def _micros_since_epoch(column: pa.ChunkedArray) -> np.ndarray:
-    """The timestamp column as float microseconds since the epoch (naive timestamps are UTC)."""
-    if pa.types.is_timestamp(column.type):
-        unit = column.type.unit
-        raw = pc.cast(column, pa.timestamp(unit)).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        return np.asarray(raw, dtype=np.float64) * MICROS_PER_UNIT[unit]
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):  # epoch seconds
-        return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)) * 1e6
-    raise common.DataError("SchemaMismatch", f"the timestamp column has type {column.type}")
-
-
 @dataclass
 class Window:
     """The current side, accumulated file by file."""
@@ -131,9 +113,12 @@ class Window:
     categorical: dict[str, Counter[str]] = field(default_factory=dict)
     missing: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    predictions: list[pa.Array] = field(default_factory=list)  # the prediction column, when collected
 
     def add(self, table: pa.Table, reference: Reference) -> None:
         self.rows += table.num_rows
+        if contracts.COLLECT_PREDICTION_COLUMN in table.column_names:
+            self.predictions.append(table.column(contracts.COLLECT_PREDICTION_COLUMN).combine_chunks())
         for name, feature in reference.features.items():
             column = table.column(name)
             self.missing[name] += column.null_count
@@ -161,8 +146,8 @@ class Window:
 
 def read_window(plan: DriftPlan, reference: Reference) -> Window:
     window = Window()
-    start_us = _utc(plan.window_start).timestamp() * 1e6
-    end_us = _utc(plan.window_end).timestamp() * 1e6
+    start_us = utc(plan.window_start).timestamp() * 1e6
+    end_us = utc(plan.window_end).timestamp() * 1e6
     columns = [*reference.features, contracts.COLLECT_TIME_COLUMN]
     for uri in window_files(plan):
         # Whole part files (the collector flushes small ones); parsing happens outside the store's error
@@ -174,10 +159,11 @@ def read_window(plan: DriftPlan, reference: Reference) -> Window:
             if problems:
                 window.problems += [p for p in problems if p not in window.problems]
                 continue
-            table = parquet.read(columns=columns)
+            prediction = contracts.COLLECT_PREDICTION_COLUMN
+            table = parquet.read(columns=columns + [prediction] * (prediction in parquet.schema_arrow.names))
         except (pa.ArrowException, OSError) as exc:
             raise common.DataError("CorruptInput", f"cannot read {store.redact(uri)}: {exc}") from exc
-        stamps = _micros_since_epoch(table.column(contracts.COLLECT_TIME_COLUMN))
+        stamps = micros_since_epoch(table.column(contracts.COLLECT_TIME_COLUMN))
         window.add(table.filter(pa.array((stamps >= start_us) & (stamps < end_us))), reference)
         window.files += 1
     return window
@@ -209,48 +195,72 @@ def check(plan: DriftPlan, cache_dir: Path | None = None) -> DriftResult:
     except reference_mod.ReferenceDataError as exc:
         raise common.DataError("InvalidReference", str(exc)) from exc
     window = read_window(plan, reference)
+    result, evaluation, current = _input_drift(plan, reference, window)
+    target = _target(plan, reference, cache_dir)
+    result.prediction_drift = prediction_drift.prediction_drift(plan, target, window.predictions)
+    if plan.quality is not None:
+        classes = prediction_drift.classes_of(target)
+        result.quality = live_quality.assess(plan.quality, plan.collected_prefix, plan.window_end, classes)
     outputs = Outputs.under(plan.output_dir)
-    header = report.Header(
-        title=f"Drift check: {plan.namespace}/{plan.monitor} (model {plan.model})",
-        verdict="",
-        samples=window.rows,
-        window=f"{_utc(plan.window_start).isoformat()} to {_utc(plan.window_end).isoformat()}",
-        reference=f"{reference.profile.dataset} version {reference.profile.version[:12]} ({reference.rows} rows)",
-    )
-    evaluation: Evaluation | None = None
-    current: dict[str, CurrentFeature] | None = None
-    if window.problems:
-        shown = window.problems[:MAX_PROBLEMS]
-        more = f" (and {len(window.problems) - len(shown)} more)" if len(window.problems) > len(shown) else ""
-        result = DriftResult(
-            ok=True,
-            verdict="SchemaMismatch",
-            samples=window.rows,
-            reason="SchemaMismatch",
-            message="; ".join(shown) + more,
-        )
-    elif window.rows < plan.min_samples:
-        result = DriftResult(
-            ok=True,
-            verdict="NotEnoughData",
-            samples=window.rows,
-            reason="NotEnoughData",
-            message=f"{window.rows} rows in the window from {window.files} files, "
-            f"fewer than minSamples={plan.min_samples}",
-        )
-    else:
-        current = window.current(reference)
-        try:
-            evaluation = select.evaluate(reference, current, select.DriftCheckSettings.from_plan(plan))
-        except select.SelectionError as exc:
-            raise common.SpecError("InvalidTest", str(exc)) from exc
-        result = _verdict(evaluation, window.rows)
     result.report_uri, result.result_uri = outputs.report_uri, outputs.result_uri
-    header = dataclasses.replace(header, verdict=result.verdict, message=result.message or "")
-    store.write_bytes_atomic(outputs.report_uri, report.render(header, evaluation, reference, current).encode())
+    html = report.render(
+        _header(plan, reference, window, result), evaluation, reference, current, sections=_sections(plan, result)
+    )
+    store.write_bytes_atomic(outputs.report_uri, html.encode())
     store.write_json_atomic(outputs.result_uri, result.dump())  # written last: its presence commits the check
     log.info("drift check %s/%s: %s over %d rows", plan.namespace, plan.monitor, result.verdict, window.rows)
     return result
+
+
+def _target(plan: DriftPlan, reference: Reference, cache_dir: Path | None) -> FeatureReference | None:
+    if plan.prediction_drift is None and plan.quality is None:
+        return None
+    return prediction_drift.target_of(plan, reference, cache_dir)
+
+
+def _input_drift(
+    plan: DriftPlan, reference: Reference, window: Window
+) -> tuple[DriftResult, Evaluation | None, dict[str, CurrentFeature] | None]:
+    """The verdict on the inputs: SchemaMismatch, NotEnoughData, or the features' scores."""
+    if window.problems:
+        shown = window.problems[:MAX_PROBLEMS]
+        more = f" (and {len(window.problems) - len(shown)} more)" if len(window.problems) > len(shown) else ""
+        message = "; ".join(shown) + more
+        return DriftResult(ok=True, verdict="SchemaMismatch", samples=window.rows, reason="SchemaMismatch",
+                           message=message), None, None
+    if window.rows < plan.min_samples:
+        message = (
+            f"{window.rows} rows in the window from {window.files} files, fewer than minSamples={plan.min_samples}"
+        )
+        return DriftResult(ok=True, verdict="NotEnoughData", samples=window.rows, reason="NotEnoughData",
+                           message=message), None, None
+    current = window.current(reference)
+    try:
+        evaluation = select.evaluate(reference, current, select.DriftCheckSettings.from_plan(plan))
+    except select.SelectionError as exc:
+        raise common.SpecError("InvalidTest", str(exc)) from exc
+    return _verdict(evaluation, window.rows), evaluation, current
+
+
+def _header(plan: DriftPlan, reference: Reference, window: Window, result: DriftResult) -> report.Header:
+    baseline = f"{reference.profile.dataset} version {reference.profile.version[:12]} ({reference.rows} rows)"
+    return report.Header(
+        title=f"Drift check: {plan.namespace}/{plan.monitor} (model {plan.model})",
+        verdict=result.verdict,
+        samples=window.rows,
+        window=f"{utc(plan.window_start).isoformat()} to {utc(plan.window_end).isoformat()}",
+        reference=f"{baseline}; {plan.baseline_note}" if plan.baseline_note else baseline,
+        message=result.message or "",
+    )
+
+
+def _sections(plan: DriftPlan, result: DriftResult) -> list[report.ReportSection]:
+    sections = []
+    if result.prediction_drift is not None:
+        sections.append(report.prediction_drift_section(result.prediction_drift))
+    if result.quality is not None and plan.quality is not None:
+        sections.append(report.live_quality_section(result.quality, plan.quality.history, plan.window_end))
+    return sections
 
 
 def _verdict(evaluation: Evaluation, rows: int) -> DriftResult:
