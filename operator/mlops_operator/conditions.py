@@ -58,6 +58,11 @@ class Reason(enum.StrEnum):
     INTEGRITY_ERROR = "IntegrityError"
     JOB_FAILED = "JobFailed"
     RESULT_UNREADABLE = "ResultUnreadable"
+    # the operator's reach (issue 12): a spec beyond the administrator's ceilings, a child the API
+    # server refuses (400/422), an object of a child's name that this parent does not control
+    EXCEEDS_LIMITS = "ExceedsLimits"
+    CHILD_REJECTED = "ChildRejected"
+    NAME_CONFLICT = "NameConflict"
     # Dataset
     PROFILING = "Profiling"
     PROFILED = "Profiled"

@@ -2,7 +2,7 @@
 `BlockingKube` for command-line tools (kubectl-mlops)."""
 
 from mlops_operator.kube.blocking import BlockingKube, KubeconfigError, Unreachable, kubeconfig_namespace
-from mlops_operator.kube.client import ApiError, Conflict, Kube, NotFound
+from mlops_operator.kube.client import ApiError, Conflict, ForeignObject, Kube, NotFound, Rejected
 from mlops_operator.kube.kinds import (
     DATASET,
     DEPLOYMENT,
@@ -30,10 +30,12 @@ __all__ = [
     "ApiError",
     "BlockingKube",
     "Conflict",
+    "ForeignObject",
     "Kind",
     "Kube",
     "KubeconfigError",
     "NotFound",
+    "Rejected",
     "Unreachable",
     "kind_of",
     "kubeconfig_namespace",

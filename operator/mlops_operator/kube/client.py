@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -22,7 +23,8 @@ import kubernetes
 from kubernetes.client import ApiClient
 
 from mlops_operator import contracts
-from mlops_operator.kube.kinds import EVENT, Kind, kind_of
+from mlops_operator.kube import guards
+from mlops_operator.kube.kinds import EVENT, POD, Kind, kind_of
 
 if TYPE_CHECKING:
     import kopf
@@ -49,6 +51,36 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     pass
+
+
+class Rejected(ApiError):
+    """400/422: the API server refuses the object as it is; sending the same body again cannot help.
+
+    `subject` names the object (`Job ns/name`); `retry_in` is how long the same body is held back.
+    """
+
+    subject: str = ""
+    retry_in: float = 0.0
+
+    def with_subject(self, subject: str, retry_in: float) -> Rejected:
+        self.subject, self.retry_in = subject, retry_in
+        return self
+
+
+class ForeignObject(Conflict):
+    """An object of a child's name exists and its controller is not the parent: it is left untouched."""
+
+    def __init__(self, child: dict[str, Any], existing: dict[str, Any]) -> None:
+        meta, kind = child["metadata"], child.get("kind", "object")
+        refs: list[dict[str, Any]] = meta.get("ownerReferences") or []
+        parent = next((r for r in refs if r.get("controller")), {})
+        self.subject = f"{kind} {meta['namespace']}/{meta['name']}"
+        message = (
+            f"{self.subject} already exists and is not controlled by {parent.get('kind')} {parent.get('name')} "
+            f"(its controller: {guards.controller_of(existing)}); the operator leaves it untouched. "
+            f"Rename or delete that {kind}, or give the {parent.get('kind')} another name"
+        )
+        super().__init__(409, "NameConflict", message)
 
 
 def login(kubeconfig: str | None, **kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -94,6 +126,8 @@ class Kube:
         self._api = api_client
         self._timeout = timeout
         self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
+        self._refusals = guards.RejectionMemo()
+        self._events = guards.RecentEvents()
 
     @classmethod
     def from_environment(cls, *, kubeconfig: str | None = None, timeout: float = 30.0) -> Kube:
@@ -134,9 +168,9 @@ class Kube:
             )
             data = response.read()  # type: ignore[no-untyped-call]
         except kubernetes.client.exceptions.ApiException as exc:
-            raise ApiError(int(exc.status or 0), str(exc.reason or ""), str(exc.body or "")) from exc
+            raise _error(int(exc.status or 0), str(exc.reason or ""), str(exc.body or "")) from exc
         except Exception as exc:  # urllib3 connection, timeout, TLS errors: transient by nature
-            raise ApiError(0, type(exc).__name__, str(exc)) from exc
+            raise ApiError(0, type(exc).__name__, guards.redact(str(exc))) from exc
         status = int(response.status)
         if 200 <= status < 300:
             return json.loads(data) if data else None
@@ -145,8 +179,7 @@ class Kube:
             message, reason = str(payload.get("message", "")), str(payload.get("reason", ""))
         except ValueError:
             message, reason = data.decode(errors="replace")[:500], ""
-        error = {404: NotFound, 409: Conflict}.get(status, ApiError)
-        raise error(status, reason or str(response.reason), message)
+        raise _error(status, reason or str(response.reason), message)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return await asyncio.to_thread(self.request_sync, method, path, **kwargs)
@@ -159,6 +192,16 @@ class Kube:
         except NotFound:
             return None
 
+    async def job_pods(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pods the Job controller made for `job`: selected by its controller-uid label (server
+        side) and kept only when their controller ownerReference is the Job's uid. A pod someone
+        created with a `job-name` label, or even the controller-uid label, is not one of them."""
+        uid = job["metadata"].get("uid")
+        if not uid:
+            return []
+        pods = await self.list(POD, job["metadata"]["namespace"], {guards.LABEL_CONTROLLER_UID: uid})
+        return [p for p in pods if guards.controlled_by(p, uid)]
+
     async def list(
         self, kind: Kind, namespace: str | None, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
@@ -168,14 +211,30 @@ class Kube:
     # --- writes -----------------------------------------------------------------------------
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         kind = kind_of(obj)
-        created: dict[str, Any] = await self._request("POST", kind.path(obj["metadata"]["namespace"]), body=obj)
+        path = kind.path(obj["metadata"]["namespace"])
+        created: dict[str, Any] = await self._send("POST", path, obj, f"{kind.kind} {_where(obj)}")
         return created
+
+    async def _send(self, method: str, path: str, body: dict[str, Any], subject: str, **kwargs: Any) -> Any:
+        """A write of a child, held back while the API server refused this very body (RejectionMemo)."""
+        target = f"{method} {path} {subject}"
+        held = self._refusals.refused(target, body, time.monotonic())
+        if held is not None:
+            raise Rejected(422, "Invalid", held[0]).with_subject(subject, held[1])
+        try:
+            result = await self._request(method, path, body=body, **kwargs)
+        except Rejected as exc:
+            exc.with_subject(subject, self._refusals.remember(target, body, exc.message, time.monotonic()))
+            raise
+        self._refusals.forget(target)
+        return result
 
     async def create_or_adopt(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create; on 409 return the existing object if our owner controls it. (obj, created)
 
         A deterministic name makes a retried or restarted reconcile find its own child instead of
-        creating a second one. An object of the same name owned by someone else is a real conflict.
+        creating a second one. An object of the same name that the owner does not control (no
+        controller ownerReference to its uid) is never adopted: ForeignObject.
         """
         try:
             return await self.create(obj), True
@@ -184,16 +243,16 @@ class Kube:
             existing = await self.get(kind_of(obj), meta["namespace"], meta["name"])
             if existing is None:  # deleted in between: the next reconcile creates it
                 raise
-            wanted = {r["uid"] for r in meta.get("ownerReferences") or []}
-            owners = {r.get("uid") for r in existing["metadata"].get("ownerReferences") or []}
-            if wanted and not wanted & owners:
-                raise Conflict(
-                    409, "AlreadyExists", f"{kind_of(obj).kind} {meta['name']} exists with another owner"
-                ) from None
+            owner = guards.controller_uid(obj)
+            if owner is not None and not guards.controlled_by(existing, owner):
+                raise ForeignObject(obj, existing) from None
             return existing, False
 
     async def ensure(self, obj: dict[str, Any], existing: dict[str, Any] | None = None) -> str:
-        """Create or bring up to date by the spec-hash annotation. Returns created|patched|unchanged."""
+        """Create or bring up to date by the spec-hash annotation. Returns created|patched|unchanged.
+
+        An existing object the owner does not control is neither patched nor adopted: ForeignObject.
+        """
         kind = kind_of(obj)
         meta = obj["metadata"]
         if existing is None:
@@ -201,13 +260,17 @@ class Kube:
         if existing is None:
             await self.create_or_adopt(obj)
             return "created"
+        owner = guards.controller_uid(obj)
+        if owner is not None and not guards.controlled_by(existing, owner):
+            raise ForeignObject(obj, existing)
         have = (existing["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_SPEC_HASH)
         want = (meta.get("annotations") or {}).get(contracts.ANNOTATION_SPEC_HASH)
         if have == want:
             return "unchanged"
         patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
         patch["metadata"] = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
-        await self._request("PATCH", kind.path(meta["namespace"], meta["name"]), body=patch, content_type=MERGE_PATCH)
+        path = kind.path(meta["namespace"], meta["name"])
+        await self._send("PATCH", path, patch, f"{kind.kind} {_where(obj)}", content_type=MERGE_PATCH)
         return "patched"
 
     async def patch(
@@ -226,16 +289,43 @@ class Kube:
     ) -> dict[str, Any]:
         return await self.patch(kind, namespace, name, {"metadata": {"annotations": annotations}})
 
-    async def delete(self, kind: Kind, namespace: str, name: str, *, propagation: str = "Background") -> bool:
-        """Delete with explicit propagation (a Job deleted without it orphans its Pods). False if gone."""
-        try:
-            await self._request(
-                "DELETE",
-                kind.path(namespace, name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+    async def delete_owned(
+        self, kind: Kind, namespace: str, name: str, owner_uid: str | None, *, propagation: str = "Background"
+    ) -> bool:
+        """Delete the child `name` if `owner_uid` controls it. False if gone or not ours (left alone)."""
+        existing = await self.get(kind, namespace, name)
+        if existing is None:
+            return False
+        existing.setdefault("apiVersion", kind.api_version)
+        existing.setdefault("kind", kind.kind)
+        return await self.delete_child(existing, owner_uid, propagation=propagation)
+
+    async def delete_child(
+        self, child: dict[str, Any], owner_uid: str | None, *, propagation: str = "Background"
+    ) -> bool:
+        """Delete `child` as read, only if `owner_uid` controls it, with a uid precondition: an object
+        replaced under the same name since it was read is not deleted. Explicit propagation (a Job
+        deleted without it orphans its Pods). False if gone, replaced, or not ours."""
+        meta = child["metadata"]
+        if not guards.controlled_by(child, owner_uid):
+            log.warning(
+                "not deleting %s %s/%s: %s",
+                child.get("kind"),
+                meta.get("namespace"),
+                meta.get("name"),
+                f"its controller is {guards.controller_of(child)}, not uid {owner_uid}",
             )
+            return False
+        options = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+            "preconditions": {"uid": meta["uid"]},
+        }
+        try:
+            await self._request("DELETE", kind_of(child).path(meta["namespace"], meta["name"]), body=options)
             return True
-        except NotFound:
+        except (NotFound, Conflict):  # gone, or a new object of that name (precondition failed)
             return False
 
     async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str, *, now: datetime) -> None:
@@ -244,11 +334,14 @@ class Kube:
         meta = involved.get("metadata") or {}
         digest = hashlib.sha256(json.dumps([meta.get("uid"), reason, message]).encode()).hexdigest()[:10]
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = f"{meta['name'][:200]}.{digest}"
+        if self._events.seen(name):  # posted already: the same (object, reason, message) is one Event
+            return
         event = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{meta['name'][:200]}.{digest}",
+                "name": name,
                 "namespace": meta["namespace"],
                 "labels": {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY},
             },
@@ -272,7 +365,18 @@ class Kube:
         }
         try:
             await self._request("POST", EVENT.path(meta["namespace"]), body=event)
+            self._events.add(name)
         except Conflict:
-            pass
+            self._events.add(name)
         except ApiError as exc:  # an Event is an audit aid; losing one must not fail a reconcile
             log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
+
+
+def _where(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def _error(status: int, reason: str, message: str) -> ApiError:
+    """The error of a non-2xx answer, its message redacted (URL query strings may hold credentials)."""
+    error = {400: Rejected, 404: NotFound, 409: Conflict, 422: Rejected}.get(status, ApiError)
+    return error(status, reason, guards.redact(message))

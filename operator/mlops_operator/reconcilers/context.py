@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from mlops_operator import conditions as cond
 from mlops_operator.api.base import CRModel
 from mlops_operator.builders import namespace as prerequisites
-from mlops_operator.kube import Kind, Kube
+from mlops_operator.kube import ForeignObject, Kind, Kube, Rejected
 from mlops_operator.metrics import Metrics
 from mlops_operator.settings import Settings
 
@@ -75,6 +75,22 @@ def warning(reason: str, message: str) -> EventSpec:
     return EventSpec("Warning", reason, message)
 
 
+def refusal(exc: ForeignObject | Rejected) -> cond.State:
+    """What a condition says about a child the operator could not create or update.
+
+    The message stays the same while the cause does (no countdown in it), so re-asserting it
+    patches nothing and posts no new Event.
+    """
+    if isinstance(exc, ForeignObject):
+        return cond.State(cond.FALSE, cond.Reason.NAME_CONFLICT, exc.message)
+    subject = exc.subject or "a request"
+    message = (
+        f"the API server refused {subject}: {exc.message}; it is sent again when the spec changes, "
+        "or after a backoff (5 minutes, doubling to an hour)"
+    )
+    return cond.State(cond.FALSE, cond.Reason.CHILD_REJECTED, message)
+
+
 async def record_invalid_spec(
     ctx: ReconcileContext,
     kind: Kind,
@@ -84,9 +100,11 @@ async def record_invalid_spec(
     status_model: type[CRModel],
     condition_types: tuple[str, ...],
     mark_failed: Callable[[Any], None],
+    reason: str = cond.Reason.INVALID_SPEC,
 ) -> None:
-    """A spec the models reject: each condition False/InvalidSpec, the kind's failed phase (set by
-    `mark_failed`), one status patch and a Warning Event, only when something changed."""
+    """A spec the operator refuses: each condition False with `reason` (InvalidSpec, ExceedsLimits,
+    ChildRejected, NameConflict), the kind's failed phase (set by `mark_failed`), one status patch
+    and a Warning Event, only when something changed."""
     generation = int(body["metadata"].get("generation") or 0)
     old = body.get("status") or {}
     try:
@@ -95,7 +113,7 @@ async def record_invalid_spec(
         work = status_model()
     for type_ in condition_types:
         work.conditions = cond.set_condition(
-            work.conditions, type_, cond.FALSE, cond.Reason.INVALID_SPEC, message, now=now, generation=generation
+            work.conditions, type_, cond.FALSE, reason, message, now=now, generation=generation
         )
     mark_failed(work)
     work.observed_generation = generation
@@ -103,7 +121,7 @@ async def record_invalid_spec(
     if patch:
         meta_ = body["metadata"]
         await ctx.kube.patch_status(kind, meta_["namespace"], meta_["name"], patch)
-        await ctx.kube.event(body, "Warning", cond.Reason.INVALID_SPEC, message, now=now)
+        await ctx.kube.event(body, "Warning", reason, message, now=now)
 
 
 def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

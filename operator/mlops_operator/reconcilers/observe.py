@@ -138,7 +138,7 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], model: type[R],
     state = job_phase(job)
     if state.active:
         return JobOutcome(JobPhase.ACTIVE)
-    term = termination(pods, container)
+    term = termination(owned_pods(job, pods), container)  # a pod that only carries the Job's labels is no witness
     result = parse_result(model, term.message) if term else None
     if state.phase == JobPhase.SUCCEEDED:
         return _succeeded(model, term, result)
@@ -229,8 +229,35 @@ class Rollout:
 
 def deployment_version(deployment: dict[str, Any]) -> int | None:
     annotations = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
-    value = annotations.get(contracts.ANNOTATION_SERVED_VERSION)
-    return int(value) if value and str(value).isdigit() else None
+    value = str(annotations.get(contracts.ANNOTATION_SERVED_VERSION) or "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
+def replica_set_pods(deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods among `pods` whose controller is a ReplicaSet of `deployment` (`<deployment>-<hash>`):
+    a pod someone labels like a server's does not fail its rollout."""
+    prefix = f"{deployment['metadata']['name']}-"
+    return [p for p in pods if _controller_name(p, "ReplicaSet").startswith(prefix)]
+
+
+def _controller_name(obj: dict[str, Any], kind: str) -> str:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") is True and ref.get("kind") == kind:
+            return str(ref.get("name") or "")
+    return ""
+
+
+def owned_pods(job: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods among `pods` whose controller ownerReference is `job` (by uid)."""
+    uid = (job.get("metadata") or {}).get("uid")
+    return [p for p in pods if uid and _controller_uid(p) == uid]
+
+
+def _controller_uid(obj: dict[str, Any]) -> str | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") is True:
+            return str(ref.get("uid") or "") or None
+    return None
 
 
 def crash_looping(pods: list[dict[str, Any]], version: int | None) -> str | None:

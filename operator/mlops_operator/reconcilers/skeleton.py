@@ -1,7 +1,9 @@
 """The one reconcile skeleton every kind runs; each kind supplies only its own steps.
 
     1. fetch      the object, fresh; gone or being deleted → nothing to do
-    2. validate   the typed model; a spec it rejects → InvalidSpec conditions and an Event, stop
+    2. validate   the typed model; a spec it rejects → InvalidSpec conditions and an Event, stop;
+                  a spec beyond the administrator's ceilings (builders.limits.exceeds_ceilings,
+                  MLOPS_MAX_*) → ExceedsLimits, stop: no child is created
     3. observe    ┐
     4. decide     ├ the kind's `steps(run)`: read children, decide (pure), act, summarise into `run.work`
     5. act        ┘
@@ -10,6 +12,12 @@
 
 Side effects come before the status patch that records them; `after_status` is for the few that
 must follow it (wake the objects that depend on this one, start a Job that copies the new status).
+
+A child the steps could not create because the API server refused it (kube.Rejected, 400/422) or
+an object of its name is not this parent's (kube.ForeignObject) is not retried in a loop: the
+kind's conditions say so (ChildRejected / NameConflict) with an Event, and the object is looked at
+again when its spec changes, at the resync, or when the refused body's backoff ends. A kind can
+handle these itself where it has more to record (the Model's training and serving do).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from mlops_operator import conditions as cond
 from mlops_operator.api.base import CRModel, Resource
-from mlops_operator.kube import Kind
+from mlops_operator.builders import limits
+from mlops_operator.kube import ForeignObject, Kind, Rejected
 from mlops_operator.reconcilers.context import (
     EventSpec,
     Key,
@@ -30,9 +40,11 @@ from mlops_operator.reconcilers.context import (
     ReconcileResult,
     deleting,
     record_invalid_spec,
+    refusal,
     status_patch,
     validation_message,
 )
+from mlops_operator.settings import Settings
 
 R = TypeVar("R", bound=Resource)  # the kind's typed model: Dataset, Model, DriftMonitor
 S = TypeVar("S", bound=CRModel)  # its status model
@@ -65,9 +77,29 @@ class Run(Generic[R, S]):
         """Ask for a wake-up; the earliest one asked for wins."""
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
 
+    def refused(self, exc: ForeignObject | Rejected) -> cond.State:
+        """For a step that handles a refused child itself: the state that says why (NameConflict,
+        ChildRejected), a Warning Event, and a wake-up when the refused body may be sent again."""
+        state = refusal(exc)
+        self.note(EventSpec("Warning", state.reason, state.message))
+        if isinstance(exc, Rejected):
+            self.wake_in(exc.retry_in + 1)
+        return state
+
 
 def _no_failed_phase(status: Any, message: str) -> None:
     """For kinds whose status has no phase to mark Failed."""
+
+
+def ceilings(resource: Resource, settings: Settings) -> str:
+    """What in the resource's spec goes beyond the administrator's ceilings, in words ("" when nothing)."""
+    spec = getattr(resource, "spec", None)
+    if not isinstance(spec, limits.Spec):
+        return ""
+    violations = limits.exceeds_ceilings(spec, settings)
+    if not violations:
+        return ""
+    return "the spec exceeds the limits this operator allows: " + "; ".join(violations)
 
 
 @dataclass(frozen=True)
@@ -96,9 +128,18 @@ class KindReconciler(Generic[R, S]):
         except ValidationError as exc:
             await self._invalid(ctx, body, validation_message(exc), now)
             return ReconcileResult()
+        beyond = ceilings(resource, ctx.settings)
+        if beyond:
+            await self._invalid(ctx, body, beyond, now, cond.Reason.EXCEEDS_LIMITS)
+            return ReconcileResult()
         run = Run(ctx, key, body, resource, self._working_status(resource), now)
         # 3.-5. the kind's own steps
-        await self.steps(run)
+        try:
+            await self.steps(run)
+        except (ForeignObject, Rejected) as exc:
+            state = refusal(exc)
+            await self._invalid(ctx, body, state.message, now, state.reason)
+            return ReconcileResult(requeue_after=exc.retry_in + 1 if isinstance(exc, Rejected) else None)
         # 6. record
         await self._record(run)
         for action in run.deferred:
@@ -109,12 +150,19 @@ class KindReconciler(Generic[R, S]):
         status = getattr(resource, "status", None)
         return (status if isinstance(status, self.status) else self.status()).model_copy(deep=True)
 
-    async def _invalid(self, ctx: ReconcileContext, body: dict[str, Any], message: str, now: datetime) -> None:
+    async def _invalid(
+        self,
+        ctx: ReconcileContext,
+        body: dict[str, Any],
+        message: str,
+        now: datetime,
+        reason: str = cond.Reason.INVALID_SPEC,
+    ) -> None:
         def mark_failed(work: S) -> None:
             self.mark_failed(work, message)
 
         await record_invalid_spec(
-            ctx, self.kind, body, message, now, self.status, self.invalid_conditions, mark_failed
+            ctx, self.kind, body, message, now, self.status, self.invalid_conditions, mark_failed, reason
         )
 
     async def _record(self, run: Run[R, S]) -> None:

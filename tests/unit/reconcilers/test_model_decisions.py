@@ -63,7 +63,7 @@ def test_retrain_annotation_is_honoured_once() -> None:
 
 
 def test_retrain_within_cooldown_is_deferred_until_it_ends() -> None:
-    model_ = f.model(annotations={RETRAIN: "t;drift"}, retrain={"cooldownSeconds": 600})
+    model_ = f.model(annotations={RETRAIN: "2026-01-02T00:00:00Z;drift"}, retrain={"cooldownSeconds": 600})
     status = trained_status(model_, last_retrain_time=NOW - timedelta(seconds=200))
     decision = training.decide_training(model_, status, jobs.training_spec_hash(model_), "v1", NOW)
     assert (

@@ -6,10 +6,13 @@ from typing import Any
 from mlops_operator.api.results import TrainResult
 from mlops_operator.reconcilers import observe
 
+JOB_UID = "11111111-1111-1111-1111-111111111111"
+OWNER = {"apiVersion": "batch/v1", "kind": "Job", "name": "m-train-1", "uid": JOB_UID, "controller": True}
+
 
 def job(*conditions: tuple[str, str], deadline: int = 60) -> dict[str, Any]:
     return {
-        "metadata": {"name": "m-train-1"},
+        "metadata": {"name": "m-train-1", "uid": JOB_UID},
         "spec": {"activeDeadlineSeconds": deadline},
         "status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": "msg"} for t, r in conditions]},
     }
@@ -17,7 +20,7 @@ def job(*conditions: tuple[str, str], deadline: int = 60) -> dict[str, Any]:
 
 def pod(terminated: dict[str, Any], created: str = "2026-01-01T00:00:00Z", key: str = "state") -> dict[str, Any]:
     return {
-        "metadata": {"name": "p", "creationTimestamp": created},
+        "metadata": {"name": "p", "creationTimestamp": created, "ownerReferences": [OWNER]},
         "spec": {"containers": [{"name": "main", "resources": {"limits": {"memory": "64Mi"}}}]},
         "status": {"containerStatuses": [{"name": "main", key: {"terminated": terminated}}]},
     }

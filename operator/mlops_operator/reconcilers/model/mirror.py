@@ -15,7 +15,6 @@ from mlops_operator import contracts
 from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import RegistryMirror
 from mlops_operator.builders import jobs
-from mlops_operator.kube import JOB, POD
 from mlops_operator.reconcilers import observe
 from mlops_operator.reconcilers.context import normal, warning
 from mlops_operator.reconcilers.model import versions
@@ -36,7 +35,7 @@ async def observe_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> No
     job = next((j for j in mirror_jobs if _name(j) == name), None)
     if job is None or observe.job_phase(job).active:
         return
-    pods = await run.ctx.kube.list(POD, run.key.namespace, {contracts.LABEL_JOB_NAME_LEGACY: name})
+    pods = await run.ctx.kube.job_pods(job)
     outcome = observe.job_outcome(job, pods, RegistryResult, jobs.WORKLOAD_CONTAINER)
     previous = work.registry
     if outcome.phase != observe.JobPhase.SUCCEEDED or outcome.result is None:
@@ -88,7 +87,7 @@ async def start_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> None
     keep = {wanted, work.registry.job if work.registry else None}
     for job in mirror_jobs:
         if _name(job) not in keep and not observe.job_phase(job).active:
-            await kube.delete(JOB, ns, _name(job))
+            await kube.delete_child(job, model.uid)
     if work.registry is not None and work.registry.digest == digest:
         return
     if any(_name(j) == wanted for j in mirror_jobs):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from mlops_operator import conditions as cond
 from mlops_operator.api.v1alpha1.model import Model, ModelPhase, ModelStatus
 from mlops_operator.kube import MODEL
+from mlops_operator.reconcilers import annotated
 from mlops_operator.reconcilers.context import Key, ReconcileContext, ReconcileResult
 from mlops_operator.reconcilers.model import children, mirror, serving, status, training, versions
 from mlops_operator.reconcilers.model.children import ModelRun
@@ -26,6 +27,7 @@ async def reconcile(ctx: ReconcileContext, key: Key) -> ReconcileResult:
 
 async def steps(run: ModelRun) -> None:
     model, work = run.resource, run.work
+    run.note(*annotated.problems(model.annotations))  # malformed entries are ignored, and said so
     # 3. observe: the Dataset and the Jobs; settle finished trainings; read the store's ledger once
     found = await children.read(run)
     run.note(*training.recover_jobs(work, found.train_jobs, run.now))

@@ -6,12 +6,13 @@ rule); a failed rollout marks it RolledBack and the previous version is rendered
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlops_operator import conditions as cond
-from mlops_operator import contracts
 from mlops_operator.api.v1alpha1.model import ApprovalPolicy, ModelVersion, VersionState
 from mlops_operator.builders import serving as manifests
-from mlops_operator.kube import DEPLOYMENT, HPA, POD, SERVICE
-from mlops_operator.reconcilers import observe
+from mlops_operator.kube import DEPLOYMENT, HPA, POD, SERVICE, ForeignObject, Rejected
+from mlops_operator.reconcilers import annotated, observe
 from mlops_operator.reconcilers.context import normal, warning
 from mlops_operator.reconcilers.model import versions
 from mlops_operator.reconcilers.model.children import ModelRun
@@ -27,7 +28,8 @@ def rolling_out(target: ModelVersion, detail: str = "") -> cond.State:
 def apply_approvals(run: ModelRun) -> None:
     """A person's rejections first, then Automatic approval of every validated version."""
     work = run.work
-    for record in versions.reject_by_user(work.versions, contracts.rejected_versions(run.resource.annotations)):
+    rejected, _ = annotated.rejected_versions(run.resource.annotations)  # what it ignored: model/reconciler.py
+    for record in versions.reject_by_user(work.versions, rejected):
         run.note(warning(cond.Reason.REJECTED_BY_USER, f"version {record.version}: {record.message}"))
     if run.resource.spec.approval.policy == ApprovalPolicy.AUTOMATIC:
         for record in versions.auto_approve(work.versions, run.now):
@@ -60,7 +62,7 @@ async def serve(run: ModelRun) -> tuple[cond.State, cond.State]:
             return approval, cond.State(cond.FALSE, cond.Reason.SERVING_DISABLED, "spec.serving.enabled is false")
         if target is None:
             if work.serving_version is None:
-                await kube.delete(DEPLOYMENT, ns, manifests.deployment_name(model))
+                await kube.delete_owned(DEPLOYMENT, ns, manifests.deployment_name(model), model.uid)
             nothing = approval.message or "no approved version yet"
             return approval, cond.State(cond.FALSE, cond.Reason.NOTHING_TO_SERVE, nothing)
         state = await roll_out(run, target)
@@ -71,22 +73,37 @@ async def serve(run: ModelRun) -> tuple[cond.State, cond.State]:
     return approval, cond.State(cond.FALSE, cond.Reason.ROLLOUT_FAILED, in_a_row)
 
 
-async def roll_out(run: ModelRun, target: ModelVersion) -> cond.State | None:
-    """Ensure the serving objects for `target`; None when its rollout failed and it was rolled back."""
-    model, work, kube, ns = run.resource, run.work, run.ctx.kube, run.key.namespace
+async def ensure_serving(run: ModelRun, target: ModelVersion) -> tuple[str, dict[str, Any] | None]:
+    """Create or update the Deployment, Service and HPA of `target`: (the Deployment's action, it as read).
+
+    Only objects this Model controls are patched: one of the same name that it does not control
+    raises kube.ForeignObject and is left exactly as it is.
+    """
+    model, kube, ns = run.resource, run.ctx.kube, run.key.namespace
     deployment = manifests.deployment(model, target, run.ctx.settings)
     existing = await kube.get(DEPLOYMENT, ns, deployment["metadata"]["name"])
     await run.ctx.prepare_namespace(ns)
-    action = await kube.ensure(deployment, existing)
     await kube.ensure(manifests.service(model))
+    action = await kube.ensure(deployment, existing)
     hpa = manifests.hpa(model)
     if hpa is not None:
         await kube.ensure(hpa)
     else:
-        await kube.delete(HPA, ns, manifests.deployment_name(model))
+        await kube.delete_owned(HPA, ns, manifests.deployment_name(model), model.uid)
+    return action, existing
+
+
+async def roll_out(run: ModelRun, target: ModelVersion) -> cond.State | None:
+    """Ensure the serving objects for `target`; None when its rollout failed and it was rolled back."""
+    model, work, kube, ns = run.resource, run.work, run.ctx.kube, run.key.namespace
+    try:
+        action, existing = await ensure_serving(run, target)
+    except (ForeignObject, Rejected) as exc:
+        return run.refused(exc)
     if action != "unchanged" or existing is None:
         return rolling_out(target)
-    rollout = observe.rollout(existing, await kube.list(POD, ns, manifests.selector(model)))
+    pods = observe.replica_set_pods(existing, await kube.list(POD, ns, manifests.selector(model)))
+    rollout = observe.rollout(existing, pods)
     if rollout.version != target.version:  # a stale read; the Deployment's own event brings the next one
         return rolling_out(target)
     if rollout.state == observe.RolloutState.COMPLETE:
@@ -118,9 +135,10 @@ def _mark_serving(run: ModelRun, target: ModelVersion) -> None:
 
 
 async def delete_serving(run: ModelRun) -> None:
+    """Remove the serving objects this Model controls (by name, with a uid precondition); others stay."""
     kube, ns, model = run.ctx.kube, run.key.namespace, run.resource
-    await kube.delete(HPA, ns, manifests.deployment_name(model))
-    await kube.delete(DEPLOYMENT, ns, manifests.deployment_name(model))
-    await kube.delete(SERVICE, ns, manifests.service_name(model))
+    await kube.delete_owned(HPA, ns, manifests.deployment_name(model), model.uid)
+    await kube.delete_owned(DEPLOYMENT, ns, manifests.deployment_name(model), model.uid)
+    await kube.delete_owned(SERVICE, ns, manifests.service_name(model), model.uid)
     run.work.serving_version = None
     run.work.endpoint = None

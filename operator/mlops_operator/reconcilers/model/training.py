@@ -23,8 +23,8 @@ from mlops_operator.api.results import TrainResult
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.model import ActiveTraining, Model, ModelStatus, ModelVersion, VersionState
 from mlops_operator.builders import jobs
-from mlops_operator.kube import JOB, POD
-from mlops_operator.reconcilers import gates, observe
+from mlops_operator.kube import ForeignObject, Rejected
+from mlops_operator.reconcilers import annotated, gates, observe
 from mlops_operator.reconcilers.context import EventSpec, normal, warning
 from mlops_operator.reconcilers.model import versions
 from mlops_operator.reconcilers.model.children import ModelRun
@@ -35,8 +35,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 # --- pure -----------------------------------------------------------------------------------------
 def job_version(job: dict[str, Any]) -> int | None:
-    value = (job["metadata"].get("labels") or {}).get(contracts.LABEL_MODEL_VERSION, "")
-    return int(value) if value.isdigit() else None
+    return annotated.version_number((job["metadata"].get("labels") or {}).get(contracts.LABEL_MODEL_VERSION))
 
 
 def job_request(job: dict[str, Any]) -> dict[str, str]:
@@ -48,15 +47,6 @@ def job_request(job: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
-def request_time(annotation: str) -> datetime | None:
-    """The time of a retrain request `"<RFC3339>;<reason>"`, None when it has none."""
-    stamp, _, _ = annotation.partition(";")
-    try:
-        return datetime.fromisoformat(stamp.strip())
-    except ValueError:
-        return None
-
-
 def not_older(request: str, handled: str | None) -> bool:
     """Whether recording `request` as handled keeps the handled request monotonic.
 
@@ -65,7 +55,7 @@ def not_older(request: str, handled: str | None) -> bool:
     """
     if handled is None:
         return True
-    new, old = request_time(request), request_time(handled)
+    new, old = annotated.request_time(request), annotated.request_time(handled)
     if new is None or old is None:
         return True  # not timestamped: nothing to compare, the caller's order stands
     return new >= old
@@ -86,12 +76,12 @@ def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datet
         if version is None or version <= recorded:
             continue
         request = job_request(job)
-        annotations = job["metadata"].get("annotations") or {}
+        trigger = str((job["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_TRIGGER, "recovered"))
         versions.start(
             work.versions,
             version=version,
             job=job["metadata"]["name"],
-            trigger=annotations.get(contracts.ANNOTATION_TRIGGER, "recovered"),
+            trigger=trigger[:256],
             dataset_version=request.get("dataset", ""),
             estimator=None,
             params={},
@@ -102,7 +92,7 @@ def recover_jobs(work: ModelStatus, train_jobs: list[dict[str, Any]], now: datet
             work.training_spec_hash = request.get("spec") or work.training_spec_hash
             work.trained_dataset_version = request.get("dataset") or work.trained_dataset_version
             retrain = request.get("retrain")
-            if retrain and not_older(retrain, work.handled_retrain_request):
+            if retrain and len(retrain) <= annotated.MAX_REQUEST and not_older(retrain, work.handled_retrain_request):
                 work.handled_retrain_request = retrain
         events.append(normal("TrainingAdopted", f"adopted training Job {job['metadata']['name']} (version {version})"))
     return events
@@ -180,7 +170,7 @@ def decide_training(
         return TrainingDecision(f"spec changed (generation {model.generation})")
     if model.spec.retrain.on_dataset_change and dataset_version != work.trained_dataset_version:
         return TrainingDecision(f"dataset version {dataset_version[:12]}")
-    annotation = model.annotations.get(contracts.ANNOTATION_RETRAIN_REQUESTED)
+    annotation, _ = annotated.retrain_request(model.annotations)  # a malformed one is ignored (and said so)
     if annotation and annotation != work.handled_retrain_request:
         cooldown = timedelta(seconds=model.spec.retrain.cooldown_seconds)
         if work.last_retrain_time is not None and now < work.last_retrain_time + cooldown:
@@ -243,7 +233,7 @@ async def observe_training(run: ModelRun, train_jobs: list[dict[str, Any]]) -> N
         elif not observe.job_phase(job).active:
             await _read_result(run, record, job)
         elif _stale(run.resource, job):
-            await run.ctx.kube.delete(JOB, run.key.namespace, record.job or "")
+            await run.ctx.kube.delete_child(job, run.resource.uid)
             superseded = "the training spec changed while this version trained"
             versions.fail(record, cond.Reason.SUPERSEDED, superseded, run.now)
             run.note(normal(cond.Reason.SUPERSEDED, f"stopped training version {record.version}: the spec changed"))
@@ -262,10 +252,10 @@ async def observe_training(run: ModelRun, train_jobs: list[dict[str, Any]]) -> N
 
 
 async def _read_result(run: ModelRun, record: ModelVersion, job: dict[str, Any]) -> None:
-    pods = await run.ctx.kube.list(POD, run.key.namespace, {contracts.LABEL_JOB_NAME_LEGACY: record.job or ""})
-    outcome = observe.job_outcome(job, pods, TrainResult, jobs.WORKLOAD_CONTAINER)
-    champion = (job["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_CHAMPION_VERSION)
-    run.note(*finish_training(run.work, run.resource, record, outcome, int(champion) if champion else None, run.now))
+    outcome = observe.job_outcome(job, await run.ctx.kube.job_pods(job), TrainResult, jobs.WORKLOAD_CONTAINER)
+    champion = (job["metadata"].get("annotations") or {}).get(contracts.ANNOTATION_CHAMPION_VERSION, "")
+    champion_version = annotated.version_number(champion)
+    run.note(*finish_training(run.work, run.resource, record, outcome, champion_version, run.now))
     if record.state == VersionState.FAILED:
         run.ctx.metrics.training_failures.labels(run.key.namespace, run.key.name).inc()
 
@@ -294,7 +284,7 @@ async def maybe_train(run: ModelRun, dataset: Dataset, train_jobs: list[dict[str
         run.note(normal("RetrainDeferred", decision.deferred_message))
         run.wake_in(decision.deferred_for + 1)
     elif decision.trigger is not None:
-        await _start_training(run, decision, spec_hash, target, dataset, train_jobs)
+        return await _start_training(run, decision, spec_hash, target, dataset, train_jobs)
     return None
 
 
@@ -305,9 +295,14 @@ async def _start_training(
     target: str,
     dataset: Dataset,
     train_jobs: list[dict[str, Any]],
-) -> None:
-    """Create (or find) the Job of `decision`, then record it and the request it answers as handled."""
-    model, work, now, ctx = run.resource, run.work, run.now, run.ctx
+) -> cond.State | None:
+    """Create (or find) the Job of `decision`, then record it and the request it answers as handled.
+
+    A Job the API server refuses (or a foreign object of its name) leaves the request pending: the
+    Trained state says why, and the same Job is not sent again until the spec changes or its
+    backoff ends (kube.Rejected.retry_in).
+    """
+    model, work, ctx = run.resource, run.work, run.ctx
     ds_status = dataset.status
     assert ds_status is not None and ds_status.version and ds_status.data_uri and decision.trigger
     job_versions = (v for j in train_jobs if (v := job_version(j)))
@@ -325,29 +320,38 @@ async def _start_training(
         settings=ctx.settings,
     )
     await ctx.prepare_namespace(run.key.namespace)
-    job, created = await ctx.kube.create_or_adopt(jobs.training_job(model, plan, request, ctx.settings))
+    try:
+        job, created = await ctx.kube.create_or_adopt(jobs.training_job(model, plan, request, ctx.settings))
+    except (ForeignObject, Rejected) as exc:
+        return run.refused(exc)
     if created:
         ctx.metrics.jobs_created.labels(contracts.Component.TRAIN).inc()
-    version = job_version(job) or version
+    _record_started(run, decision, job, job_version(job) or version, spec_hash, ds_status.version)
+    return None
+
+
+def _record_started(
+    run: ModelRun, decision: TrainingDecision, job: dict[str, Any], version: int, spec_hash: str, dataset_version: str
+) -> None:
+    model, work, now = run.resource, run.work, run.now
+    assert decision.trigger
     job_name = job["metadata"]["name"]
-    estimator = model.spec.trainer.estimator or model.spec.trainer.image
-    params = dict(model.spec.trainer.params)
     versions.start(
         work.versions,
         version=version,
         job=job_name,
         trigger=decision.trigger,
-        dataset_version=ds_status.version,
-        estimator=estimator,
-        params=params,
+        dataset_version=dataset_version,
+        estimator=model.spec.trainer.estimator or model.spec.trainer.image,
+        params=dict(model.spec.trainer.params),
         now=now,
     )
     work.active_training = ActiveTraining(
-        job=job_name, version=version, trigger=decision.trigger, dataset_version=ds_status.version, started_at=now
+        job=job_name, version=version, trigger=decision.trigger, dataset_version=dataset_version, started_at=now
     )
     work.latest_version = max(work.latest_version or 0, version)
     work.training_spec_hash = spec_hash
-    work.trained_dataset_version = ds_status.version
+    work.trained_dataset_version = dataset_version
     work.trained_generation = model.generation
     if decision.retrain_request is not None:
         work.handled_retrain_request = decision.retrain_request
