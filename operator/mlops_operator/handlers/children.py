@@ -1,7 +1,17 @@
-"""Events of owned Jobs, Deployments and serving Pods wake their parent at once (no polling)."""
+"""Events of owned Jobs, Deployments and serving Pods wake their parent at once (no polling).
+
+The operator's reach: these watches select server side. kopf's `labels=` filter on a handler is
+applied in the operator, after the API server has sent every Job, Deployment and Pod of the watched
+namespaces (of the whole cluster, without MLOPS_NAMESPACES): memory, bandwidth and a read of every
+tenant's Pods. `select_server_side` puts the same labels into kopf's
+`settings.watching.label_selectors` (kopf >= the pinned 1.45.2 sends them as `labelSelector` on
+both the initial list and the watch), so the API server sends only our children; the handler's
+`labels=` stays as a second check.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,8 +20,41 @@ import kopf
 from mlops_operator import contracts
 from mlops_operator.reconcilers.controller import Controller
 
+log = logging.getLogger(__name__)
 MANAGED = {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY}
 SERVING_PODS = {**MANAGED, contracts.LABEL_COMPONENT: str(contracts.Component.SERVE)}
+
+
+# (group, version, plural) → the labels every object the operator wants from that watch carries
+WATCHED: dict[tuple[str, str, str], dict[str, str]] = {
+    ("batch", "v1", "jobs"): MANAGED,
+    ("apps", "v1", "deployments"): MANAGED,
+    ("", "v1", "pods"): SERVING_PODS,
+}
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def select_server_side(settings: kopf.OperatorSettings) -> bool:
+    """Watch Jobs, Deployments and Pods with a server-side label selector (see the module's docstring).
+
+    False (and a warning) with a kopf older than the setting: the handlers' client-side filter
+    then works alone, as before.
+    """
+    selectors = getattr(settings.watching, "label_selectors", None)
+    if selectors is None:
+        log.warning(
+            "kopf %s has no settings.watching.label_selectors: Jobs, Deployments and Pods are filtered "
+            "in the operator, after the API server sent them all; use kopf >= 1.45.2",
+            getattr(kopf, "__version__", "?"),
+        )
+        return False
+    for (group, version, plural), labels in WATCHED.items():
+        key = (version, plural) if not group else (group, version, plural)
+        selectors[key] = label_selector(labels)
+    return True
 
 
 def register(handler_registry: kopf.OperatorRegistry) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from mlops_operator import contracts
+from mlops_operator.handlers import children
 from mlops_operator.kube import Kube
 from mlops_operator.kube import client as kube_client
 from mlops_operator.metrics import Metrics
@@ -33,6 +34,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = WATCH_CONNECT_TIMEOUT
     settings.peering.standalone = True
     settings.peering.clusterwide = False
+    children.select_server_side(settings)
 
 
 def register(handler_registry: kopf.OperatorRegistry) -> None:
