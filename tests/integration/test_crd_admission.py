@@ -412,3 +412,32 @@ def test_the_workloads_rendered_from_an_admitted_spec_pass_the_api_server(
     assert budget is not None
     for obj in (job, serving.deployment(model, served, settings), serving.service(model), budget):
         _dry_run(api_client, obj)
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_the_tenant_quota_samples_pass_the_api_server(apiserver_instance: Any, namespace: str) -> None:
+    """manifests/samples/tenant/ as documented: `kubectl apply -n <ns> -f manifests/samples/tenant/`
+    (server-side dry run: validated and admitted like a real apply, stored nowhere)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    kubectl = next(
+        (
+            str(c)
+            for c in (Path("/var/cache/mlops-operator/bin/kubectl"), shutil.which("kubectl"))
+            if c and Path(c).exists()
+        ),
+        None,
+    )
+    if kubectl is None:
+        pytest.skip("kubectl is not built yet: run `make binaries`")
+    tenant = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "tenant"
+    done = subprocess.run(
+        [kubectl, "--kubeconfig", str(apiserver_instance.kubeconfig), "apply", "--dry-run=server",
+         "--validate=strict", "-n", namespace, "-f", str(tenant)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "resourcequota/mlops-tenant created (server dry run)" in done.stdout
+    assert "limitrange/mlops-tenant created (server dry run)" in done.stdout
