@@ -56,6 +56,18 @@ class Metrics:
         self.drift_detected = self._monitor_gauge(
             "mlops_drift_detected", "1 when the latest check of the monitor found dataset drift"
         )
+        self.live_quality = self._monitor_gauge(
+            "mlops_live_quality", "Live metric on the labelled predictions at the latest check", "metric"
+        )
+        self.live_quality_labels = self._monitor_gauge(
+            "mlops_live_quality_labelled", "Labelled predictions behind mlops_live_quality"
+        )
+        self.prediction_drift_score = self._monitor_gauge(
+            "mlops_prediction_drift_score", "Prediction drift score at the latest check", "test"
+        )
+        self.trigger_fired = self._monitor_gauge(
+            "mlops_drift_trigger_fired", "1 when the trigger fired at the latest check", "trigger"
+        )
         retrain_requests = Counter(
             "mlops_retrain_requests_total",
             "Retrain requests made by DriftMonitors",
@@ -103,6 +115,27 @@ class Metrics:
             self.drift_share.labels(namespace, monitor, model).set(share)
         if verdict is not None:
             self.drift_detected.labels(namespace, monitor, model).set(1.0 if verdict == "Drift" else 0.0)
+
+    def record_live_quality(
+        self,
+        namespace: str,
+        monitor: str,
+        model: str,
+        *,
+        quality: tuple[str, float | None, int] | None,
+        prediction_drift: tuple[str, float | None] | None,
+        fired: Sequence[str] | None,
+        triggers: Sequence[str] = ("inputDrift", "predictionDrift", "performance"),
+    ) -> None:
+        """Live quality (metric, value, labelled), prediction drift (test, score) and which triggers
+        fired; None leaves a series alone."""
+        if quality is not None and quality[1] is not None:
+            self.live_quality.labels(namespace, monitor, model, quality[0]).set(quality[1])
+            self.live_quality_labels.labels(namespace, monitor, model).set(quality[2])
+        if prediction_drift is not None and prediction_drift[1] is not None:
+            self.prediction_drift_score.labels(namespace, monitor, model, prediction_drift[0]).set(prediction_drift[1])
+        for trigger in triggers if fired is not None else ():
+            self.trigger_fired.labels(namespace, monitor, model, trigger).set(1.0 if trigger in (fired or ()) else 0.0)
 
     def forget(self, kind: str, namespace: str, name: str) -> int:
         """Remove every series that belongs to the object (kind, namespace, name); returns how many.

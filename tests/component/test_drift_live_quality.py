@@ -46,9 +46,11 @@ def world() -> dict[str, object]:
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
     order = np.random.default_rng(1).permutation(len(frame))
     half = len(frame) // 2
-    reference, current = frame.iloc[order[:half]].reset_index(drop=True), frame.iloc[order[half:]].reset_index(drop=True)
+    reference = frame.iloc[order[:half]].reset_index(drop=True)
+    current = frame.iloc[order[half:]].reset_index(drop=True)
     features = [c for c in frame.columns if c != "target"]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(reference[features], reference["target"])
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(reference[features], reference["target"])
     return {
         "reference": reference,
         "current": current,
@@ -202,7 +204,8 @@ def test_without_probabilities_roc_auc_is_skipped_and_an_unknown_target_is_said(
     plan = _plan(scene, metric="roc_auc").model_copy(update={"prediction_drift": PredictionDriftPlan(target="nope")})
     result = drift.check(plan, tmp_path / "cache")
     assert result.quality is not None and result.quality.value is None
-    assert "probabilities" in result.quality.skipped["roc_auc"] and "roc_auc not computed" in (result.quality.note or "")
+    assert "probabilities" in result.quality.skipped["roc_auc"]
+    assert "roc_auc not computed" in (result.quality.note or "")
     assert result.prediction_drift is not None and "no column 'nope'" in (result.prediction_drift.note or "")
 
 

@@ -73,11 +73,12 @@ class DriftAction(CRModel):
     """What happens when a check finds drift."""
 
     retrain: bool = True
-    """Ask the Model to retrain (the mlops.dev/retrain-requested annotation); never while it trains."""
+    """Act on a fired trigger: refresh the Dataset, then ask the Model to retrain on new data (the
+    mlops.dev/retrain-requested annotation); never while it trains."""
     cooldown_seconds: int = Field(default=3600, ge=0, le=30 * 24 * 3600)
-    """Least time between two retrain requests from this monitor."""
+    """Least time between two actions of this monitor (a Dataset refresh or a retrain request)."""
     consecutive_breaches: int = Field(default=1, ge=1, le=100)
-    """Checks in a row that must find drift before a retrain is requested."""
+    """Checks in a row in which a trigger must fire before the monitor acts."""
     webhook: WebhookSpec | None = None
     """Notify a webhook when a trigger fires; omitted: no notification."""
     refresh_dataset: bool = True
@@ -313,7 +314,8 @@ class DriftMonitorStatus(CRModel):
     feature_scores: Annotated[list[FeatureScore], Field(max_length=1000)] = Field(default_factory=list)
     """Per-feature results of the latest check with a verdict on drift."""
     consecutive_breaches: int = 0
-    """Checks in a row that found drift (NoDrift resets it; other verdicts leave it)."""
+    """Checks in a row where a trigger fired (a check where a trigger had a verdict and none fired resets
+    it; a check without any verdict leaves it)."""
     last_retrain_request: datetime | None = None
     """When this monitor last asked the Model to retrain."""
     last_refresh_request: datetime | None = None
