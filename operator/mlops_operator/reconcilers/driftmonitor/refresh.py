@@ -26,7 +26,11 @@ from typing import Any, Final
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1.driftmonitor import PendingRefresh
 
-ANNOTATION_REFRESH_REQUESTED: Final = contracts.ANNOTATION_REFRESH_REQUESTED
+# contracts.ANNOTATION_REFRESH_REQUESTED, written by the Dataset side's own change; the name is the
+# contract either way, so this module does not wait for that change to land.
+ANNOTATION_REFRESH_REQUESTED: Final[str] = getattr(
+    contracts, "ANNOTATION_REFRESH_REQUESTED", f"{contracts.GROUP}/refresh-requested"
+)
 NEW_VERSION, UNCHANGED, FAILED = "NewVersion", "Unchanged", "Failed"
 
 
