@@ -151,6 +151,7 @@ class TrainingDecision:
     retrain_request: str | None = None  # the annotation value this run answers
     deferred_for: float | None = None  # seconds until the cooldown ends
     deferred_message: str = ""
+    no_new_data: bool = False  # a drift or quality request on the champion's data: handled, nothing trained
 
 
 def retrain_reason(annotation: str) -> str:
@@ -172,6 +173,8 @@ def decide_training(
         return TrainingDecision(f"dataset version {dataset_version[:12]}")
     annotation, _ = annotated.retrain_request(model.annotations)  # a malformed one is ignored (and said so)
     if annotation and annotation != work.handled_retrain_request:
+        if no_new_data(annotation, work, dataset_version):
+            return TrainingDecision(retrain_request=annotation, no_new_data=True)
         cooldown = timedelta(seconds=model.spec.retrain.cooldown_seconds)
         if work.last_retrain_time is not None and now < work.last_retrain_time + cooldown:
             remaining = (work.last_retrain_time + cooldown - now).total_seconds()
@@ -185,6 +188,33 @@ def decide_training(
             )
         return TrainingDecision(f"retrain: {retrain_reason(annotation)}"[:256], retrain_request=annotation)
     return TrainingDecision()
+
+
+def no_new_data(annotation: str, work: ModelStatus, dataset_version: str) -> bool:
+    """A DriftMonitor's request (drift, prediction drift, quality: contracts.automatic_retrain) while the
+    Dataset is still at the version the serving model was trained on: retraining on it cannot help. A
+    person's request (`kubectl mlops retrain`) trains on the same data all the same."""
+    champion = versions.find(work.versions, work.serving_version)
+    return (
+        contracts.automatic_retrain(annotation) and champion is not None and champion.dataset_version == dataset_version
+    )
+
+
+def no_new_data_state(model: Model, work: ModelStatus, dataset_version: str) -> cond.State | None:
+    """Trained's NoNewData state while the handled request is one that was answered so (no version
+    was trained after it) and the data has not changed since."""
+    request = work.handled_retrain_request
+    if not request or request != model.annotations.get(contracts.ANNOTATION_RETRAIN_REQUESTED):
+        return None
+    asked = annotated.request_time(request)
+    newer = [v for v in work.versions if asked is not None and v.created_at is not None and v.created_at >= asked]
+    if newer or not no_new_data(request, work, dataset_version):
+        return None
+    message = (
+        f"retrain request {request!r} not acted on: the Dataset is still at version {dataset_version[:12]}, which "
+        f"serving version {work.serving_version} was trained on; retraining on the same data cannot help"
+    )
+    return cond.State(cond.TRUE, cond.Reason.NO_NEW_DATA, message)
 
 
 def champion_of(work: ModelStatus) -> ChampionRef | None:
@@ -280,6 +310,13 @@ async def maybe_train(run: ModelRun, dataset: Dataset, train_jobs: list[dict[str
     if work.training_spec_hash is None and work.versions:
         work.training_spec_hash = spec_hash
     decision = decide_training(model, work, spec_hash, ds_status.version, now)
+    if decision.no_new_data and decision.retrain_request is not None:
+        work.handled_retrain_request = decision.retrain_request  # handled: no Job, and not asked again
+        state = no_new_data_state(model, work, ds_status.version)
+        run.note(warning(cond.Reason.NO_NEW_DATA, state.message if state else decision.retrain_request))
+        return state
+    if decision.trigger is None and decision.deferred_for is None:
+        return no_new_data_state(model, work, ds_status.version)
     if decision.deferred_for is not None:
         run.note(normal("RetrainDeferred", decision.deferred_message))
         run.wake_in(decision.deferred_for + 1)
