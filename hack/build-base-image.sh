@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds the offline base image localhost/bookworm-python:3.11 (Debian bookworm + Debian's python3)
-# with debootstrap from the Debian mirror apt already uses, and imports it into docker. Cached: does
-# nothing when the docker image exists (FORCE=1 rebuilds). ~40 s cold.
+# Builds the offline base image localhost/bookworm-python:3.11 (Debian bookworm + Debian's python3 and
+# python3-venv, so `python3 -m venv` brings pip as on python:3.11-slim) with debootstrap from the Debian
+# mirror apt already uses, and imports it into docker. Cached: does nothing when the docker image exists
+# with this script's revision (ENV MLOPS_BASE_REV; FORCE=1 rebuilds). ~40 s cold.
 # Usage: hack/build-base-image.sh [IMAGE]
 set -euo pipefail
 BASE=${1:-localhost/bookworm-python:3.11}
 DOCKER=/usr/bin/docker; [ -x "$DOCKER" ] || DOCKER=docker
 log() { printf '[build-base-image] %s\n' "$*" >&2; }
-if [ -z "${FORCE:-}" ] && "$DOCKER" image inspect "$BASE" >/dev/null 2>&1; then
+REV=2  # bump when the rootfs changes: 2 = python3-venv (ensurepip)
+if [ -z "${FORCE:-}" ] &&
+   "$DOCKER" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE" 2>/dev/null | grep -qx "MLOPS_BASE_REV=$REV"; then
   exit 0
 fi
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
@@ -15,14 +18,14 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 W=$(mktemp -d /var/tmp/mlops-base.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 R=$W/rootfs
-log "debootstrap bookworm (minbase + python3) from $MIRROR"
-debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$R" "$MIRROR" >"$W/debootstrap.log" 2>&1 ||
+log "debootstrap bookworm (minbase + python3, python3-venv) from $MIRROR"
+debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$R" "$MIRROR" >"$W/debootstrap.log" 2>&1 ||
   { tail -20 "$W/debootstrap.log" >&2; exit 1; }
 # apt lists, caches and logs are not needed in an image; debootstrap copied the host's resolv.conf
 rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb \
        "$R"/var/log/*.log "$R"/var/log/apt/* "$R"/usr/share/doc/* "$R"/usr/share/man/* "$R"/usr/share/locale/*
 : >"$R/etc/resolv.conf"
-chroot "$R" python3 -c 'import sys; print("python in rootfs:", sys.version.split()[0])' >&2
+chroot "$R" python3 -c 'import ensurepip, sys; print("python in rootfs:", sys.version.split()[0], "pip", ensurepip.version())' >&2
 tar --numeric-owner -C "$R" -c . |
-  "$DOCKER" import -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' - "$BASE" >/dev/null
+  "$DOCKER" import -c 'ENV LANG=C.UTF-8' -c "ENV MLOPS_BASE_REV=$REV" -c 'CMD ["python3"]' - "$BASE" >/dev/null
 log "built $BASE"

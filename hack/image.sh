@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the project image (one image for the operator and all workloads) offline from the repo's
-# Dockerfile and imports it into the local cluster's containerd (namespace k8s.io) with its tag.
+# Builds the project image offline from the repo's Dockerfile and imports it into the local cluster's
+# containerd (namespace k8s.io) with its tag.
 #   IMAGE       tag to build (default localhost/mlops-operator:dev; `make image` passes the git describe)
+#   TARGET      Dockerfile target: workload (default: the operator and every workload, one image) or
+#               operator (the slim image with only what `mlops-operator run` imports)
 #   BASE_IMAGE  default localhost/bookworm-python:3.11, built by hack/build-base-image.sh when missing;
-#               on a normal Docker host use BASE_IMAGE=python:3.11-slim
+#               on a normal Docker host use the Dockerfile's default (python:3.11 slim bookworm, by digest)
 #   NO_IMPORT=1 build only
-# Steps: wheels of every dependency on the host (cached per dependency set in
-# /var/cache/mlops-operator/wheels/<hash>; the only step that uses the network), then
-# `docker build --network none`, then `docker save | ctr import`. Cheap when nothing changed: the
-# source hash is stored as an image label in docker and in containerd, and both steps are skipped.
+# Steps: the locked wheels (requirements/build.txt + runtime.txt, hash-checked, for CPython 3.11 on
+# x86_64 glibc <= 2.36 like the bookworm base) downloaded on the host, cached per lock in
+# /var/cache/mlops-operator/wheels/<hash> (the only step that uses the network), then
+# `docker build --network none --build-arg WHEELS=local` (pip --no-index --require-hashes from them),
+# then `docker save | ctr import`. Cheap when nothing changed: the source hash is stored as an image
+# label in docker and in containerd, and both steps are skipped. Anywhere with network a plain
+# `docker build .` does the same from the package index (see the Dockerfile).
 # Also makes sure the sandbox image localhost/pause:local is in the cluster's containerd.
 # Prints the image name on stdout (last line).
 set -euo pipefail
@@ -16,6 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/cluster/lib.sh"
 cd "$REPO"
 IMAGE=${IMAGE:-localhost/mlops-operator:dev}
+TARGET=${TARGET:-workload}
 BASE_IMAGE=${BASE_IMAGE:-localhost/bookworm-python:3.11}
 DOCKER=/usr/bin/docker; [ -x "$DOCKER" ] || DOCKER=docker
 T0=$(date +%s.%N)
@@ -28,23 +34,22 @@ flock -w 1800 8 || die "another hack/image.sh holds /run/mlops-image.lock"
 "$DOCKER" info >/dev/null 2>&1 || die "docker daemon not reachable: run hack/install-prereqs.sh"
 case "$BASE_IMAGE" in localhost/bookworm-python:*) "$HERE/build-base-image.sh" "$BASE_IMAGE" ;; esac
 
-# --- 1. dependency wheels, cached per dependency set -----------------------------------------------
-REQS=$("$PY" - <<'EOF'
-import tomllib
-with open("pyproject.toml", "rb") as f:
-    print("\n".join(sorted(tomllib.load(f)["project"]["dependencies"])))
-EOF
-)
-PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
-DEPHASH=$(printf '%s\n%s\n' "$PYTAG" "$REQS" | sha256sum | cut -c1-16)
-WHEELS=$CACHE/wheels/$DEPHASH
+# --- 1. the locked wheels, cached per lock ----------------------------------------------------------
+"$HERE/check-lock.sh" >/dev/null || die "requirements/ does not match pyproject.toml: run make lock"
+LOCKS=(requirements/build.txt requirements/runtime.txt)   # operator.txt is a subset of runtime.txt
+DEPHASH=$(cat "${LOCKS[@]}" | sha256sum | cut -c1-16)
+WHEELS=$CACHE/wheels/lock-$DEPHASH
 if [ ! -f "$WHEELS/.complete" ]; then
-  log "pip wheel: dependencies -> $WHEELS"
+  log "pip download: the locked wheels -> $WHEELS"
+  # the image's interpreter and libc, whatever the host's: CPython 3.11, manylinux up to glibc 2.36
+  PLATFORMS=(); for v in $(seq 36 -1 17); do PLATFORMS+=(--platform "manylinux_2_${v}_x86_64"); done
+  PLATFORMS+=(--platform manylinux2014_x86_64)
   rm -rf "$WHEELS.tmp"; mkdir -p "$WHEELS.tmp"
-  printf '%s\n' "$REQS" >"$WHEELS.tmp/requirements.txt"
-  "$PY" -m pip wheel -q --disable-pip-version-check --wheel-dir "$WHEELS.tmp" \
-    -r "$WHEELS.tmp/requirements.txt" pip "setuptools>=68" wheel >"$WHEELS.tmp/pip.log" 2>&1 ||
-    { grep -v "is ignored" "$WHEELS.tmp/pip.log" | tail -20 >&2; die "pip wheel failed"; }
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps --require-hashes --only-binary :all: \
+    --python-version 3.11 --implementation cp "${PLATFORMS[@]}" --dest "$WHEELS.tmp" \
+    $(printf -- '-r %s ' "${LOCKS[@]}") >"$WHEELS.tmp/pip.log" 2>&1 ||
+    { tail -20 "$WHEELS.tmp/pip.log" >&2; die "pip download failed"; }
+  rm "$WHEELS.tmp/pip.log"
   touch "$WHEELS.tmp/.complete"
   rm -rf "$WHEELS"; mv "$WHEELS.tmp" "$WHEELS"
 fi
@@ -53,20 +58,25 @@ cp -al "$WHEELS" build/wheels 2>/dev/null || cp -a "$WHEELS" build/wheels
 
 # --- 2. build unless the same sources were built already ------------------------------------------
 SRCHASH=$( {
-  echo "$BASE_IMAGE $("$DOCKER" image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true) $DEPHASH"
-  find Dockerfile .dockerignore pyproject.toml README.md operator -type f \
+  echo "$BASE_IMAGE $("$DOCKER" image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true) $DEPHASH $TARGET"
+  find Dockerfile .dockerignore pyproject.toml README.md requirements operator -type f \
     ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-16)
 have=$("$DOCKER" image inspect -f '{{index .Config.Labels "mlops.dev/src-hash"}}' "$IMAGE" 2>/dev/null || true)
 if [ "$have" = "$SRCHASH" ]; then
   log "$IMAGE is up to date (sources $SRCHASH)"
 else
-  log "docker build $IMAGE (base $BASE_IMAGE, --network none)"
-  "$DOCKER" build -q --network none --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-    --label "mlops.dev/src-hash=$SRCHASH" -t "$IMAGE" . >/dev/null
+  log "docker build $IMAGE (target $TARGET, base $BASE_IMAGE, --network none)"
+  "$DOCKER" build -q --network none --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg WHEELS=local \
+    --target "$TARGET" --label "mlops.dev/src-hash=$SRCHASH" -t "$IMAGE" . >/dev/null
   "$DOCKER" run --rm --network none "$IMAGE" --help >/dev/null || die "smoke test of $IMAGE failed"
-  "$DOCKER" run --rm --network none --entrypoint python "$IMAGE" -c 'import mlops_operator, os; assert os.getuid() == 10001' ||
-    die "smoke test of $IMAGE failed"
+  case "$TARGET" in
+    operator) SMOKE='import mlops_operator.runner, mlops_operator.handlers, mlops_operator.reconcilers' ;;
+    *) SMOKE='import mlops_operator.runner, mlops_operator.workloads.train, mlops_operator.workloads.serve, fsspec
+fsspec.get_filesystem_class("az"); fsspec.get_filesystem_class("s3")  # the azure and s3 extras' ;;
+  esac
+  "$DOCKER" run --rm --network none --entrypoint python "$IMAGE" -c "import os; assert os.getuid() == 10001
+$SMOKE" || die "smoke test of $IMAGE failed"
   # the previous build of this tag is now dangling: drop it (build-cache layers are kept)
   "$DOCKER" image prune -f --filter "label=mlops.dev/src-hash" >/dev/null 2>&1 || true
   log "built $IMAGE ($(elapsed)s)"

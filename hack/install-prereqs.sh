@@ -4,7 +4,8 @@
 #   1. Debian packages (docker, containerd, runc, CNI plugins, debootstrap, iptables, chromium...)
 #   2. dockerd running (no systemd here: started in the background with setsid)
 #   3. cluster binaries built from Go modules into the cache (hack/build-binaries.sh)
-#   4. the project venv (make venv)
+#   4. the project venv (make venv: exactly requirements/dev.txt, pip --require-hashes, wheels only; it
+#      stops first when hack/check-lock.sh finds the lock out of date with pyproject.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[install-prereqs] %s\n' "$*" >&2; }
@@ -59,7 +60,7 @@ install_azurite() {
 }
 
 # --- 3+4. in parallel: cluster binaries (CPU-bound Go builds, cached by version: a warm cache
-# compiles nothing) and, network-bound, the project venv and the offline base image -------------
+# compiles nothing) and, network-bound, the project venv (from the lock) and the offline base image
 hack/build-binaries.sh >/tmp/install-prereqs-binaries.log 2>&1 &
 bins=$!
 rc=0
