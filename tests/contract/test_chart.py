@@ -131,7 +131,7 @@ def test_image_values_reach_the_operator_and_its_workloads(helm: str) -> None:
     assert container["imagePullPolicy"] == env["MLOPS_IMAGE_PULL_POLICY"] == "Never"
 
 
-def test_azure_store_wires_workload_identity(helm: str) -> None:
+def test_azure_store_wires_workload_identity_for_the_workloads_only(helm: str) -> None:
     client_id = "11111111-2222-3333-4444-555555555555"
     objects = render(
         helm,
@@ -140,31 +140,47 @@ def test_azure_store_wires_workload_identity(helm: str) -> None:
         *("--set", f"store.azure.clientId={client_id}"),
     )
     assert not by_kind(objects, "PersistentVolumeClaim")
-    for account in by_kind(objects, "ServiceAccount"):
-        assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+    accounts = {a["metadata"]["name"]: a for a in by_kind(objects, "ServiceAccount")}
+    for name in ("mlops-workload", "mlops-serving"):
+        assert accounts[name]["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+    # The operator never reads the store: no token for it, neither the account's client id nor the pod's label.
+    assert "annotations" not in accounts["mlops-operator"]["metadata"]
     (deployment,) = by_kind(objects, "Deployment")
-    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert "azure.workload.identity/use" not in deployment["spec"]["template"]["metadata"]["labels"]
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MLOPS_STORE_URI"] == "az://artifacts/prod" and env["MLOPS_STORE_CLAIM"] == ""
     assert env["AZURE_STORAGE_ACCOUNT_NAME"] == "mlopsdata"
-    assert env["MLOPS_AZURE_CLIENT_ID"] == client_id
+    assert env["MLOPS_AZURE_CLIENT_ID"] == client_id  # handed on to the workload accounts and pods
 
 
-def test_s3_store_reads_credentials_through_the_kubelet_only(helm: str) -> None:
+def test_the_operators_own_account_keeps_the_annotations_given_to_it(helm: str) -> None:
     objects = render(
         helm,
-        "--set",
-        "store.type=s3",
-        "--set",
-        "store.s3.bucket=models",
-        "--set",
-        "store.s3.secretRef.name=s3",
+        *("--set", "store.type=azure", "--set", "store.azure.storageAccount=mlopsdata"),
+        *("--set", "store.azure.container=artifacts"),
+        *("--set", "store.azure.clientId=11111111-2222-3333-4444-555555555555"),
+        *("--set", "serviceAccount.annotations.team=ml"),
+    )
+    (operator,) = [a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"] == "mlops-operator"]
+    assert operator["metadata"]["annotations"] == {"team": "ml"}
+
+
+def test_s3_store_credentials_reach_the_workloads_only_and_by_reference(helm: str) -> None:
+    objects = render(
+        helm,
+        *("--set", "store.type=s3", "--set", "store.s3.bucket=models", "--set", "store.s3.secretRef.name=s3"),
+        *("--set", "store.s3.endpoint=http://minio.minio:9000", "--set", "store.s3.region=eu-west-1"),
     )
     (deployment,) = by_kind(objects, "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["envFrom"] == [{"secretRef": {"name": "s3"}}]
+    assert "envFrom" not in container  # the operator never reads the store, nor its Secret
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MLOPS_STORE_URI"] == "s3://models" and env["MLOPS_STORE_SECRET"] == "s3"
+    assert env["MLOPS_STORE_URI"] == "s3://models" and env["MLOPS_STORE_SECRET"] == "s3"  # a name, handed on
+    assert env["AWS_ENDPOINT_URL"] == "http://minio.minio:9000"
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == "eu-west-1"
+    (plain,) = by_kind(render(helm, "--set", "store.type=s3", "--set", "store.s3.bucket=models"), "Deployment")
+    names = {e["name"] for e in plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "MLOPS_STORE_SECRET"} & names
 
 
 def test_monitoring_objects_only_when_enabled(helm: str) -> None:
@@ -281,6 +297,7 @@ def test_every_setting_the_chart_passes_is_one_the_operator_reads(helm: str) -> 
     for flags in [
         (),
         ("--set", "store.type=s3", "--set", "store.s3.bucket=models", "--set", "store.s3.secretRef.name=s3"),
+        ("-f", str(REPO / "tests" / "contract" / "fixtures" / "values-workloads.yaml")),
     ]:
         (deployment,) = by_kind(render(helm, *flags), "Deployment")
         passed |= {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}

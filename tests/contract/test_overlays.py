@@ -117,12 +117,15 @@ def test_aks_overlay_is_blob_with_workload_identity(kubectl: str, tmp_path: Path
     assert env["AZURE_STORAGE_ACCOUNT_NAME"] == "mlopsdata"
     assert env["MLOPS_AZURE_CLIENT_ID"] == AZURE["clientId"]
     assert not {"MLOPS_STORE_STORAGE_CLASS", "MLOPS_STORE_SIZE", "MLOPS_STORE_ACCESS_MODES"} & set(env)
-    accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
-    assert {a["metadata"]["name"] for a in accounts} == {"mlops-operator", "mlops-workload", "mlops-serving"}
-    for account in accounts:
-        assert account["metadata"]["annotations"] == {"azure.workload.identity/client-id": AZURE["clientId"]}
+    accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
+    assert set(accounts) == {"mlops-operator", "mlops-workload", "mlops-serving"}
+    for name in ("mlops-workload", "mlops-serving"):
+        assert accounts[name]["metadata"]["annotations"] == {"azure.workload.identity/client-id": AZURE["clientId"]}
+    # the operator never reads the store: no client id on its account, no token in its pod
+    assert "annotations" not in accounts["mlops-operator"]["metadata"]
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
-    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert "azure.workload.identity/use" not in deployment["spec"]["template"]["metadata"]["labels"]
+    assert "envFrom" not in operator_container(objects)
 
 
 def test_aks_overlay_as_shipped_shows_every_placeholder(kubectl: str) -> None:

@@ -24,6 +24,7 @@ CHILD_RESOURCES = {
     "deployments",
     "services",
     "horizontalpodautoscalers",
+    "poddisruptionbudgets",
     "pods",
     "persistentvolumeclaims",
 }
@@ -68,6 +69,7 @@ def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None
     assert rights["mlops.dev/models"] == {"get", "list", "watch", "patch", "update"}
     assert rights["mlops.dev/models/status"] == {"get", "patch", "update"}
     assert rights["batch/jobs"] == {"get", "list", "watch", "create", "delete"}
+    assert rights["policy/poddisruptionbudgets"] == {"get", "create", "patch", "delete"}  # ensured, removed
     assert rights["pods"] == {"get", "list", "watch"}
     assert rights["persistentvolumeclaims"] == rights["serviceaccounts"] == {"get", "create"}
     assert rights["events"] == rights["events.k8s.io/events"] == {"create", "patch"}

@@ -70,7 +70,8 @@ Workload identity is on when the store is Azure Blob with a client id.
 {{- end }}
 
 {{/*
-Annotations of a ServiceAccount: the user's plus the workload-identity client id.
+Annotations of a workload ServiceAccount: the user's plus the workload-identity client id (the
+operator's own account gets none: it never reads the store).
 */}}
 {{- define "mlops-operator.saAnnotations" -}}
 {{- $annotations := deepCopy (.annotations | default dict) }}
@@ -114,6 +115,10 @@ Rights on the child objects the operator creates next to each custom resource.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, update, delete]
+# The model server's PodDisruptionBudget (spec.serving.disruptionBudget): ensured and removed only.
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, create, patch, delete]
 # Pod status only: OOMKilled, termination messages. No exec, no logs.
 - apiGroups: [""]
   resources: [pods]
