@@ -253,29 +253,46 @@ class Cluster:
         exit_code: int = 0,
         reason: str | None = None,
         job_reason: str = "BackoffLimitExceeded",
+        with_pod: bool = True,
     ) -> None:
-        """Play kubelet and Job controller: a Pod terminated with `message`, then the Job's final condition."""
+        """Play kubelet and Job controller: a Pod terminated with `message`, then the Job's final condition.
+
+        Without `with_pod` only the Job's condition is set (its pods gone, or never read).
+        """
         name = job["metadata"]["name"]
-        template = job["spec"]["template"]
-        owner = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "name": name,
-            "uid": job["metadata"]["uid"],
-            "controller": True,
-        }
-        pod_name = f"{name}-pod"[:63]
+        if with_pod:
+            owner = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": name,
+                "uid": job["metadata"]["uid"],
+                "controller": True,
+            }
+            self.terminated_pod(job, f"{name}-pod"[:63], message, exit_code, reason, owners=[owner])
+        self.set_job_finished(name, exit_code == 0, job_reason)
+
+    def terminated_pod(
+        self,
+        job: dict[str, Any],
+        pod_name: str,
+        message: str,
+        exit_code: int = 0,
+        reason: str | None = None,
+        *,
+        owners: list[dict[str, Any]],
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """A Pod from the Job's template (the labels the API server gave it included, unless `labels`)
+        whose workload container terminated with `message`; `owners` are its ownerReferences."""
+        name, template = job["metadata"]["name"], job["spec"]["template"]
+        pod_labels = {**template["metadata"]["labels"], "job-name": name, "batch.kubernetes.io/job-name": name}
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": pod_name,
-                "labels": {
-                    **template["metadata"]["labels"],
-                    "job-name": name,
-                    "batch.kubernetes.io/job-name": name,
-                },
-                "ownerReferences": [owner],
+                "labels": labels if labels is not None else pod_labels,
+                "ownerReferences": owners,
             },
             "spec": template["spec"],
         }
@@ -300,8 +317,11 @@ class Cluster:
         phase = "Succeeded" if exit_code == 0 else "Failed"
         pod_status = {"status": {"phase": phase, "containerStatuses": [container_status]}}
         self.call("PATCH", POD, pod_name, sub="status", body=pod_status, content_type=MERGE_PATCH)
+
+    def set_job_finished(self, name: str, succeeded: bool, job_reason: str = "BackoffLimitExceeded") -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         stamp = {"lastTransitionTime": now, "lastProbeTime": now}
-        if exit_code == 0:
+        if succeeded:
             conditions = [{"type": t, "status": "True", **stamp} for t in ("SuccessCriteriaMet", "Complete")]
             status = {"startTime": now, "completionTime": now, "succeeded": 1, "conditions": conditions}
         else:

@@ -319,9 +319,11 @@ def test_a_recreated_model_is_rebuilt_from_the_store_and_serves_its_champion_aga
         lambda: registry.get_sample_value("mlops_model_serving_version", served) is None,
         what="the deleted Model's metric series removed",
     )
-    # no garbage collector on an API-only server: remove the Deployment as it would; the old Jobs
-    # stay behind on purpose (the GC can lag), and must not be taken for the new object's history
+    # no garbage collector on an API-only server: remove the Deployment and the Service as it would
+    # (the new Model never patches or adopts children of its deleted namesake: it waits for the GC);
+    # the old Jobs stay behind on purpose (the GC can lag), and must not be taken for its history
     cluster.call("DELETE", DEPLOYMENT, "phoenix-server")
+    cluster.call("DELETE", SERVICE, "phoenix")
 
     cluster.create(resource(Model, "phoenix", model_spec()))
     restored = eventually(

@@ -68,18 +68,30 @@ class Rejected(ApiError):
 
 
 class ForeignObject(Conflict):
-    """An object of a child's name exists and its controller is not the parent: it is left untouched."""
+    """An object of a child's name exists and its controller is not the parent: it is left untouched.
+
+    `predecessor`: its controller is a deleted parent of the same kind and name (deleted and created
+    again), so the garbage collector is about to remove it.
+    """
 
     def __init__(self, child: dict[str, Any], existing: dict[str, Any]) -> None:
         meta, kind = child["metadata"], child.get("kind", "object")
         refs: list[dict[str, Any]] = meta.get("ownerReferences") or []
         parent = next((r for r in refs if r.get("controller")), {})
         self.subject = f"{kind} {meta['namespace']}/{meta['name']}"
-        message = (
-            f"{self.subject} already exists and is not controlled by {parent.get('kind')} {parent.get('name')} "
-            f"(its controller: {guards.controller_of(existing)}); the operator leaves it untouched. "
-            f"Rename or delete that {kind}, or give the {parent.get('kind')} another name"
-        )
+        self.predecessor = guards.predecessor_of(existing, parent)
+        owner, controller = f"{parent.get('kind')} {parent.get('name')}", guards.controller_of(existing)
+        if self.predecessor:
+            message = (
+                f"{self.subject} still belongs to the deleted {owner} of the same name ({controller}); the "
+                f"garbage collector removes it, then this {parent.get('kind')} creates its own"
+            )
+        else:
+            message = (
+                f"{self.subject} already exists and is not controlled by {owner} (its controller: {controller}); "
+                f"the operator leaves it untouched. Rename or delete that {kind}, or give the "
+                f"{parent.get('kind')} another name"
+            )
         super().__init__(409, "NameConflict", message)
 
 

@@ -47,6 +47,16 @@ def controlled_by(obj: dict[str, Any], uid: str | None) -> bool:
     return bool(uid) and controller_uid(obj) == uid
 
 
+def predecessor_of(obj: dict[str, Any], parent: dict[str, Any]) -> bool:
+    """Whether `obj`'s controller is a parent of the same kind and name as `parent` but another uid:
+    an object left by a parent that was deleted and created again, which the GC is about to remove."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") is True:
+            same = (ref.get("kind"), ref.get("name")) == (parent.get("kind"), parent.get("name"))
+            return same and ref.get("uid") != parent.get("uid")
+    return False
+
+
 def redact(text: str) -> str:
     """Every URL's query string replaced, e.g. `https://a.blob.core.windows.net/c?sv=…&sig=…`."""
     return _URL_QUERY.sub(lambda m: m.group(1) + REDACTED, text)

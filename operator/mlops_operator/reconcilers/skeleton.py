@@ -82,13 +82,23 @@ class Run(Generic[R, S]):
         ChildRejected), a Warning Event, and a wake-up when the refused body may be sent again."""
         state = refusal(exc)
         self.note(EventSpec("Warning", state.reason, state.message))
-        if isinstance(exc, Rejected):
-            self.wake_in(exc.retry_in + 1)
+        self.wake_in(retry_after(exc))
         return state
 
 
 def _no_failed_phase(status: Any, message: str) -> None:
     """For kinds whose status has no phase to mark Failed."""
+
+
+PREDECESSOR_WAIT = 10.0  # a deleted parent's child: the GC removes it within seconds
+FOREIGN_WAIT = 300.0  # someone else's object: looked at again every 5 minutes (and at each resync)
+
+
+def retry_after(exc: ForeignObject | Rejected) -> float:
+    """When a refused child is worth another look (its own events do not say: Services are not watched)."""
+    if isinstance(exc, Rejected):
+        return exc.retry_in + 1
+    return PREDECESSOR_WAIT if exc.predecessor else FOREIGN_WAIT
 
 
 def ceilings(resource: Resource, settings: Settings) -> str:
@@ -139,7 +149,7 @@ class KindReconciler(Generic[R, S]):
         except (ForeignObject, Rejected) as exc:
             state = refusal(exc)
             await self._invalid(ctx, body, state.message, now, state.reason)
-            return ReconcileResult(requeue_after=exc.retry_in + 1 if isinstance(exc, Rejected) else None)
+            return ReconcileResult(requeue_after=retry_after(exc))
         # 6. record
         await self._record(run)
         for action in run.deferred:

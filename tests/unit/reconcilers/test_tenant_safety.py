@@ -217,7 +217,7 @@ def test_a_refused_child_becomes_a_condition_and_a_slow_retry(refusal: str) -> N
         assert reason == cond.Reason.CHILD_REJECTED and "refused Job team-a/j: requests must be <= limits" in message
         assert result.requeue_after == 301
     else:
-        assert reason == cond.Reason.NAME_CONFLICT and result.requeue_after is None
+        assert reason == cond.Reason.NAME_CONFLICT and result.requeue_after == 300
         assert kube.objects[f"{SERVICE.path(NS)}/iris-clf"] == foreign
 
 
@@ -259,3 +259,17 @@ def test_forged_server_pods_do_not_fail_a_rollout() -> None:
         {"metadata": {"name": "other", "ownerReferences": [owner_ref("ReplicaSet", "web-5d8f", "u")]}},
     ]
     assert [p["metadata"]["name"] for p in observe.replica_set_pods(deployment, pods)] == ["real"]
+
+
+def test_a_child_left_by_a_deleted_parent_of_the_same_name_is_waited_for_not_taken() -> None:
+    kube, model = FakeKube(), f.model()
+    old = manifests.service(model)
+    old["metadata"]["ownerReferences"][0]["uid"] = uid()  # the Model deleted and created again
+    before = kube.put(SERVICE.path(NS), old)
+    with pytest.raises(ForeignObject) as refused:
+        run_async(kube.ensure(manifests.service(model)))
+    assert refused.value.predecessor and "still belongs to the deleted Model iris-clf" in refused.value.message
+    assert kube.objects[f"{SERVICE.path(NS)}/{model.name}"] == before
+    run = serving_run(kube, model)
+    state = run_async(serving.roll_out(run, run.work.versions[0]))
+    assert state is not None and state.reason == cond.Reason.NAME_CONFLICT and run.requeue == 10
