@@ -54,17 +54,21 @@ def test_a_persons_request_and_new_data_retrain() -> None:
     assert not nothing_serves.no_new_data
 
 
-def test_no_new_data_is_trained_true_with_its_reason_until_data_or_a_version_changes() -> None:
+def test_no_new_data_is_trained_true_with_its_reason_until_data_or_a_training_changes_it() -> None:
     request = f"{ASKED};quality: accuracy 0.7 < 0.9"
     model = f.model(annotations={RETRAIN: request})
     work = serving_on("v1", handledRetrainRequest=request)
-    state = training.no_new_data_state(model, work, "v1")
+    assert training.no_new_data_state(model, work, "v1") is None  # not answered so (nothing recorded yet)
+    state = training.no_new_data_state(model, work, "v1", fresh=True)
     assert state is not None and (state.status, state.reason) == (cond.TRUE, cond.Reason.NO_NEW_DATA)
     assert "still at version v1" in state.message
-    trained = summary.trained_state(work.versions[-1], state)
-    assert trained.reason == "NoNewData"
+    work.conditions = cond.set_state(work.conditions, cond.Type.TRAINED, state, now=NOW, generation=1)
+    assert summary.trained_state(work.versions[-1], state).reason == "NoNewData"
+    assert training.no_new_data_state(model, work, "v1") == state  # it stays
     assert training.no_new_data_state(model, work, "v2") is None  # new data: the request is history
-    work.versions.append(ModelVersion(version=4, state=VersionState.VALIDATED, created_at=NOW))
-    assert training.no_new_data_state(model, work, "v1") is None  # a version trained since
+    running = cond.State(cond.UNKNOWN, cond.Reason.JOB_RUNNING, "training")
+    work.conditions = cond.set_state(work.conditions, cond.Type.TRAINED, running, now=NOW, generation=1)
+    assert training.no_new_data_state(model, work, "v1") is None  # a training since
     other = f.model(annotations={RETRAIN: f"{ASKED};manual"})
-    assert training.no_new_data_state(other, serving_on("v1", handledRetrainRequest=f"{ASKED};manual"), "v1") is None
+    manual = serving_on("v1", handledRetrainRequest=f"{ASKED};manual")
+    assert training.no_new_data_state(other, manual, "v1", fresh=True) is None

@@ -200,15 +200,16 @@ def no_new_data(annotation: str, work: ModelStatus, dataset_version: str) -> boo
     )
 
 
-def no_new_data_state(model: Model, work: ModelStatus, dataset_version: str) -> cond.State | None:
-    """Trained's NoNewData state while the handled request is one that was answered so (no version
-    was trained after it) and the data has not changed since."""
+def no_new_data_state(model: Model, work: ModelStatus, dataset_version: str, fresh: bool = False) -> cond.State | None:
+    """Trained's NoNewData state: for the request just answered so (`fresh`), and after that while
+    Trained still says so (a training since would have said otherwise) and the data has not changed."""
     request = work.handled_retrain_request
     if not request or request != model.annotations.get(contracts.ANNOTATION_RETRAIN_REQUESTED):
         return None
-    asked = annotated.request_time(request)
-    newer = [v for v in work.versions if asked is not None and v.created_at is not None and v.created_at >= asked]
-    if newer or not no_new_data(request, work, dataset_version):
+    previous = cond.get(work.conditions, cond.Type.TRAINED)
+    if not fresh and (previous is None or previous.reason != cond.Reason.NO_NEW_DATA):
+        return None
+    if not no_new_data(request, work, dataset_version):
         return None
     message = (
         f"retrain request {request!r} not acted on: the Dataset is still at version {dataset_version[:12]}, which "
@@ -312,7 +313,7 @@ async def maybe_train(run: ModelRun, dataset: Dataset, train_jobs: list[dict[str
     decision = decide_training(model, work, spec_hash, ds_status.version, now)
     if decision.no_new_data and decision.retrain_request is not None:
         work.handled_retrain_request = decision.retrain_request  # handled: no Job, and not asked again
-        state = no_new_data_state(model, work, ds_status.version)
+        state = no_new_data_state(model, work, ds_status.version, fresh=True)
         run.note(warning(cond.Reason.NO_NEW_DATA, state.message if state else decision.retrain_request))
         return state
     if decision.trigger is None and decision.deferred_for is None:
