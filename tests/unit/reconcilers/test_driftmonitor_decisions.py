@@ -212,12 +212,26 @@ PENDING = refresh.pending_for("iris", "2026-01-02T03:04:05Z;quality: accuracy 0.
         (None, "v1", refresh.State.PENDING),
         ({"requestedAt": 7, "outcome": ["junk"]}, "v1", refresh.State.PENDING),  # tolerant of any shape
         (None, "v9", refresh.State.NEW_DATA),  # no lastRefresh (an older Dataset side), but a new version
+        # new data since the request, though this request's answer is Unchanged (another refresh brought it)
+        ({"request": PENDING.request, "finishedAt": "x", "outcome": "Unchanged", "version": "v1"}, "v2",
+         refresh.State.NEW_DATA),
         # the Dataset side records the request as given (a time it could not read is left out)
-        ({"request": PENDING.request, "finishedAt": "x", "outcome": "Unchanged", "version": "v1"}, "v1",
-         refresh.State.NO_NEW_DATA),
+        (
+            {"request": PENDING.request, "finishedAt": "x", "outcome": "Unchanged", "version": "v1"},
+            "v1",
+            refresh.State.NO_NEW_DATA,
+        ),
         # a later request (someone overwrote the annotation) answers ours too
-        ({"request": "2026-01-02T03:05:00Z;by hand", "requestedAt": "2026-01-02T03:05:00Z", "finishedAt": "x",
-          "outcome": "Unchanged"}, "v1", refresh.State.NO_NEW_DATA),
+        (
+            {
+                "request": "2026-01-02T03:05:00Z;by hand",
+                "requestedAt": "2026-01-02T03:05:00Z",
+                "finishedAt": "x",
+                "outcome": "Unchanged",
+            },
+            "v1",
+            refresh.State.NO_NEW_DATA,
+        ),
     ],
 )
 def test_refresh_outcomes(last: dict[str, object] | None, version: str, state: refresh.State) -> None:

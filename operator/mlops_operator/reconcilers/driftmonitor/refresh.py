@@ -13,7 +13,7 @@ NewVersion | Unchanged | Failed, version}` — to answer its request (the same `
 
 The status is read leniently (a Dataset written by an older operator has no lastRefresh; a field of
 an unexpected shape counts as absent), and a Dataset whose current version differs from the one it
-had when asked has new data whatever lastRefresh says.
+had when asked has new data whatever lastRefresh says (another refresh may have brought it).
 """
 
 from __future__ import annotations
@@ -78,21 +78,22 @@ def outcome(pending: PendingRefresh, body: dict[str, Any] | None, now: datetime,
     if body is None:
         return Outcome(State.FAILED, message=f"Dataset {name} no longer exists")
     last, version = last_refresh(body), current_version(body)
+    if version is not None and pending.dataset_version is not None and version != pending.dataset_version:
+        # new data since the request, whatever brought it (this refresh, a scheduled one, a spec change)
+        return Outcome(State.NEW_DATA, version, f"Dataset {name} has a new version {version[:12]}")
     answered = last.get("request") == pending.request or (
         (at := _time(last.get("requestedAt"))) is not None and at >= pending.requested_at
     )
     if answered and last.get("finishedAt"):
         kind = last.get("outcome")
-        new = last.get("version") if isinstance(last.get("version"), str) else version
         if kind == NEW_VERSION:
+            new = last.get("version") if isinstance(last.get("version"), str) else version
             return Outcome(State.NEW_DATA, new, f"Dataset {name} has a new version {str(new)[:12]}")
         if kind == UNCHANGED:
             same = (version or pending.dataset_version or "")[:12]
             return Outcome(State.NO_NEW_DATA, version, f"Dataset {name} has no new data (still version {same})")
         if kind == FAILED:
             return Outcome(State.FAILED, version, f"Dataset {name} could not refresh its source")
-    if version is not None and pending.dataset_version is not None and version != pending.dataset_version:
-        return Outcome(State.NEW_DATA, version, f"Dataset {name} has a new version {version[:12]}")
     if now >= pending.requested_at + timedelta(seconds=timeout_seconds):
         return Outcome(
             State.TIMED_OUT,
