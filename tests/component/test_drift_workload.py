@@ -24,7 +24,7 @@ from sklearn.datasets import load_breast_cancer
 
 from mlops_operator import contracts
 from mlops_operator.api.plans import DriftPlan
-from mlops_operator.api.results import DriftFeatureResult, DriftResult
+from mlops_operator.api.results import DriftFeatureResult, DriftResult, LiveQualityResult, PredictionDriftResult
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.workloads import drift
 from tests.unit.drift.profiles import write_profile
@@ -253,3 +253,23 @@ def test_the_termination_message_keeps_the_verdict_and_drifted_features() -> Non
     assert small.verdict == "Drift" and small.drifted_features == drifted
     assert small.scores and all(s.drifted for s in small.scores[: min(len(small.scores), len(drifted))])
     assert "trimmed" in (small.message or "")
+
+
+def test_the_termination_message_keeps_live_quality_and_prediction_drift() -> None:
+    scores = [
+        DriftFeatureResult(name=f"feature_{i:04d}", test=DriftTest.KS, score=0.5, threshold=0.05, drifted=False)
+        for i in range(400)
+    ]
+    quality = LiveQualityResult(
+        metric="f1", value=0.81, labelled=1200, predictions=5000, late=40, unknown=3, duplicates=12,
+        metrics={m: 0.8 for m in ("accuracy", "f1", "precision", "recall")},
+        skipped={"roc_auc": "the collected predictions carry no class probabilities (" + "x" * 200 + ")"},
+        note="skipped 3 unreadable files: " + "y" * 700,
+    )
+    prediction = PredictionDriftResult(test=DriftTest.JENSEN_SHANNON, score=0.02, threshold=0.1, drifted=False)
+    full = DriftResult(ok=True, verdict="NoDrift", samples=9000, drifted_share=0.0, scores=scores, quality=quality,
+                       prediction_drift=prediction)
+    small = drift.compact(full)
+    encoded = small.model_dump_json(by_alias=True, exclude_none=True).encode()
+    assert len(encoded) <= contracts.TERMINATION_MESSAGE_LIMIT
+    assert small.quality == quality and small.prediction_drift == prediction and small.scores
