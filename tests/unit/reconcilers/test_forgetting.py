@@ -165,3 +165,24 @@ def test_a_reconcile_that_finds_its_object_gone_removes_its_series() -> None:
     left = asyncio.run(scenario())
     assert not any('model="m",namespace="ns"}' in s for s in left), left
     assert any(s.startswith("mlops_drift_share{") for s in left)  # the monitor was not deleted
+
+
+def test_a_model_that_stops_serving_loses_its_serving_version_series() -> None:
+    from mlops_operator.api.v1alpha1.model import ModelStatus
+    from mlops_operator.reconcilers.model import reconciler
+    from mlops_operator.reconcilers.skeleton import Run
+    from tests.unit import factories as f
+    from tests.unit.reconcilers.fake_kube import FakeKube
+
+    metrics = Metrics()
+    ctx = ReconcileContext(settings=SETTINGS, kube=FakeKube(), metrics=metrics)
+    model = f.model("m")
+    run = Run(ctx, Key("Model", "team-a", "m"), model.dump(), model, ModelStatus(serving_version=2), f.NOW)
+    asyncio.run(reconciler._export_serving_version(run))
+    assert metrics.registry.get_sample_value("mlops_model_serving_version", {"namespace": "team-a", "model": "m"}) == 2
+    run.work.serving_version = None  # serving disabled
+    asyncio.run(reconciler._export_serving_version(run))
+    asyncio.run(reconciler._export_serving_version(run))  # nothing to remove: no error
+    assert (
+        metrics.registry.get_sample_value("mlops_model_serving_version", {"namespace": "team-a", "model": "m"}) is None
+    )

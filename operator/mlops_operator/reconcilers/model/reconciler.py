@@ -8,6 +8,8 @@ next run.
 
 from __future__ import annotations
 
+import contextlib
+
 from mlops_operator import conditions as cond
 from mlops_operator.api.v1alpha1.model import Model, ModelPhase, ModelStatus
 from mlops_operator.kube import MODEL
@@ -53,8 +55,13 @@ async def steps(run: ModelRun) -> None:
 
 
 async def _export_serving_version(run: ModelRun) -> None:
+    """The served version's series; none while nothing serves (serving disabled, rolled back to nothing)."""
+    gauge, labels = run.ctx.metrics.serving_version, (run.key.namespace, run.key.name)
     if run.work.serving_version is not None:
-        run.ctx.metrics.serving_version.labels(run.key.namespace, run.key.name).set(run.work.serving_version)
+        gauge.labels(*labels).set(run.work.serving_version)
+    else:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
 
 
 def _mark_failed(work: ModelStatus, message: str) -> None:
