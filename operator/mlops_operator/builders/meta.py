@@ -10,12 +10,8 @@ from mlops_operator import contracts
 from mlops_operator.api.base import Resource
 
 MAX_NAME = 63
-# Aliases kept while the reconcilers switch to the names in contracts (where every label and
-# annotation is defined); remove them once nothing reads them from here.
-ANNOTATION_CHAMPION_VERSION = contracts.ANNOTATION_CHAMPION_VERSION
-ANNOTATION_REQUEST = contracts.ANNOTATION_TRAINING_REQUEST
-ANNOTATION_TICK = contracts.ANNOTATION_SCHEDULED_TICK
-LABEL_JOB_NAME = contracts.LABEL_JOB_NAME
+# Alias kept while reconcilers/dataset.py switches to contracts.LABEL_JOB_NAME_LEGACY (where every
+# label and annotation is defined); remove it once nothing reads it from here.
 LABEL_JOB_NAME_LEGACY = contracts.LABEL_JOB_NAME_LEGACY
 
 

@@ -19,8 +19,6 @@ from mlops_operator.settings import Settings
 SERVER_CONTAINER = "server"
 PORT_NAME = "http"
 SERVICE_PORT = 80
-# Alias kept while reconcilers/observe.py switches to contracts.ANNOTATION_SERVED_VERSION.
-ANNOTATION_SERVED_VERSION = contracts.ANNOTATION_SERVED_VERSION
 
 
 PRESTOP_SLEEP_SECONDS = 5
