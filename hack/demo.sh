@@ -43,7 +43,7 @@ done
   --set "operator.watchNamespaces={$NAMESPACE,mlops-reaction}" --wait --timeout 5m
 "$KUBECTL" -n "$RELEASE_NS" rollout status deploy/mlops-operator --timeout=180s
 
-step "the loop: Dataset -> train -> validate -> approve -> serve -> collect -> drift -> retrain -> serve"
+step "the loop: Dataset -> train -> validate -> approve -> serve -> collect -> drift -> NoNewData -> retrain -> gate"
 .venv/bin/python hack/demo_loop.py --namespace "$NAMESPACE" --json-out "$REPO/.kube/demo-report.json"
 
 step "what the cluster shows"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The closed loop on a real cluster, narrated: data → train → validate → approve → serve → collect →
-detect drift → retrain → validate → serve.
+"""The loop on a real cluster, narrated: data → train → validate → approve → serve → collect → detect
+drift → refresh the data → NoNewData (no unseen rows, so nothing to retrain on) → a person's retrain →
+the gate, with its defaults, keeps the champion (the challenger cannot beat it on the same rows).
 
 Used by `make demo` (hack/demo.sh) and by tests/e2e/test_demo_loop.py, which asserts on the
 `LoopReport` this returns. Talks to the cluster named by KUBECONFIG; sends scoring traffic to the
@@ -38,6 +39,7 @@ class LoopReport:
     drifted_features: list[str] = field(default_factory=list)
     feature_scores: list[dict[str, Any]] = field(default_factory=list)
     retrain_reason: str | None = None
+    jobs_after_drift: int = 0  # training Jobs once the Model answered the drift
     report_uri: str | None = None
     report_host_path: str | None = None
     requests_sent: int = 0
@@ -100,6 +102,12 @@ class Cluster:
         return sorted(
             j.metadata.name for j in jobs.items if j.metadata.labels.get("app.kubernetes.io/component") == "train"
         )
+
+    def request_retrain(self, model: str, reason: str) -> None:
+        """What `kubectl mlops retrain` writes: the retrain annotation, "<RFC3339 now>;<reason>"."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        patch = {"metadata": {"annotations": {f"{GROUP}/retrain-requested": f"{now};{reason}"}}}
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, "models", model, patch)
 
     def service_url(self, model: str) -> str:
         svc = self.core.read_namespaced_service(model, self.namespace)
@@ -273,19 +281,44 @@ def run_loop(namespace: str, timeout: float = 900.0, quiet: bool = False) -> Loo
         f"(share {drift.get('driftedShare', 0):.2f}); report at {drift.get('reportUri')}",
     )
 
-    wait_for("the retraining Job", lambda: len(cluster.training_jobs("breast-cancer-lr")) >= 2, narrator, 120, 0.5)
-    stage("retrain_job", f"retraining Job started: {cluster.training_jobs('breast-cancer-lr')[-1]}")
-    wait_for("version 2 to serve", lambda: model_status().get("servingVersion") == 2, narrator, timeout)
-    status = model_status()
-    v2 = next(v for v in status["versions"] if v["version"] == 2)
-    report.retrain_reason = v2.get("trigger")
+    def no_new_data() -> bool:
+        """NoNewData, said by the DriftMonitor (its Dataset refresh found nothing new) or by the Model."""
+        monitor = cluster.get("driftmonitors", "breast-cancer-lr").get("status", {})
+        said = [(monitor.get("conditions", []), "RetrainRequested"), (model_status().get("conditions", []), "Trained")]
+        return any(c.get("type") == t and c.get("reason") == "NoNewData" for cs, t in said for c in cs)
+
+    # The source is scikit-learn's bundled table: a refresh finds no rows v1 has not seen, and a retrain on
+    # the same rows could not beat v1 on them, so the answer to the drift is NoNewData and nothing trains.
+    wait_for("the answer to the drift", no_new_data, narrator, 240)
+    report.jobs_after_drift = len(cluster.training_jobs("breast-cancer-lr"))
     stage(
-        "v2_serving",
-        f"v2 serving: accuracy={v2['metrics'].get('accuracy', float('nan')):.3f}, "
-        f"gate: {(v2.get('gate') or {}).get('message', '')}",
+        "no_new_data",
+        "NoNewData: the Dataset has no rows v1 was not trained on, so no training Job starts (a retrain "
+        "on the same rows cannot beat v1 on today's data)",
     )
 
-    traffic.send(seconds=3, shift=0.0)  # the rolled-out version answers too
+    narrator.say("a person asks for a retrain anyway: kubectl mlops retrain breast-cancer-lr --reason 'demo'")
+    cluster.request_retrain("breast-cancer-lr", "demo: retrain on the same data")
+    wait_for("the retraining Job", lambda: len(cluster.training_jobs("breast-cancer-lr")) >= 2, narrator, 120, 0.5)
+    stage("retrain_job", f"retraining Job started: {cluster.training_jobs('breast-cancer-lr')[-1]}")
+
+    def judged() -> dict[str, Any] | None:
+        versions = model_status().get("versions", [])
+        v2 = next((v for v in versions if v["version"] == 2 and v.get("gate")), None)
+        return v2 if v2 and v2["state"] not in ("Training", "Pending") else None
+
+    v2 = wait_for("the gate's verdict on version 2", judged, narrator, timeout)
+    status = model_status()
+    report.retrain_reason = v2.get("trigger")
+    gate = v2.get("gate") or {}
+    stage(
+        "v2_judged",
+        f"v2 {v2['state']}: accuracy {gate.get('score', float('nan')):.3f} vs v1's "
+        f"{gate.get('championScore', float('nan')):.3f} on the same held-out rows ({gate.get('reason')}); "
+        f"version {status.get('servingVersion')} serves",
+    )
+
+    traffic.send(seconds=3, shift=0.0)  # the serving version still answers
     dm = cluster.get("driftmonitors", "breast-cancer-lr")
     report.versions = status["versions"]
     report.feature_scores = dm.get("status", {}).get("featureScores", [])

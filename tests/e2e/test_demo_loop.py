@@ -1,6 +1,6 @@
 """Issue 7: the whole loop on the real cluster, the same scenario `make demo` narrates.
 
-data → train → validate → approve → serve → collect → detect drift → retrain → validate → serve,
+data → train → validate → approve → serve → collect → detect drift → NoNewData → retrain → gate,
 with the operator installed by Helm from the locally built image, watching one namespace.
 """
 
@@ -50,16 +50,22 @@ def test_the_closed_loop(
 
     # every transition, in order
     stages = list(report.stages)
-    assert stages == ["dataset_ready", "v1_training", "v1_serving", "no_drift", "drift", "retrain_job", "v2_serving"]
+    assert stages == [
+        "dataset_ready", "v1_training", "v1_serving", "no_drift", "drift", "no_new_data", "retrain_job", "v2_judged"
+    ]
     assert report.verdicts == ["NoDrift", "Drift"]
     assert len(report.drifted_features) >= 15, report.drifted_features  # every feature was shifted by 35 %
 
-    # the registry: v1 retired by v2, which was trained because of drift
+    # the drift found no unseen rows to retrain on: no training Job until a person asked for one
+    assert report.jobs_after_drift == 1
+    # the registry: v2, trained on the same rows at a person's request, cannot beat v1 on them, and the
+    # default gate (mustBeatChampion) keeps v1 serving
     states = {v["version"]: v["state"] for v in report.versions}
-    assert states == {1: "Retired", 2: "Serving"}, states
-    assert report.retrain_reason and "drift: " in report.retrain_reason, report.retrain_reason
+    assert states == {1: "Serving", 2: "Rejected"}, states
+    assert report.retrain_reason and "demo" in report.retrain_reason, report.retrain_reason
     v2 = next(v for v in report.versions if v["version"] == 2)
-    assert v2["gate"]["passed"] and v2["gate"]["championVersion"] == 1, v2["gate"]
+    assert not v2["gate"]["passed"] and v2["gate"]["championVersion"] == 1, v2["gate"]
+    assert v2["gate"]["reason"] == "NotBetterThanChampion", v2["gate"]
     assert v2["gate"]["delta"] == 0 and v2["gate"]["championScore"] == v2["gate"]["score"], v2["gate"]
 
     # the served predictions are the model's, and nothing failed on the way
