@@ -1,5 +1,6 @@
 """DriftMonitor on a real kube-apiserver: a check Job per tick, results into status and metrics, and
-a retrain request on the Model that honours the cooldown."""
+a retrain request on the Model that honours the cooldown (the Model answers it NoNewData: its Dataset
+has no version v1 was not trained on)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.metrics import Metrics
 from tests.integration import apiserver
 from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
-from tests.integration.test_reconcile_model import serving_first_version, training_job
+from tests.integration.test_reconcile_model import serving_first_version
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,8 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
                 "modelRef": {"name": "clf"},
                 "schedule": {"intervalSeconds": 10},
                 "windowSeconds": 600,
-                "action": {"retrain": True, "cooldownSeconds": 3600},
+                # ask the Model at once (the refresh-first path: test_reconcile_quality.py)
+                "action": {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False},
             },
         )
     )
@@ -95,8 +97,10 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
         what="retrain request on the Model",
     )
     assert annotation.endswith(";drift: petal_width")
-    job2 = training_job(c, "clf", 2)
-    assert job2["metadata"]["annotations"][contracts.ANNOTATION_TRIGGER] == "retrain: drift: petal_width"
+    # the Dataset is still at the version v1 was trained on: the Model answers NoNewData, trains nothing
+    eventually(
+        lambda: (c.condition("Model", "clf", "Trained") or {}).get("reason") == "NoNewData", what="NoNewData"
+    )
     status = eventually(lambda: (s := c.status("DriftMonitor", "watch")).get("lastVerdict") and s, what="verdict")
     assert status["consecutiveBreaches"] == 1 and status["lastRetrainRequest"] and status["reportUri"]
     assert [h["verdict"] for h in status["history"]] == ["Drift"]
@@ -124,7 +128,7 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
         lambda: any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("watch")),
         what="RetrainNotRequested event",
     )
-    assert len(c.model_jobs("clf")) == 2
+    assert len(c.model_jobs("clf")) == 1
 
 
 @pytest.mark.slow
@@ -145,7 +149,7 @@ def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_a
                 {
                     "modelRef": {"name": "storm"},
                     "schedule": {"intervalSeconds": 10},
-                    "action": {"retrain": True, "cooldownSeconds": 3600},
+                    "action": {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False},
                 },
             )
         )
@@ -168,10 +172,10 @@ def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_a
     assert len(names) == len(set(names)) >= checks
     history = c.status("DriftMonitor", "storm")["history"]
     assert [h["verdict"] for h in history] == ["Drift"] * checks
-    retrain_jobs = [
-        j for j in c.model_jobs("storm") if j["metadata"]["labels"].get(contracts.LABEL_MODEL_VERSION) != "1"
-    ]
-    assert len(retrain_jobs) == 1, [j["metadata"]["name"] for j in retrain_jobs]
+    # exactly one retrain request (the first check's), which the Model answers NoNewData: no Job
+    requested = c.get("Model", "storm")["metadata"]["annotations"][contracts.ANNOTATION_RETRAIN_REQUESTED]
+    assert requested.endswith(";drift: petal_width")
+    assert [j["metadata"]["labels"].get(contracts.LABEL_MODEL_VERSION) for j in c.model_jobs("storm")] == ["1"]
     # (repeated identical Events are aggregated by the API server, so one is enough to see)
     eventually(  # events follow the status patch
         lambda: any(r == "RetrainNotRequested" and "cooldown" in m for r, m in c.events("storm")),
