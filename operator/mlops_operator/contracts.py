@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -57,17 +58,22 @@ FINALIZER: Final = f"{GROUP}/finalizer"
 
 
 def rejected_versions(annotations: Mapping[str, str]) -> dict[int, str]:
-    """Read ANNOTATION_REJECTED_VERSIONS; a malformed value counts as no rejections."""
+    """Read ANNOTATION_REJECTED_VERSIONS; a malformed value counts as no rejections, a malformed key is
+    skipped. Keys are 1-9 ASCII digits: str.isdigit() also accepts "²", which int() refuses, and a
+    5,000-digit key is no version anyone trained."""
     raw = annotations.get(ANNOTATION_REJECTED_VERSIONS)
     if not raw:
         return {}
     try:
         parsed = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {int(k): str(v) for k, v in parsed.items() if str(k).isdigit()}
+    return {int(k): str(v) for k, v in parsed.items() if _VERSION_KEY.fullmatch(str(k))}
+
+
+_VERSION_KEY = re.compile(r"[0-9]{1,9}")
 
 
 class Component(enum.StrEnum):

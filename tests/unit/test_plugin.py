@@ -447,3 +447,12 @@ def test_the_advertised_ds_alias_names_datasets(monkeypatch: pytest.MonkeyPatch)
 def test_every_refusing_gate_reason_has_a_hint() -> None:
     refusing = {r for r in GateReason if r != GateReason.PASSED}
     assert refusing <= set(explain.HINTS)
+
+
+def test_rejected_versions_skip_keys_that_are_no_version() -> None:
+    from mlops_operator import contracts
+
+    raw = '{"²": "x", "' + "9" * 5000 + '": "y", "3": "bad data", "-1": "z", " 4": "w"}'
+    assert contracts.rejected_versions({contracts.ANNOTATION_REJECTED_VERSIONS: raw}) == {3: "bad data"}
+    deep = "[" * 100_000 + "]" * 100_000
+    assert contracts.rejected_versions({contracts.ANNOTATION_REJECTED_VERSIONS: deep}) == {}
