@@ -40,13 +40,14 @@ SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts", "ServiceAccount")
 PVC = Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 DEPLOYMENT = Kind("apps", "v1", "deployments", "Deployment")
 HPA = Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+PDB = Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 DATASET = Kind(contracts.GROUP, contracts.VERSION, "datasets", "Dataset")
 MODEL = Kind(contracts.GROUP, contracts.VERSION, "models", "Model")
 DRIFT_MONITOR = Kind(contracts.GROUP, contracts.VERSION, "driftmonitors", "DriftMonitor")
 
 _BY_KIND = {
     (k.api_version, k.kind): k
-    for k in (JOB, POD, SERVICE, EVENT, SERVICE_ACCOUNT, PVC, DEPLOYMENT, HPA, DATASET, MODEL, DRIFT_MONITOR)
+    for k in (JOB, POD, SERVICE, EVENT, SERVICE_ACCOUNT, PVC, DEPLOYMENT, HPA, PDB, DATASET, MODEL, DRIFT_MONITOR)
 }
 
 

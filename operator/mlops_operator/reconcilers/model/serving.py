@@ -11,7 +11,7 @@ from typing import Any
 from mlops_operator import conditions as cond
 from mlops_operator.api.v1alpha1.model import ApprovalPolicy, ModelVersion, VersionState
 from mlops_operator.builders import serving as manifests
-from mlops_operator.kube import DEPLOYMENT, HPA, POD, SERVICE, ForeignObject, Rejected
+from mlops_operator.kube import DEPLOYMENT, HPA, PDB, POD, SERVICE, ForeignObject, Rejected
 from mlops_operator.reconcilers import annotated, observe
 from mlops_operator.reconcilers.context import normal, warning
 from mlops_operator.reconcilers.model import versions
@@ -74,7 +74,8 @@ async def serve(run: ModelRun) -> tuple[cond.State, cond.State]:
 
 
 async def ensure_serving(run: ModelRun, target: ModelVersion) -> tuple[str, dict[str, Any] | None]:
-    """Create or update the Deployment, Service and HPA of `target`: (the Deployment's action, it as read).
+    """Create or update the Deployment, Service, HPA and PodDisruptionBudget of `target`: (the
+    Deployment's action, it as read).
 
     Only objects this Model controls are patched: one of the same name that it does not control
     raises kube.ForeignObject and is left exactly as it is.
@@ -90,6 +91,11 @@ async def ensure_serving(run: ModelRun, target: ModelVersion) -> tuple[str, dict
         await kube.ensure(hpa)
     else:
         await kube.delete_owned(HPA, ns, manifests.deployment_name(model), model.uid)
+    budget = manifests.disruption_budget(model)
+    if budget is not None:
+        await kube.ensure(budget)
+    else:
+        await kube.delete_owned(PDB, ns, manifests.deployment_name(model), model.uid)
     return action, existing
 
 
@@ -137,6 +143,7 @@ def _mark_serving(run: ModelRun, target: ModelVersion) -> None:
 async def delete_serving(run: ModelRun) -> None:
     """Remove the serving objects this Model controls (by name, with a uid precondition); others stay."""
     kube, ns, model = run.ctx.kube, run.key.namespace, run.resource
+    await kube.delete_owned(PDB, ns, manifests.deployment_name(model), model.uid)
     await kube.delete_owned(HPA, ns, manifests.deployment_name(model), model.uid)
     await kube.delete_owned(DEPLOYMENT, ns, manifests.deployment_name(model), model.uid)
     await kube.delete_owned(SERVICE, ns, manifests.service_name(model), model.uid)
