@@ -211,3 +211,14 @@ def automatic_retrain(annotation: str) -> bool:
     """Whether a retrain request came from a DriftMonitor's trigger (by its reason), not from a person."""
     _, _, reason = annotation.partition(";")
     return reason.strip().startswith(AUTOMATIC_RETRAIN_REASONS)
+
+
+# "<RFC3339>;<reason>" on a Dataset: list the source again now (a DriftMonitor sets it before a retrain;
+# `kubectl annotate` works too). status.lastRefresh records the outcome: NewVersion, Unchanged or Failed.
+ANNOTATION_REFRESH_REQUESTED: Final = f"{GROUP}/refresh-requested"
+
+
+def dataset_dir(root: str, namespace: str, dataset: str) -> str:
+    """A Dataset's versions (<dir>/<version>/) and, beside them, what its profile Jobs reuse:
+    <dir>/parts/ (each source file parsed under a schema, by content hash) and <dir>/cache/."""
+    return _join(root, namespace, "datasets", dataset)

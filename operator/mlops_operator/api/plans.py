@@ -24,6 +24,11 @@ class ProfilePlan(CRModel):
     dataset: str
     spec: DatasetSpec
     store_uri: str
+    # The Dataset's current version and the fingerprint of the listing that gave it (status): a listing
+    # with the same fingerprint is answered `unchanged` at once, without reading data.
+    current_version: str | None = None
+    current_listing_fingerprint: str | None = None
+    as_of: datetime | None = None  # the end of a `last` window; omitted: the pod's clock
 
 
 class ChampionRef(CRModel):

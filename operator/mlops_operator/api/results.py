@@ -19,6 +19,7 @@ from mlops_operator.api.plans import ChampionRef, DriftPlan, ProfilePlan, Regist
 from mlops_operator.api.v1alpha1.dataset import QualityFinding
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.api.v1alpha1.model import ModelVersion
+from mlops_operator.api.v1alpha1.source import VersionLineage
 
 # The ProfileResult fields a DatasetProfile (api/profile.py) gives as they are.
 PROFILE_FIELDS: Final = frozenset({"version", "rows", "columns", "target", "task_hint", "data_uri"})
@@ -26,7 +27,7 @@ PROFILE_FIELDS: Final = frozenset({"version", "rows", "columns", "target", "task
 
 class ProfileResult(CRModel):
     ok: bool
-    version: str | None = None  # sha256 of the source bytes
+    version: str | None = None  # the content address (sha256 of files' bytes, schema, rules, window)
     rows: int | None = None
     columns: int | None = None
     target: str | None = None
@@ -36,6 +37,11 @@ class ProfileResult(CRModel):
     findings: Annotated[list[QualityFinding], Field(max_length=20)] = Field(default_factory=list)
     error: str | None = None
     reason: str | None = None
+    # True: the listing matched the plan's current_listing_fingerprint; nothing was read or written and
+    # `version` is the plan's current version.
+    unchanged: bool | None = None
+    listing_fingerprint: str | None = None  # of this run's listing (after the window) and rules
+    lineage: VersionLineage | None = None  # what the version was made from
 
 
 class GateSplit(CRModel):

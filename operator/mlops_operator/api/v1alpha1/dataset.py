@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from mlops_operator.api.base import (
     ColumnName,
@@ -21,6 +21,7 @@ from mlops_operator.api.base import (
     Uri,
 )
 from mlops_operator.api.v1alpha1.pods import PodOptions
+from mlops_operator.api.v1alpha1.source import LastRefresh, SourceWindow, VersionLineage
 
 
 class DataFormat(enum.StrEnum):
@@ -52,14 +53,37 @@ class OutlierAction(enum.StrEnum):
 
 
 class DataSource(CRModel):
-    """Where the data is read from."""
+    """Where the data is read from: one file, or every data file under a prefix."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.window) || (self.uri.endsWith('/') && !self.uri.startsWith('sklearn://'))",
+                    "message": "a window needs a prefix source: a file://, s3:// or az:// uri ending in /",
+                }
+            ]
+        }
+    )
 
     uri: Uri = Field(pattern=r"^(file|az|abfs|s3|sklearn)://.+")
     """Where the data lives: file:///path (a path on the artifact claim), az://container/path,
     s3://bucket/path, or sklearn://<name> for the tables bundled with scikit-learn (iris, wine,
-    breast_cancer, diabetes)."""
+    breast_cancer, diabetes). A uri ending in / is a prefix: every data file under it, in path
+    order, Hive-style partitions (date=2026-11-30/) or plain file names, read as one table; names
+    starting with _ or . (_SUCCESS, .crc) are skipped."""
     format: DataFormat = DataFormat.AUTO
-    """csv, parquet, or auto (from the file extension, else from the content)."""
+    """csv, parquet, or auto (from the file extension, else from the content). Under a prefix, auto
+    reads the files ending in .csv, .txt, .parquet or .pq and those without an extension."""
+    window: SourceWindow | None = None
+    """Which files of a prefix make a version: the last duration ({last: 30d}) or the newest
+    partitions ({lastPartitions: 30}). Omitted: all of them."""
+
+    @model_validator(mode="after")
+    def _window_needs_prefix(self) -> DataSource:
+        if self.window is not None and (not self.uri.endswith("/") or self.uri.startswith("sklearn://")):
+            raise ValueError("a window needs a prefix source: a file://, s3:// or az:// uri ending in /")
+        return self
 
 
 class FeatureSchema(CRModel):
@@ -117,8 +141,9 @@ class DatasetSpec(PodOptions):
     quality: QualityRules = Field(default_factory=QualityRules)
     """Quality rules every new version must pass."""
     refresh_interval_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
-    """Re-read the source this often (at epoch-aligned ticks); a changed content hash is a new
-    version. Omitted: read once per spec change."""
+    """List the source again this often (at epoch-aligned ticks): a changed listing is profiled, and
+    a new content address is a new version. Omitted: once per spec change, and on request (the
+    mlops.dev/refresh-requested annotation)."""
     resources: Resources = Field(default_factory=Resources)
     """CPU, memory and devices of the profile Job."""
 
@@ -148,7 +173,7 @@ class DatasetVersion(CRModel):
     """One version of the data: a content hash and where its snapshot and profile are stored."""
 
     version: ShortText
-    """sha256 of the source bytes."""
+    """Content address: sha256 of the source files' bytes, the schema, the quality rules and the window."""
     rows: int
     """Rows in the cleaned snapshot."""
     columns: int
@@ -159,6 +184,8 @@ class DatasetVersion(CRModel):
     """The cleaned snapshot (Parquet) that training reads."""
     created_at: datetime
     """When the operator recorded this version."""
+    lineage: VersionLineage | None = None
+    """What the version was made from: source files, rules, parent version, rows before and after cleaning."""
 
 
 class DatasetPhase(enum.StrEnum):
@@ -176,7 +203,7 @@ class DatasetStatus(CRModel):
     observed_generation: int | None = None
     """The `metadata.generation` the operator last reconciled."""
     version: ShortText | None = None
-    """Content hash of the current version (what Models train on)."""
+    """Content address of the current version (what Models train on)."""
     rows: int | None = None
     """Rows in the current version."""
     columns: int | None = None
@@ -197,6 +224,12 @@ class DatasetStatus(CRModel):
     """The latest profile Job."""
     last_refresh_time: datetime | None = None
     """When the latest profile Job's result was recorded."""
+    listing_fingerprint: ShortText | None = None
+    """sha256 of the source listing that gave the current version (each file's path, size and etag or
+    modification time, after the window) and of its schema, rules and window: a refresh that lists
+    the same is Unchanged without reading any data."""
+    last_refresh: LastRefresh | None = None
+    """The latest refresh asked for with the mlops.dev/refresh-requested annotation, and its outcome."""
     conditions: Conditions = Field(default_factory=list)
     """Profiled and Ready (a usable version exists and the latest profiling did not fail)."""
 
