@@ -18,7 +18,7 @@ from mlops_operator.api.profile import REFERENCE_SAMPLE_MAX, DatasetProfile
 from mlops_operator.api.results import ProfileResult
 from mlops_operator.builders import jobs
 from mlops_operator.settings import Settings
-from mlops_operator.workloads import profile, quality
+from mlops_operator.workloads import data, profile, quality
 from mlops_operator.workloads.common import encode_result
 from tests.unit import factories
 
@@ -72,7 +72,7 @@ def test_breast_cancer_through_the_console_script(store_root: str, termination_l
     reference = _reference(profile_)
     assert set(reference) == {f.name for f in profile_.features if f.type == "numeric"}
     np.testing.assert_array_equal(reference["mean radius"], np.sort(truth["mean radius"].to_numpy()))
-    snapshot = pd.read_parquet(io.BytesIO(store.read_bytes(result.data_uri or "")))
+    snapshot = pd.read_parquet(result.data_uri or "")  # a directory of parts, as any Parquet reader reads it
     pd.testing.assert_frame_equal(snapshot, truth, check_dtype=False)
 
 
@@ -124,7 +124,7 @@ def test_parquet_source_and_declared_schema(tmp_path: Path, store_root: str, ter
     assert [f.name for f in profile_.features] == ["x0", "zip", "c0", "target"]
     zip_code = profile_.feature("zip")
     assert zip_code is not None and zip_code.type == "categorical"
-    snapshot = pd.read_parquet(io.BytesIO(store.read_bytes(run.result["dataUri"])))
+    snapshot = data.read_snapshot(run.result["dataUri"])
     assert list(snapshot.columns) == ["x0", "zip", "c0", "target"]
 
 
@@ -137,9 +137,9 @@ def test_large_reference_is_a_seeded_capped_sample(tmp_path: Path, store_root: s
     sample = _reference(profile_)["x0"]
     assert sample.size == REFERENCE_SAMPLE_MAX == profile_.feature("x0").numeric.reference_size  # type: ignore[union-attr]
     assert sample.dtype == np.float64 and bool(np.all(np.diff(sample) >= 0))
-    again = profile.profile(profile_plan(store_root, path.as_uri(), quality={"minRows": 2}))  # recomputed
-    assert again.version == result.version
-    np.testing.assert_array_equal(_reference(_load_profile(again))["x0"], sample)  # seeded by the version
+    again = profile.profile(profile_plan(store_root, path.as_uri(), quality={"minRows": 2}))
+    assert again.version != result.version  # other rules, another version
+    np.testing.assert_array_equal(_reference(_load_profile(again))["x0"], sample)  # seeded by the file's bytes
 
 
 # --- determinism and idempotence -----------------------------------------------------------------
@@ -147,15 +147,17 @@ def test_same_bytes_same_version_and_reruns_change_nothing(tmp_path: Path, store
     frame = synthetic_frame(300, seed=5)
     first_uri, second_uri = _csv(tmp_path, frame, "a.csv"), _csv(tmp_path, frame, "b.csv")
     first = profile.profile(profile_plan(store_root, first_uri))
-    data_path = Path(store.filesystem(first.data_uri or "")[1])
-    written = data_path.stat().st_mtime_ns
+    part_file = Path(store.filesystem(first.data_uri or "")[1]) / "part-00000.parquet"
+    written = part_file.stat()
     again = profile.profile(profile_plan(store_root, second_uri))
-    assert again == first
-    assert data_path.stat().st_mtime_ns == written  # the complete version was not rewritten
+    assert again.model_copy(update={"listing_fingerprint": None}) == first.model_copy(update={"listing_fingerprint": None})
+    assert again.listing_fingerprint != first.listing_fingerprint  # another file was listed
+    assert part_file.stat().st_mtime_ns == written.st_mtime_ns  # the complete version was not rewritten
 
     stricter = profile.profile(profile_plan(store_root, first_uri, quality={"duplicates": "drop"}))
-    assert stricter.version == first.version  # same content, same version
-    assert data_path.stat().st_mtime_ns != written  # other rules: recomputed
+    assert stricter.version != first.version  # same bytes, other rules: another version
+    assert (part_file.stat().st_ino, part_file.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert stricter.lineage is not None and stricter.lineage.parent is None  # the plan named no current version
 
     changed = frame.copy()
     changed["x0"] = changed["x0"] + np.eye(1, len(changed)).ravel()  # one value moves
@@ -304,7 +306,8 @@ def test_bad_sources(
     run = run_profile(plan, termination_log)
     assert (run.exit_code, run.result["reason"], run.result["ok"]) == (code, reason, False)
     assert fragment in run.result["error"]
-    assert not store.list_prefix(store.join(store_root, "ns", "datasets")), "nothing is written on failure"
+    written = store.list_prefix(store.join(store_root, "ns", "datasets"))
+    assert not [uri for uri in written if uri.endswith("/complete.json")], "no version is written on failure"
 
 
 def _plan_json(uri: str) -> str:

@@ -68,15 +68,18 @@ def resolve_format(uri: str, data: bytes, declared: DataFormat) -> DataFormat:
     return DataFormat.PARQUET if data[:4] == PARQUET_MAGIC else DataFormat.CSV
 
 
-def parse_table(data: bytes, data_format: DataFormat, name: str, text_as_objects: bool = True) -> pd.DataFrame:
+def parse_table(
+    data: bytes, data_format: DataFormat, name: str, text_as_objects: bool = True, allow_no_rows: bool = False
+) -> pd.DataFrame:
     """A DataFrame from CSV or Parquet bytes; text columns as object arrays of str with NaN for missing
-    (what scikit-learn's imputers expect) unless `text_as_objects` is false."""
+    (what scikit-learn's imputers expect) unless `text_as_objects` is false. A table without rows is
+    EmptyData unless `allow_no_rows` (one file of many)."""
     if not data.strip():
         raise DataError("EmptyData", f"{name} is empty (0 bytes)")
     table = _parse_parquet(data, name) if data_format == DataFormat.PARQUET else _parse_csv(data, name)
     if table.num_columns == 0:
         raise DataError("EmptyData", f"{name} has no columns")
-    if table.num_rows == 0:
+    if table.num_rows == 0 and not allow_no_rows:
         raise DataError("EmptyData", f"{name} has a header but no rows")
     return _to_frame(_normalize(table, name), text_as_objects)
 
@@ -175,8 +178,27 @@ def write_snapshot(frame: pd.DataFrame, uri: str) -> None:
 
 
 def read_snapshot(uri: str) -> pd.DataFrame:
-    data = store.read_bytes(uri)
-    return parse_table(data, DataFormat.PARQUET, store.redact(uri))
+    """A version's cleaned snapshot: a directory of Parquet parts sharing one schema, read in name
+    order as one table (or, for versions written before parts, one Parquet file)."""
+    fs, path = store.filesystem(uri)
+    with store._translated(uri):  # the store's error mapping
+        names = sorted(p for p in fs.ls(path, detail=False) if p.endswith(".parquet")) if fs.isdir(path) else []
+    if not names:
+        return parse_table(store.read_bytes(uri), DataFormat.PARQUET, store.redact(uri))
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    uris = [f"{scheme}://{fs.unstrip_protocol(n).split('://', 1)[1]}" if scheme else n for n in names]
+    return read_parts(uris)
+
+
+def read_parts(uris: list[str], text_as_objects: bool = True) -> pd.DataFrame:
+    """Parquet files as one table, in the order given (an integer column promoted to float where a
+    file has floats)."""
+    tables = [_parse_parquet(store.read_bytes(u), store.redact(u)) for u in uris]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    name = store.redact(uris[0]).rsplit("/", 1)[0] if uris else "snapshot"
+    if table.num_rows == 0:
+        raise DataError("EmptyData", f"{name} has no rows")
+    return _to_frame(_normalize(table, name), text_as_objects)
 
 
 # --- row fingerprints (which rows a model trained on) --------------------------------------------
@@ -190,9 +212,18 @@ def row_fingerprints(features: pd.DataFrame, target: pd.Series[Any]) -> npt.NDAr
     those canonical columns, computed column by column without building the frame: 64 bits, so two
     different rows share a fingerprint with a chance of 2^-64 per pair compared.
     """
-    ordered = [features[name] for name in sorted(features.columns, key=str)] + [target]
+    return _combined_hash([features[name] for name in sorted(features.columns, key=str)] + [target], len(target))
+
+
+def row_hashes(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
+    """One uint64 per row over every column in name order, canonical as in `row_fingerprints`: equal
+    rows hash equal in any file, whatever its column order or integer/float storage."""
+    return _combined_hash([frame[name] for name in sorted(frame.columns, key=str)], len(frame))
+
+
+def _combined_hash(ordered: list[pd.Series[Any]], rows: int) -> npt.NDArray[np.uint64]:
     # pandas' combine_hash_arrays (CPython's tuple hash) over the per-column hashes.
-    hashed = np.full(len(target), 0x345678, dtype=np.uint64)
+    hashed = np.full(rows, 0x345678, dtype=np.uint64)
     multiplier = np.uint64(1000003)
     for position, series in enumerate(ordered):
         hashed ^= pd.util.hash_array(_canonical(series))
@@ -234,6 +265,21 @@ def _bundled() -> dict[str, Callable[..., Any]]:
 
 
 def _read_sklearn(uri: str) -> Source:
+    canonical = sklearn_csv(uri)
+    frame = parse_table(canonical, DataFormat.CSV, uri, text_as_objects=False)
+    return Source(frame=frame, version=store.sha256_bytes(canonical), format=DataFormat.CSV)
+
+
+def sklearn_csv(uri: str) -> bytes:
+    """A bundled dataset (resized, shifted) as canonical CSV bytes: equal options, equal bytes."""
+    loader, options = check_sklearn(uri)
+    frame: pd.DataFrame = loader(as_frame=True).frame
+    frame = _resample(frame, **options)
+    return frame.to_csv(index=False, float_format="%.17g").encode()
+
+
+def check_sklearn(uri: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The loader and options of a sklearn:// URI; SpecError (UnknownDataset, InvalidSource) if bad."""
     parsed = urllib.parse.urlsplit(uri)
     name = parsed.netloc + parsed.path.rstrip("/")
     loaders = _bundled()
@@ -241,13 +287,7 @@ def _read_sklearn(uri: str) -> Source:
         raise SpecError(
             "UnknownDataset", f"sklearn://{name} is not a bundled dataset; choose one of {sorted(loaders)}"
         )
-    options = _sklearn_options(parsed.query)
-    frame: pd.DataFrame = loaders[name](as_frame=True).frame
-    frame = _resample(frame, **options)
-    # The version is the hash of a canonical CSV, so equal options give an equal version.
-    canonical = frame.to_csv(index=False, float_format="%.17g").encode()
-    frame = parse_table(canonical, DataFormat.CSV, uri, text_as_objects=False)
-    return Source(frame=frame, version=store.sha256_bytes(canonical), format=DataFormat.CSV)
+    return loaders[name], _sklearn_options(parsed.query)
 
 
 def _sklearn_options(query: str) -> dict[str, Any]:
@@ -282,12 +322,16 @@ def _resample(
 __all__ = [
     "Source",
     "as_categorical",
+    "check_sklearn",
     "feature_kind",
     "parse_table",
+    "read_parts",
     "read_snapshot",
     "read_source",
     "resolve_format",
     "row_fingerprints",
+    "row_hashes",
     "seen_rows",
+    "sklearn_csv",
     "write_snapshot",
 ]

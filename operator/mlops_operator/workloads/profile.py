@@ -1,15 +1,19 @@
-"""`mlops-operator profile`: version, validate, clean and profile one dataset source.
+"""`mlops-operator profile`: list, version, validate, clean and profile one dataset source.
 
     mlops-operator profile --spec '<ProfilePlan JSON>'
 
-1. Read the source; its version is the sha256 of its bytes (of a canonical CSV for sklearn://).
-2. If that version's directory already holds a profile made under the same schema and quality
-   rules, report it and stop: re-running is cheap and changes nothing.
-3. Apply the schema (target and declared features exist, types are compatible) and the quality rules
-   (missing values, duplicates, outliers, minimum rows); a failed rule is a DataError (quality.py).
-4. Write, each atomically, to contracts.dataset_version_dir: data.parquet (the cleaned, immutable
-   snapshot training reads), reference.npz (per numeric feature a sorted, seeded sample for drift
-   tests), profile.json (api.profile.DatasetProfile; summaries.py), then the `complete.json` marker last.
+1. List the source (one file, or every data file under a prefix: path, size, etag or modification
+   time; workloads/sources.py), apply the window, and fingerprint the listing with the rules. Equal to
+   the plan's current listing fingerprint (and the current version is in the store): answer
+   `unchanged` at once, having read no data and written nothing.
+2. Hash each file's bytes (cached by path, size and tag, so files listed as before are not read) and
+   parse each new file once into a part (workloads/parts.py: the schema applied, rows without a target
+   dropped, exact statistics, a seeded sample, row hashes), kept by content hash.
+3. The version id is the content address of the files' bytes, the schema, the quality rules and the
+   window (workloads/versions.py). A complete version directory of that id is reported as it is.
+4. Otherwise apply the rules across the parts and profile them (workloads/assemble.py) and write the
+   version directory once (never rewritten): data.parquet/ (the parts), reference.npz, profile.json,
+   lineage.json, then complete.json.
 5. Print a ProfileResult and write it to the termination message.
 """
 
@@ -18,23 +22,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final
-
-import orjson
+from typing import Any, Final
 
 from mlops_operator import contracts, store
 from mlops_operator.api.plans import ProfilePlan
 from mlops_operator.api.profile import PROFILE_FILE, REFERENCE_FILE, DatasetProfile
 from mlops_operator.api.results import PROFILE_FIELDS, ProfileResult
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec, QualityFinding, Severity
-from mlops_operator.workloads import common, data, quality, summaries
+from mlops_operator.api.v1alpha1.source import VersionLineage
+from mlops_operator.workloads import assemble, common, data, parts, quality, sources, summaries, versions
+from mlops_operator.workloads.sources import SourceFile
 
 log = logging.getLogger(__name__)
 
-DATA_FILE: Final = "data.parquet"
-COMPLETE_MARKER: Final = "complete.json"
-# Bump when the files written here change meaning, so old version directories are recomputed.
-PROFILE_FORMAT: Final = 1
+DATA_FILE: Final = versions.DATA_DIR
+COMPLETE_MARKER: Final = versions.COMPLETE_MARKER
+PROFILE_FORMAT: Final = versions.PROFILE_FORMAT
 RESULT_FINDINGS_MAX: Final = 20
 
 
@@ -52,69 +55,134 @@ def failed_result(error: common.WorkloadError) -> ProfileResult:
 
 def profile(plan: ProfilePlan) -> ProfileResult:
     spec = plan.spec
-    source = data.read_source(spec.source.uri, spec.source.format)
-    log.info(
-        "read %s: %d rows x %d columns, version %s",
-        store.redact(spec.source.uri), len(source.frame), source.frame.shape[1], source.version[:12],
-    )
-    version_dir = contracts.dataset_version_dir(plan.store_uri, plan.namespace, plan.dataset, source.version)
-    rules = rules_sha256(spec)
-    existing = _completed_profile(version_dir, rules)
-    if existing is not None:
-        log.info("version %s is already profiled under these rules; nothing to do", source.version[:12])
-        return _result(existing, version_dir)
+    rules = versions.rules_sha256(spec)
+    listed = sources.list_source(spec.source.uri, spec.source.format)
+    files = sources.apply_window(listed, spec.source.window, plan.as_of or datetime.now(UTC))
+    fingerprint = sources.listing_fingerprint(spec.source.uri, files, rules)
+    log.info("listed %s: %d files, %d in the window", store.redact(spec.source.uri), len(listed), len(files))
+    if _unchanged(plan, fingerprint):
+        log.info("the listing matches version %s: unchanged, nothing read", (plan.current_version or "")[:12])
+        return ProfileResult(ok=True, unchanged=True, version=plan.current_version, listing_fingerprint=fingerprint)
+    dataset_dir = contracts.dataset_dir(plan.store_uri, plan.namespace, plan.dataset)
+    found = _parts(files, spec, dataset_dir)
+    version = versions.version_id(rules, [p.summary.sha256 for p in found])
+    version_dir = contracts.dataset_version_dir(plan.store_uri, plan.namespace, plan.dataset, version)
+    if versions.is_complete(version_dir):
+        log.info("version %s is already in the store; nothing to do", version[:12])
+    else:
+        _make_version(plan, files, found, parts.unify(found, dataset_dir, spec), version, rules)
+    result = _stored_result(version_dir)
+    result.listing_fingerprint = fingerprint
+    return result
 
-    prepared = quality.prepare(source.frame, spec)
-    target = spec.schema_.target
-    task_hint = summaries.infer_task(prepared.frame[target]) if target else None
-    features, samples = summaries.profile_features(prepared.frame, seed=int(source.version[:8], 16))
-    dataset_profile = DatasetProfile(
+
+def rules_sha256(spec: DatasetSpec) -> str:
+    return versions.rules_sha256(spec)
+
+
+def _make_version(
+    plan: ProfilePlan,
+    files: Sequence[SourceFile],
+    found: Sequence[parts.Part],
+    unified: Sequence[parts.Part],
+    version: str,
+    rules: str,
+) -> None:
+    """`found`: each file's part; `unified`: the parts with rows, in the version's one schema."""
+    built = assemble.build(unified, plan.spec, seed=int(version[:8], 16))
+    parent = plan.current_version if plan.current_version != version else None
+    named = [(f.path, p.summary.sha256) for f, p in zip(files, found, strict=True)]
+    lineage = versions.lineage(named, rules, parent, built.rows_read, built.rows)
+    record = {
+        "version": version,
+        "source": store.redact(plan.spec.source.uri),
+        "window": plan.spec.source.window.dump() if plan.spec.source.window else None,
+        "lineage": lineage.dump(),
+        "files": [{"path": f.path, "size": f.size, "sha256": p.summary.sha256, "part": p.summary.key}
+                  for f, p in zip(files, found, strict=True)],
+    }
+    version_dir = contracts.dataset_version_dir(plan.store_uri, plan.namespace, plan.dataset, version)
+    written = versions.commit(version_dir, lambda d: _write(d, version_dir, plan, version, built, record))
+    log.info("version %s: %d rows x %d columns (%s)", version[:12], built.rows, len(built.features),
+             "written" if written else "written meanwhile by another run")
+
+
+def _unchanged(plan: ProfilePlan, fingerprint: str) -> bool:
+    if not plan.current_version or plan.current_listing_fingerprint != fingerprint:
+        return False
+    current = contracts.dataset_version_dir(plan.store_uri, plan.namespace, plan.dataset, plan.current_version)
+    return versions.is_complete(current)
+
+
+def _parts(files: Sequence[SourceFile], spec: DatasetSpec, dataset_dir: str) -> list[parts.Part]:
+    """Each file's part: made from its bytes the first time, then reused by content hash."""
+    cache = sources.HashCache.load(dataset_dir)
+    found: list[parts.Part] = []
+    read = made = 0
+    for file in files:
+        sha256, raw = cache.get(file), None
+        if sha256 is None:
+            raw, read = _read(file), read + 1
+            sha256 = store.sha256_bytes(raw)
+            cache.put(file, sha256)
+        key = parts.part_key(sha256, spec, parts.format_hint(file.uri))
+        part = parts.load(dataset_dir, key)
+        if part is None:
+            raw = raw if raw is not None else _read(file)
+            part, made = parts.build(dataset_dir, key, file.path, file.uri, raw, sha256, spec), made + 1
+        found.append(part)
+    cache.save(files)
+    log.info("%d files: %d read, %d parsed, %d reused", len(files), read, made, len(files) - made)
+    return found
+
+
+def _read(file: SourceFile) -> bytes:
+    return data.sklearn_csv(file.uri) if file.uri.startswith(sources.SKLEARN_SCHEME) else store.read_bytes(file.uri)
+
+
+def _write(
+    directory: str, version_dir: str, plan: ProfilePlan, version: str, built: assemble.Built, record: dict[str, Any]
+) -> None:
+    """The version's files into `directory` (its final place, or a temporary one renamed into it)."""
+    snapshot = store.join(directory, DATA_FILE)
+    if built.frame is not None:
+        data.write_snapshot(built.frame, store.join(snapshot, "part-00000.parquet"))
+    else:
+        versions.place(built.part_uris, snapshot)
+    profile_ = DatasetProfile(
         namespace=plan.namespace,
         dataset=plan.dataset,
-        version=source.version,
-        rows=len(prepared.frame),
-        columns=prepared.frame.shape[1],
-        target=target,
-        task_hint=task_hint,
-        features=features,
-        findings=prepared.findings,
+        version=version,
+        rows=built.rows,
+        columns=len(built.features),
+        target=plan.spec.schema_.target,
+        task_hint=built.task_hint,
+        features=built.features,
+        findings=built.findings,
         reference_uri=store.join(version_dir, REFERENCE_FILE),
         data_uri=store.join(version_dir, DATA_FILE),
         created_at=datetime.now(UTC),
     )
-    # The marker goes last: a crash before it leaves a directory that the next run recomputes.
-    data.write_snapshot(prepared.frame, dataset_profile.data_uri)
-    store.write_bytes_atomic(dataset_profile.reference_uri, summaries.reference_npz(samples))
-    store.write_json_atomic(store.join(version_dir, PROFILE_FILE), dataset_profile.dump())
-    store.write_json_atomic(
-        store.join(version_dir, COMPLETE_MARKER), {"version": source.version, "rulesSha256": rules}
-    )
-    log.info("profiled %d rows x %d columns into %s", dataset_profile.rows, dataset_profile.columns,
-             store.redact(version_dir))
-    return _result(dataset_profile, version_dir)
+    with store.atomic_writer(store.join(directory, REFERENCE_FILE)) as handle:
+        summaries.write_reference(handle, built.samples)
+    store.write_json_atomic(store.join(directory, PROFILE_FILE), profile_.dump())
+    store.write_json_atomic(store.join(directory, versions.LINEAGE_FILE), record)
+    # The marker goes last: a directory without it is not a version.
+    marker = {"version": version, "rulesSha256": record["lineage"]["rulesSha256"]}
+    store.write_json_atomic(store.join(directory, COMPLETE_MARKER), marker)
 
 
-def rules_sha256(spec: DatasetSpec) -> str:
-    rules = {"format": PROFILE_FORMAT, "schema": spec.schema_.dump(), "quality": spec.quality.dump()}
-    return store.sha256_bytes(orjson.dumps(rules, option=orjson.OPT_SORT_KEYS))
-
-
-def _completed_profile(version_dir: str, rules: str) -> DatasetProfile | None:
-    marker_uri = store.join(version_dir, COMPLETE_MARKER)
-    if not store.exists(marker_uri):
-        return None
-    marker = store.read_json(marker_uri)
-    if not isinstance(marker, dict) or marker.get("rulesSha256") != rules:
-        return None
-    return DatasetProfile.model_validate(store.read_json(store.join(version_dir, PROFILE_FILE)))
-
-
-def _result(profile_: DatasetProfile, version_dir: str) -> ProfileResult:
+def _stored_result(version_dir: str) -> ProfileResult:
+    profile_ = DatasetProfile.model_validate(store.read_json(store.join(version_dir, PROFILE_FILE)))
+    lineage_uri = store.join(version_dir, versions.LINEAGE_FILE)
+    record = store.read_json(lineage_uri) if store.exists(lineage_uri) else None
+    lineage = VersionLineage.model_validate(record["lineage"]) if isinstance(record, dict) else None
     return ProfileResult(
         ok=True,
         **profile_.model_dump(include=set(PROFILE_FIELDS)),
         profile_uri=store.join(version_dir, PROFILE_FILE),
         findings=_for_result(profile_.findings),
+        lineage=lineage,
     )
 
 

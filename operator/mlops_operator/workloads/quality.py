@@ -1,13 +1,19 @@
-"""The schema and quality rules of a Dataset, applied to the frame `profile` read.
+"""The schema and quality rules of a Dataset, applied to what `profile` read.
 
 apply_schema: the target and declared features exist, declared types fit (a feature declared
-categorical becomes text). prepare: the schema, then the quality rules in order: missing values,
-rows without a target, duplicates, outliers, minimum rows. A failed rule raises QualityCheckFailed
-(a DataError) carrying every finding so far; a rule that only warns or drops rows adds a finding.
+categorical becomes text). The rules run in this order: missing values, rows without a target,
+duplicates, outliers, minimum rows. A failed rule raises QualityCheckFailed (a DataError) carrying every
+finding so far; a rule that only warns or drops rows adds a finding.
+
+A source of many files is cleaned in two steps (workloads/parts.py): `clean_part` per file (the schema,
+each column's missing count, rows without a target dropped), then the rules that need every row
+(`check_missing` on the summed counts, duplicates, outliers, minimum rows). `prepare` does all of it on
+one frame.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,15 +51,43 @@ class Prepared:
     findings: list[QualityFinding] = field(default_factory=list)
 
 
+@dataclass
+class PartCleaning:
+    """One file after the per-file rules: what the whole-table rules need from it."""
+
+    frame: pd.DataFrame  # the schema applied, rows without a target dropped
+    rows_read: int
+    missing: dict[str, int]  # per column, before rows without a target were dropped
+    missing_target: int
+
+
+def clean_part(frame: pd.DataFrame, spec: DatasetSpec) -> PartCleaning:
+    """The schema, each column's missing count, then rows without a target dropped."""
+    frame = apply_schema(frame, spec)
+    missing = {str(c): int(n) for c, n in frame.isna().sum().items()}
+    target = spec.schema_.target
+    dropped = 0
+    if target is not None:
+        absent = frame[target].isna()
+        dropped = int(absent.sum())
+        if dropped:
+            frame = frame[~absent].reset_index(drop=True)
+    return PartCleaning(frame, len(frame) + dropped, missing, dropped)
+
+
 def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> Prepared:
     """Apply the schema, then the quality rules in order: missing, target, duplicates, outliers, rows."""
-    frame = apply_schema(frame, spec)
+    part = clean_part(frame, spec)
+    check_missing(part.missing, part.rows_read, spec.quality.max_missing_fraction)
+    prepared = Prepared(part.frame, missing_target_findings(part.missing_target, spec.schema_.target))
+    return clean_whole(prepared, spec)
+
+
+def clean_whole(prepared: Prepared, spec: DatasetSpec) -> Prepared:
+    """The rules that need every row at once: duplicates, outliers, minimum rows."""
     rules = spec.quality
-    prepared = Prepared(frame)
     target = spec.schema_.target
-    _check_missing(prepared, rules.max_missing_fraction)
-    if target is not None:
-        _drop_missing_target(prepared, target)
+    rows = len(prepared.frame)
     _handle_duplicates(prepared, DuplicatePolicy(rules.duplicates))
     if rules.outliers.method != OutlierMethod.NONE:
         _handle_outliers(
@@ -63,14 +97,24 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> Prepared:
             OutlierAction(rules.outliers.action),
             exclude={target} if target else set(),
         )
-    if len(prepared.frame) < rules.min_rows:
-        raise DataError(
-            "InsufficientData",
-            f"{len(prepared.frame)} rows after cleaning, fewer than quality.minRows={rules.min_rows}",
-        )
-    if len(prepared.frame) != len(frame):  # rows were dropped: renumber (a copy, so only then)
+    check_min_rows(len(prepared.frame), rules.min_rows)
+    if len(prepared.frame) != rows:  # rows were dropped: renumber (a copy, so only then)
         prepared.frame = prepared.frame.reset_index(drop=True)
     return prepared
+
+
+def check_min_rows(rows: int, min_rows: int) -> None:
+    if rows < min_rows:
+        raise DataError("InsufficientData", f"{rows} rows after cleaning, fewer than quality.minRows={min_rows}")
+
+
+def needs_whole_table(spec: DatasetSpec, duplicates: int) -> bool:
+    """Whether the rules need every row in one frame (not only the files' summaries): outlier rules
+    compare each value with quartiles or moments of the whole table, and dropping duplicates removes
+    rows across files."""
+    rules = spec.quality
+    dropping = rules.duplicates == DuplicatePolicy.DROP and duplicates > 0
+    return rules.outliers.method != OutlierMethod.NONE or dropping
 
 
 def apply_schema(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -118,12 +162,11 @@ def _listing(names: list[str], limit: int = 20) -> str:
     return shown + (f" … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _check_missing(prepared: Prepared, max_fraction: float) -> None:
-    frame = prepared.frame
-    missing = frame.isna().sum()
+def check_missing(missing: Mapping[str, int], rows: int, max_fraction: float) -> None:
+    """maxMissingFraction on per-column missing counts out of `rows`."""
     failed = []
     for column, count in missing.items():
-        fraction = count / len(frame)
+        fraction = count / rows if rows else 0.0
         if fraction > max_fraction:
             failed.append(
                 QualityFinding(
@@ -135,20 +178,35 @@ def _check_missing(prepared: Prepared, max_fraction: float) -> None:
                 )
             )
     if failed:
-        raise QualityCheckFailed(prepared.findings + failed)
+        raise QualityCheckFailed(failed)
 
 
-def _drop_missing_target(prepared: Prepared, target: str) -> None:
-    missing = prepared.frame[target].isna()
-    if missing.any():
-        count = int(missing.sum())
-        prepared.frame = prepared.frame[~missing]
-        prepared.findings.append(
-            QualityFinding(
-                rule="missingTarget", severity=Severity.WARNING, feature=target, count=count,
-                message=f"dropped {count} rows without a target value",
-            )
+def missing_target_findings(count: int, target: str | None) -> list[QualityFinding]:
+    if not count or target is None:
+        return []
+    return [
+        QualityFinding(
+            rule="missingTarget", severity=Severity.WARNING, feature=target, count=count,
+            message=f"dropped {count} rows without a target value",
         )
+    ]
+
+
+def duplicate_findings(count: int, policy: DuplicatePolicy, findings: list[QualityFinding]) -> list[QualityFinding]:
+    """The duplicates rule on a count of duplicate rows (the rows are not dropped here)."""
+    if count == 0:
+        return []
+    if policy == DuplicatePolicy.FAIL:
+        finding = QualityFinding(
+            rule="duplicates", severity=Severity.ERROR, count=count,
+            message=f"{count} duplicate rows and quality.duplicates is fail",
+        )
+        raise QualityCheckFailed([*findings, finding])
+    if policy == DuplicatePolicy.DROP:
+        return [QualityFinding(rule="duplicates", severity=Severity.INFO, count=count,
+                               message=f"dropped {count} duplicate rows")]
+    return [QualityFinding(rule="duplicates", severity=Severity.WARNING, count=count,
+                           message=f"{count} duplicate rows (kept)")]
 
 
 def duplicated_rows(frame: pd.DataFrame) -> pd.Series[bool]:
@@ -165,25 +223,9 @@ def duplicated_rows(frame: pd.DataFrame) -> pd.Series[bool]:
 def _handle_duplicates(prepared: Prepared, policy: DuplicatePolicy) -> None:
     duplicated = duplicated_rows(prepared.frame)
     count = int(duplicated.sum())
-    if count == 0:
-        return
-    if policy == DuplicatePolicy.FAIL:
-        finding = QualityFinding(
-            rule="duplicates", severity=Severity.ERROR, count=count,
-            message=f"{count} duplicate rows and quality.duplicates is fail",
-        )
-        raise QualityCheckFailed([*prepared.findings, finding])
-    if policy == DuplicatePolicy.DROP:
+    prepared.findings.extend(duplicate_findings(count, policy, prepared.findings))
+    if count and policy == DuplicatePolicy.DROP:
         prepared.frame = prepared.frame[~duplicated]
-        prepared.findings.append(
-            QualityFinding(rule="duplicates", severity=Severity.INFO, count=count,
-                           message=f"dropped {count} duplicate rows")
-        )
-        return
-    prepared.findings.append(
-        QualityFinding(rule="duplicates", severity=Severity.WARNING, count=count,
-                       message=f"{count} duplicate rows (kept)")
-    )
 
 
 def _handle_outliers(
@@ -235,4 +277,18 @@ def _outliers(values: npt.NDArray[np.float64], method: OutlierMethod, threshold:
     return outside
 
 
-__all__ = ["Prepared", "QualityCheckFailed", "apply_schema", "duplicated_rows", "prepare"]
+__all__ = [
+    "PartCleaning",
+    "Prepared",
+    "QualityCheckFailed",
+    "apply_schema",
+    "check_min_rows",
+    "check_missing",
+    "clean_part",
+    "clean_whole",
+    "duplicate_findings",
+    "duplicated_rows",
+    "missing_target_findings",
+    "needs_whole_table",
+    "prepare",
+]
