@@ -103,27 +103,36 @@ def _job(
 
 
 # --- Dataset --------------------------------------------------------------------------------------
-def profile_request(dataset: Dataset, tick: int) -> dict[str, Any]:
-    """What identifies one profiling run: the spec and, with a refresh interval, the refresh tick."""
+def profile_request(dataset: Dataset, tick: int, refresh: str = "") -> dict[str, Any]:
+    """What identifies one profiling run: the spec, with a refresh interval the refresh tick, and the
+    refresh request (contracts.ANNOTATION_REFRESH_REQUESTED) in force, if any."""
     spec = dataset.spec.dump()
-    return {"spec": spec | {"resources": limits.hashable_resources(spec["resources"])}, "tick": tick}
+    request = {"spec": spec | {"resources": limits.hashable_resources(spec["resources"])}, "tick": tick}
+    return request | ({"refresh": refresh} if refresh else {})
 
 
-def profile_job_name(dataset: Dataset, tick: int) -> str:
-    return meta.child_name(dataset.name, "profile", meta.hash8(profile_request(dataset, tick)))
+def profile_job_name(dataset: Dataset, tick: int, refresh: str = "") -> str:
+    return meta.child_name(dataset.name, "profile", meta.hash8(profile_request(dataset, tick, refresh)))
 
 
 def profile_plan(dataset: Dataset, settings: Settings) -> ProfilePlan:
+    """The plan carries the current version and its listing fingerprint: an equal listing is unchanged."""
+    status = dataset.status
     return ProfilePlan(
-        namespace=dataset.namespace, dataset=dataset.name, spec=dataset.spec, store_uri=settings.store_uri
+        namespace=dataset.namespace,
+        dataset=dataset.name,
+        spec=dataset.spec,
+        store_uri=settings.store_uri,
+        current_version=status.version if status else None,
+        current_listing_fingerprint=status.listing_fingerprint if status and status.version else None,
     )
 
 
-def profile_job(dataset: Dataset, settings: Settings, tick: int) -> dict[str, Any]:
+def profile_job(dataset: Dataset, settings: Settings, tick: int, refresh: str = "") -> dict[str, Any]:
     args = ["profile", contracts.PLAN_FLAG, _plan_json(profile_plan(dataset, settings))]
     container = pods.workload_container(WORKLOAD_CONTAINER, args, settings, dataset.spec.resources)
     return _job(
-        profile_job_name(dataset, tick),
+        profile_job_name(dataset, tick, refresh),
         dataset,
         contracts.Component.PROFILE,
         container,

@@ -125,9 +125,16 @@ async def record_invalid_spec(
 
 
 def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch from `old` to `new` at the top level; removed keys become explicit nulls."""
+    """A merge patch (RFC 7386) from `old` to `new`: changed keys, removed keys as explicit nulls, and
+    for an object in both, its own patch (the API server merges objects, so a key dropped inside one,
+    e.g. lastRefresh.outcome of a refresh that starts again, must be sent as null too)."""
     old = old or {}
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before != value:
+            both = isinstance(before, dict) and isinstance(value, dict)
+            patch[key] = status_patch(before, value) if both else value
     patch.update({k: None for k in old if k not in new})
     return patch
 

@@ -1,29 +1,71 @@
-"""Dataset: one profile Job per (spec, refresh tick); a new content hash is a new version.
+"""Dataset: profile Jobs, one at a time; a new content address is a new version.
 
-The profile workload computes the content hash itself, so the operator learns the version only
-from the Job's result: the same hash as `status.version` changes nothing, a new one records a
-version, posts a `NewVersion` Event and wakes the Models that train on this Dataset.
+A profile Job is identified by (spec, refresh tick, refresh request): the spec changed, a refresh
+interval ticked, or someone annotated `mlops.dev/refresh-requested: "<RFC3339>;<reason>"`. At most one
+profile Job of a Dataset runs at a time: while one runs no other is started (a refresh interval shorter
+than profiling skips the ticks it overran), and its result is recorded when it ends.
+
+The operator holds no store credentials, so it cannot list the source itself: the Job lists it in
+the Dataset's own namespace. The plan carries the current version's listing fingerprint; an equal
+listing comes back `unchanged` (no data read, no version, no Model woken to train). Otherwise the
+workload computes the content address, so the operator learns the version only from the result:
+the same address as `status.version` changes nothing, a new one records a version, posts a
+`NewVersion` Event and wakes the Models that train on this Dataset. A refresh asked for with the
+annotation is recorded in `status.lastRefresh` (NewVersion, Unchanged or Failed) once its Job ends,
+which is what a DriftMonitor waits for before it retrains.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Final
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
+from mlops_operator.api.base import ConditionStatus
 from mlops_operator.api.results import ProfileResult
 from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetPhase, DatasetStatus, DatasetVersion
+from mlops_operator.api.v1alpha1.source import LastRefresh, RefreshOutcome
 from mlops_operator.builders import jobs, meta
 from mlops_operator.kube import DATASET, JOB, MODEL, POD
-from mlops_operator.reconcilers import observe, schedule
+from mlops_operator.reconcilers import annotated, observe, schedule
 from mlops_operator.reconcilers.context import EventSpec, Key, ReconcileContext, ReconcileResult, normal, warning
 from mlops_operator.reconcilers.skeleton import KindReconciler, Run
 
 DatasetRun = Run[Dataset, DatasetStatus]
 
+# status.lastRefresh.request holds at most this many characters.
+MAX_REFRESH_REQUEST: Final = 256
+REFRESH_FORMAT: Final = '"<RFC3339 time>;<reason>", e.g. "2026-11-30T06:00:00Z;drift"'
+
 
 def refresh_tick(dataset: Dataset, now: datetime) -> int:
     return schedule.interval_tick(dataset.spec.refresh_interval_seconds or 0, now)
+
+
+def refresh_request(dataset: Dataset) -> tuple[str, EventSpec | None]:
+    """The refresh request in force ("" for none) and, for one that is ignored, a Warning saying why."""
+    value = dataset.annotations.get(contracts.ANNOTATION_REFRESH_REQUESTED, "").strip()
+    key = contracts.ANNOTATION_REFRESH_REQUESTED
+    if not value:
+        return "", None
+    if len(value) > MAX_REFRESH_REQUEST:
+        why = f"{key} is {len(value)} characters long, at most {MAX_REFRESH_REQUEST} are read: the request is ignored"
+        return "", warning(annotated.IGNORED, why)
+    if annotated.request_time(value) is None:
+        return "", warning(annotated.IGNORED, f"{key} must be {REFRESH_FORMAT}; {value[:60]!r} is ignored")
+    return value, None
+
+
+def job_identity(status: DatasetStatus, request: str) -> str:
+    """The request that names the wanted profile Job: the one in force, else the last one handled (so
+    removing a handled request's annotation starts no Job of its own)."""
+    return request or (status.last_refresh.request if status.last_refresh else "")
+
+
+def refresh_pending(status: DatasetStatus, request: str) -> bool:
+    """A request not answered yet (nor being answered)."""
+    return bool(request) and (status.last_refresh is None or status.last_refresh.request != request)
 
 
 def profile_handled(status: DatasetStatus, job_name: str) -> bool:
@@ -32,7 +74,8 @@ def profile_handled(status: DatasetStatus, job_name: str) -> bool:
     return status.profile_job == job_name and profiled is not None and profiled.status != cond.UNKNOWN
 
 
-def start_profiling(status: DatasetStatus, job_name: str, generation: int, now: datetime) -> None:
+def start_profiling(status: DatasetStatus, job_name: str, generation: int, now: datetime, request: str = "") -> None:
+    """`job_name` runs; with a pending `request` it answers that request (status.lastRefresh)."""
     status.profile_job = job_name
     status.conditions = cond.set_condition(
         status.conditions,
@@ -43,6 +86,14 @@ def start_profiling(status: DatasetStatus, job_name: str, generation: int, now: 
         now=now,
         generation=generation,
     )
+    if refresh_pending(status, request):
+        _, _, reason = request.partition(";")
+        status.last_refresh = LastRefresh(
+            request=request,
+            requested_at=annotated.request_time(request),
+            reason=reason.strip()[:256] or None,
+            job=job_name,
+        )
     if status.version is None:
         status.phase = DatasetPhase.PROFILING
 
@@ -56,47 +107,71 @@ def apply_profile_outcome(
     store_uri: str,
 ) -> tuple[list[EventSpec], bool]:
     """Record a finished profile Job in `status`. Returns (events, is_new_version)."""
-    generation = dataset.generation
     status.profile_job = job_name
     status.last_refresh_time = now
     result = outcome.result
     if outcome.phase != observe.JobPhase.SUCCEEDED or result is None or not result.version:
         message = outcome.message or "the profile Job reported no version"
-        status.conditions = cond.set_condition(
-            status.conditions,
-            cond.Type.PROFILED,
-            cond.FALSE,
-            outcome.reason or cond.Reason.JOB_FAILED,
-            message,
-            now=now,
-            generation=generation,
-        )
+        reason = outcome.reason or cond.Reason.JOB_FAILED
+        _set_profiled(status, dataset, cond.FALSE, reason, message, now)
         status.phase = DatasetPhase.FAILED
-        return [warning(outcome.reason or cond.Reason.JOB_FAILED, f"profiling failed: {message}")], False
-
-    new_version = result.version != status.version
-    status.conditions = cond.set_condition(
-        status.conditions,
-        cond.Type.PROFILED,
+        _answer_refresh(status, job_name, RefreshOutcome.FAILED, now, f"{reason}: {message}")
+        return [warning(reason, f"profiling failed: {message}")], False
+    status.phase = DatasetPhase.READY
+    status.listing_fingerprint = result.listing_fingerprint or status.listing_fingerprint
+    if result.unchanged or result.version == status.version:
+        return _unchanged(status, dataset, job_name, result, now), False
+    _set_profiled(
+        status,
+        dataset,
         cond.TRUE,
         cond.Reason.PROFILED,
         f"version {result.version[:12]}: {result.rows} rows, {result.columns} columns",
-        now=now,
-        generation=generation,
+        now,
     )
-    status.phase = DatasetPhase.READY
     status.findings = list(result.findings)
     status.target = result.target or status.target
     status.task_hint = result.task_hint or status.task_hint
-    if not new_version:
-        return [], False
-    return record_version(status, dataset, result, now, store_uri), True
+    events = record_version(status, dataset, result, now, store_uri)
+    _answer_refresh(status, job_name, RefreshOutcome.NEW_VERSION, now, f"new version {result.version[:12]}")
+    return events, True
+
+
+def _unchanged(
+    status: DatasetStatus, dataset: Dataset, job_name: str, result: ProfileResult, now: datetime
+) -> list[EventSpec]:
+    """The listing (or the content) is the current version's: no version, no findings change."""
+    why = "the source listing is unchanged" if result.unchanged else "the source content is unchanged"
+    message = f"version {(result.version or '')[:12]}: {why}"
+    _set_profiled(status, dataset, cond.TRUE, cond.Reason.PROFILED, message, now)
+    if status.last_refresh is not None and status.last_refresh.job == job_name and status.last_refresh.outcome is None:
+        _answer_refresh(status, job_name, RefreshOutcome.UNCHANGED, now, f"no new data: {message}")
+        return [normal("RefreshUnchanged", f"refresh {status.last_refresh.request}: no new data ({message})")]
+    return []
+
+
+def _set_profiled(
+    status: DatasetStatus, dataset: Dataset, state: ConditionStatus, reason: str, message: str, now: datetime
+) -> None:
+    status.conditions = cond.set_condition(
+        status.conditions, cond.Type.PROFILED, state, reason, message, now=now, generation=dataset.generation
+    )
+
+
+def _answer_refresh(status: DatasetStatus, job_name: str, outcome: RefreshOutcome, now: datetime, message: str) -> None:
+    """Record the outcome of the requested refresh that `job_name` answers (if it answers one)."""
+    last = status.last_refresh
+    if last is None or last.job != job_name or last.outcome is not None:
+        return
+    status.last_refresh = last.model_copy(
+        update={"finished_at": now, "outcome": outcome, "version": status.version, "message": message[:1024]}
+    )
 
 
 def record_version(
     status: DatasetStatus, dataset: Dataset, result: ProfileResult, now: datetime, store_uri: str
 ) -> list[EventSpec]:
-    """A new content hash: the current version, appended to the newest `MAX_VERSIONS`."""
+    """A new content address: the current version, appended to the newest `MAX_VERSIONS`."""
     assert result.version
     status.version = result.version
     status.rows = result.rows
@@ -111,6 +186,7 @@ def record_version(
         profile_uri=status.profile_uri,
         data_uri=status.data_uri,
         created_at=now,
+        lineage=result.lineage,
     )
     status.versions = [*(v for v in status.versions if v.version != result.version), record][-Dataset.MAX_VERSIONS :]
     errors = [f for f in result.findings if f.severity == "error"]
@@ -134,32 +210,56 @@ def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
     status.observed_generation = generation
 
 
+def to_settle(status: DatasetStatus, job_name: str, profile_jobs: dict[str, dict[str, Any]]) -> list[str]:
+    """The finished profile Jobs whose results are not in status yet: the one status names (it ran
+    before this tick or request), then the one wanted now."""
+    names = [n for n in dict.fromkeys([status.profile_job or "", job_name]) if n in profile_jobs]
+    return [n for n in names if not observe.job_phase(profile_jobs[n]).active and not profile_handled(status, n)]
+
+
+def running_job(profile_jobs: dict[str, dict[str, Any]]) -> str | None:
+    """The profile Job that is running, if one is (at most one is ever started at a time)."""
+    active = sorted(n for n, job in profile_jobs.items() if observe.job_phase(job).active)
+    return active[0] if active else None
+
+
+def wants_job(status: DatasetStatus, job_name: str, profile_jobs: dict[str, dict[str, Any]]) -> bool:
+    """Start `job_name` now: it is not handled, does not exist, and no other profile Job runs."""
+    return running_job(profile_jobs) is None and job_name not in profile_jobs and not profile_handled(status, job_name)
+
+
 async def reconcile(ctx: ReconcileContext, key: Key) -> ReconcileResult:
     return await RECONCILER.reconcile(ctx, key)
 
 
 async def steps(run: DatasetRun) -> None:
-    """3. observe the profile Job of this refresh tick, 4. decide, 5. act: create it or read its result."""
+    """3. observe the Dataset's profile Jobs, 4. decide, 5. act: settle finished ones, start at most one."""
     ctx, key, dataset, work, now = run.ctx, run.key, run.resource, run.work, run.now
     tick = refresh_tick(dataset, now)
-    job_name = jobs.profile_job_name(dataset, tick)
-    job = await ctx.kube.get(JOB, key.namespace, job_name)
-    if job is None and not profile_handled(work, job_name):
+    request, ignored = refresh_request(dataset)
+    run.note(*([ignored] if ignored else []))
+    request = job_identity(work, request)
+    job_name = jobs.profile_job_name(dataset, tick, request)
+    labels = {contracts.LABEL_DATASET: key.name, contracts.LABEL_COMPONENT: str(contracts.Component.PROFILE)}
+    profile_jobs = {j["metadata"]["name"]: j for j in await ctx.kube.list(JOB, key.namespace, labels)}
+    for name in to_settle(work, job_name, profile_jobs):
+        pods = await ctx.kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: name})
+        outcome = observe.job_outcome(profile_jobs[name], pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
+        found, new_version = apply_profile_outcome(work, dataset, name, outcome, now, ctx.settings.store_uri)
+        run.note(*found)
+        if new_version:
+            ctx.logger.info("%s: new version %s", key, work.version)
+    running = running_job(profile_jobs)
+    if running is not None:
+        start_profiling(work, running, dataset.generation, now, request if running == job_name else "")
+    elif wants_job(work, job_name, profile_jobs):
         await ctx.prepare_namespace(key.namespace)
-        job, created = await ctx.kube.create_or_adopt(jobs.profile_job(dataset, ctx.settings, tick))
+        # The plan carries the current version as this run leaves it (a Job settled above may have made one).
+        current = dataset.model_copy(update={"status": work})
+        _, created = await ctx.kube.create_or_adopt(jobs.profile_job(current, ctx.settings, tick, request))
         if created:
             ctx.metrics.jobs_created.labels(contracts.Component.PROFILE).inc()
-        start_profiling(work, job_name, dataset.generation, now)
-    if job is not None and not profile_handled(work, job_name):
-        if observe.job_phase(job).active:
-            start_profiling(work, job_name, dataset.generation, now)
-        else:
-            pods = await ctx.kube.list(POD, key.namespace, {meta.LABEL_JOB_NAME_LEGACY: job_name})
-            outcome = observe.job_outcome(job, pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
-            found, new_version = apply_profile_outcome(work, dataset, job_name, outcome, now, ctx.settings.store_uri)
-            run.note(*found)
-            if new_version:
-                ctx.logger.info("%s: new version %s", key, work.version)
+        start_profiling(work, job_name, dataset.generation, now, request)
     summarize(work, dataset.generation, now)
     interval = dataset.spec.refresh_interval_seconds
     if interval:
