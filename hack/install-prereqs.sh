@@ -17,7 +17,7 @@ declare -A NEED=(
   [dockerd]=docker.io [containerd]=containerd [runc]=runc [debootstrap]=debootstrap
   [conntrack]=conntrack [socat]=socat [ebtables]=ebtables [ethtool]=ethtool
   [iptables]=iptables [ip]=iproute2 [openssl]=openssl [gcc]=gcc [curl]=curl
-  [chromium]=chromium [chromedriver]=chromium-driver [nsenter]=util-linux
+  [chromium]=chromium [chromedriver]=chromium-driver [nsenter]=util-linux [jq]=jq
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
