@@ -28,6 +28,7 @@ COLLECT_COLUMNS = [
     contracts.COLLECT_TIME_COLUMN,
     contracts.COLLECT_PREDICTION_COLUMN,
     contracts.COLLECT_MODEL_VERSION_COLUMN,
+    contracts.COLLECT_ID_COLUMN,
 ]
 
 
@@ -118,13 +119,15 @@ def test_files_are_partitioned_by_the_hour_of_each_row(tmp_path: Path) -> None:
     )
     features = [Feature("a", False), Feature("b", False)]
     collector = Collector(CollectorSettings(uri=tmp_path.as_uri()), features, "1", clock=lambda: next(hours))
-    collector.offer(Batch(2, matrix=np.array([[1.0, 2.0], [3.0, 4.0]])), np.array([0, 1]))
-    collector.offer(Batch(1, matrix=np.array([[5.0, np.nan]])), np.array([1]))
+    collector.offer(Batch(2, matrix=np.array([[1.0, 2.0], [3.0, 4.0]])), np.array([0, 1]), "r1")
+    collector.offer(Batch(1, matrix=np.array([[5.0, np.nan]])), np.array([1]), "r2")
     assert collector.flush() == 3
     first = glob.glob(f"{tmp_path}/date=2026-03-01/hour=23/*.parquet")
     second = glob.glob(f"{tmp_path}/date=2026-03-02/hour=00/*.parquet")
     assert len(first) == 1 and len(second) == 1
     assert pq.read_table(first[0]).column("a").to_pylist() == [1.0, 3.0]
+    assert pq.read_table(first[0]).column(contracts.COLLECT_ID_COLUMN).to_pylist() == ["r1:0", "r1:1"]
+    assert pq.read_table(second[0]).column(contracts.COLLECT_ID_COLUMN).to_pylist() == ["r2"]
     assert np.isnan(pq.read_table(second[0]).column("b").to_numpy()).all()  # null in, missing out
 
 
@@ -133,7 +136,7 @@ def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
     settings = CollectorSettings(uri=tmp_path.as_uri(), flush_rows=10_000, max_buffer_rows=10)
     collector = Collector(settings, [Feature("a", False)], "1", on_dropped=lambda r, n: dropped.append((r, n)))
     for _ in range(4):
-        collector.offer(Batch(4, matrix=np.zeros((4, 1))), np.zeros(4))
+        collector.offer(Batch(4, matrix=np.zeros((4, 1))), np.zeros(4), "r")
     assert dropped == [("buffer_full", 4), ("buffer_full", 4)]
     assert collector.flush() == 8
 
@@ -143,8 +146,8 @@ def test_sampling_rate(tmp_path: Path) -> None:
     off = Collector(CollectorSettings(uri=(tmp_path / "off").as_uri(), sample_rate=0.0), features, "1")
     half = Collector(CollectorSettings(uri=(tmp_path / "half").as_uri(), sample_rate=0.5), features, "1")
     for _ in range(400):
-        off.offer(Batch(1, matrix=np.zeros((1, 1))), np.zeros(1))
-        half.offer(Batch(1, matrix=np.zeros((1, 1))), np.zeros(1))
+        off.offer(Batch(1, matrix=np.zeros((1, 1))), np.zeros(1), "r")
+        half.offer(Batch(1, matrix=np.zeros((1, 1))), np.zeros(1), "r")
     assert off.flush() == 0
     assert 100 < half.flush() < 300  # binomial(400, 0.5): outside this range with p < 1e-20
 

@@ -57,7 +57,9 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[Tar
     started = []
     try:
         for name in ("breast_cancer", "mixed"):
-            started.append((models[name], ServerProcess(models[name])))
+            # with a labels store, so the feedback endpoint is fuzzed too
+            labels = (Path(tmp_path_factory.mktemp("labels")) / name).as_uri()
+            started.append((models[name], ServerProcess(models[name], "--labels-uri", labels)))
         out = []
         for trained, process in started:
             process.wait_ready()

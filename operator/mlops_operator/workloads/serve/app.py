@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from mlops_operator import __version__
-from mlops_operator.workloads.serve import protocol
+from mlops_operator import __version__, contracts
+from mlops_operator.workloads.serve import feedback, ids, protocol
 from mlops_operator.workloads.serve.collector import Collector
 from mlops_operator.workloads.serve.errors import (
     InvalidInput,
@@ -45,6 +45,8 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 _METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # Triton's binary tensor data extension: a JSON header of this length, then raw tensor bytes.
 _BINARY_EXTENSION = b"inference-header-content-length"
+_REQUEST_ID = b"x-request-id"
+_PREDICTION_ID = contracts.PREDICTION_ID_HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ServeApp:
         collector: Collector | None = None,
         limits: Limits = Limits(),
         predict_pool: ThreadPoolExecutor | None = None,
+        label_writer: feedback.LabelWriter | None = None,
+        collect_proba: bool = False,
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
@@ -76,11 +80,14 @@ class ServeApp:
         # in these threads so several requests use several cores; a cheap model runs inline, where
         # the hand-off would cost more than the prediction.
         self.predict_pool = predict_pool
+        self.label_writer = label_writer
+        # Compute probabilities for every prediction so collected rows carry them (live roc_auc).
+        self.collect_proba = collect_proba and collector is not None and model is not None and model.has_proba
         self.shutting_down = False
         base = f"/v2/models/{model_name}"
         versioned = f"{base}/versions/{model_version}"
         # Exact paths of this server: one dict lookup routes a request.
-        self._routes: dict[str, tuple[str, str, Callable[..., Awaitable[tuple[int, bytes]]]]] = {
+        self._routes: dict[str, tuple[str, str, Callable[..., Awaitable[Any]]]] = {
             "/v2/health/live": ("GET", "health", self._live),
             "/v2/health/ready": ("GET", "health", self._ready),
             "/v2": ("GET", "metadata", self._server_metadata),
@@ -92,6 +99,8 @@ class ServeApp:
             f"{versioned}/infer": ("POST", "infer", self._infer),
             "/predict": ("POST", "predict", self._predict),
         }
+        if label_writer is not None:
+            self._routes[f"{base}/feedback"] = ("POST", "feedback", self._feedback)
 
     @property
     def ready(self) -> bool:
@@ -111,11 +120,15 @@ class ServeApp:
             if message["type"] == "lifespan.startup":
                 if self.collector is not None:
                     self.collector.start()
+                if self.label_writer is not None:
+                    self.label_writer.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.shutting_down = True
                 if self.collector is not None:
                     self.collector.stop()
+                if self.label_writer is not None:
+                    self.label_writer.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -140,7 +153,9 @@ class ServeApp:
                 raise MethodNotAllowed(f"use {method} for {path}", method)
             if method == "POST":
                 body = await self._read_body(scope, receive)
-                status, payload = await handler(body)
+                status, payload, prediction_id = await handler(body, scope)
+                if prediction_id is not None:
+                    extra_headers.append((_PREDICTION_ID, prediction_id.encode()))
             else:
                 status, payload = await handler()
         except ServeError as exc:
@@ -228,18 +243,30 @@ class ServeApp:
     async def _model_metadata(self) -> tuple[int, bytes]:
         return 200, orjson.dumps(protocol.model_metadata(self._require_model()))
 
-    async def _infer(self, body: bytes) -> tuple[int, bytes]:
+    async def _infer(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         model = self._require_model()
         request = protocol.parse_v2(body, model, self.limits.max_batch_rows)
-        prediction = await self._run(model, request.batch, protocol.PROBA_OUTPUT in request.outputs)
-        return 200, protocol.v2_response(model, request, prediction)
+        request.id = request.id or _request_id(scope)
+        requested = protocol.PROBA_OUTPUT in request.outputs
+        prediction = await self._run(model, request.batch, requested, request.id)
+        if not requested:
+            prediction.proba = None
+        return 200, protocol.v2_response(model, request, prediction), request.id
 
-    async def _predict(self, body: bytes) -> tuple[int, bytes]:
+    async def _predict(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         model = self._require_model()
         batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
-        return 200, protocol.records_response(await self._run(model, batch, False))
+        request_id = _request_id(scope)
+        return 200, protocol.records_response(await self._run(model, batch, False, request_id)), request_id
 
-    async def _run(self, model: ServedModel, batch: Batch, with_proba: bool) -> Prediction:
+    async def _feedback(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
+        assert self.label_writer is not None
+        labels = feedback.parse(protocol.loads(body))
+        self.label_writer.offer(labels)
+        return 202, orjson.dumps({"accepted": len(labels)}), None
+
+    async def _run(self, model: ServedModel, batch: Batch, with_proba: bool, request_id: str) -> Prediction:
+        with_proba = with_proba or self.collect_proba
         try:
             if self.predict_pool is None:
                 prediction = model.predict(batch, with_proba)
@@ -252,8 +279,16 @@ class ServeApp:
             raise InvalidInput(f"the model rejected the input: {exc}") from None
         self.metrics.observe_batch(batch.rows)
         if self.collector is not None:
-            self.collector.offer(batch, prediction.labels)
+            self.collector.offer(batch, prediction.labels, request_id, prediction.proba)
         return prediction
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-Id (checked), else a new id."""
+    for key, value in scope["headers"]:
+        if key == _REQUEST_ID:
+            return ids.checked(value.decode("latin-1"), "the X-Request-Id header")
+    return ids.new_id()
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -9,7 +9,8 @@ never the server.
 Layout: <prefix>/date=YYYY-MM-DD/hour=HH/<utc-stamp>-<pid>-<random>.parquet (UTC). Each file is
 written under a dot-name in the same directory and then renamed, so readers (which skip dot-files)
 never see a partial file. Columns: the model's features, then contracts.COLLECT_TIME_COLUMN,
-COLLECT_PREDICTION_COLUMN and COLLECT_MODEL_VERSION_COLUMN.
+COLLECT_PREDICTION_COLUMN, COLLECT_MODEL_VERSION_COLUMN, COLLECT_ID_COLUMN (ids.row_ids) and, when
+the requests' probabilities were computed, COLLECT_PROBABILITY_COLUMN (see _probabilities).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from mlops_operator import contracts
+from mlops_operator.workloads.serve import ids
 from mlops_operator.workloads.serve.model import Batch, Feature
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class _Chunk:
     ts: float
     batch: Batch
     labels: NDArray[Any]
+    id: str
+    proba: NDArray[Any] | None
 
 
 class Collector:
@@ -88,7 +92,7 @@ class Collector:
         ]
 
     # --- request path ---------------------------------------------------------------------------
-    def offer(self, batch: Batch, labels: NDArray[Any]) -> None:
+    def offer(self, batch: Batch, labels: NDArray[Any], request_id: str, proba: NDArray[Any] | None = None) -> None:
         """Maybe keep this request's rows (sampled per request). Never blocks on I/O."""
         rate = self.settings.sample_rate
         if rate <= 0.0 or (rate < 1.0 and random.random() >= rate):
@@ -98,7 +102,7 @@ class Collector:
             if not full:
                 # one prediction per row (the first output of a multi-output model)
                 flat = labels if labels.ndim == 1 else labels.reshape(batch.rows, -1)[:, 0]
-                self._chunks.append(_Chunk(self._clock(), batch, flat))
+                self._chunks.append(_Chunk(self._clock(), batch, flat, request_id, proba))
                 self._rows += batch.rows
             due = self._rows >= self.settings.flush_rows
         if full:
@@ -175,6 +179,12 @@ class Collector:
         columns[contracts.COLLECT_MODEL_VERSION_COLUMN] = pa.repeat(
             pa.scalar(self.model_version, pa.string()), len(stamps)
         )
+        columns[contracts.COLLECT_ID_COLUMN] = pa.array(
+            [r for c in chunks for r in ids.row_ids(c.id, c.batch.rows)], pa.string()
+        )
+        probability = _probabilities(chunks)
+        if probability is not None:
+            columns[contracts.COLLECT_PROBABILITY_COLUMN] = probability
         return pa.table(columns)
 
     def _write(self, partition: tuple[str, str], table: pa.Table) -> None:
@@ -195,6 +205,26 @@ class Collector:
             except Exception:
                 pass
             raise
+
+
+def _probabilities(chunks: list[_Chunk]) -> pa.Array | None:
+    """contracts.COLLECT_PROBABILITY_COLUMN: binary models the probability of classes_[1] (float),
+    more classes a list of floats in classes_ order; null for rows whose request had none."""
+    widths = {c.proba.shape[1] for c in chunks if c.proba is not None and c.proba.ndim == 2}
+    if len(widths) != 1:
+        return None
+    width = widths.pop()
+    parts = [
+        np.asarray(c.proba, dtype=np.float64) if c.proba is not None else np.full((c.batch.rows, width), np.nan)
+        for c in chunks
+    ]
+    matrix = np.concatenate(parts)
+    mask = np.isnan(matrix).any(axis=1)
+    if width == 2:
+        return pa.array(matrix[:, 1], pa.float64(), mask=mask)
+    offsets = pa.array(np.arange(0, matrix.size + 1, width, dtype=np.int32))
+    lists = pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), pa.float64()))
+    return pa.array(lists.to_pylist(), pa.list_(pa.float64()), mask=mask) if mask.any() else lists
 
 
 def _by_hour(chunks: list[_Chunk]) -> dict[tuple[str, str], list[_Chunk]]:

@@ -45,6 +45,15 @@ class ServeMetrics:
             ["reason"],
             registry=reg,
         )
+        self.labels_written = Counter(
+            "mlops_serve_labels_written", "Feedback labels written to the store", registry=reg
+        )
+        self.labels_dropped = Counter(
+            "mlops_serve_labels_dropped",
+            "Feedback labels dropped (buffer full or store error)",
+            ["reason"],
+            registry=reg,
+        )
         self._request_children: dict[tuple[str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 

@@ -23,6 +23,8 @@ class ServeOptions:
     flush_interval: float
     flush_rows: int
     collect_buffer_rows: int
+    collect_proba: str
+    labels_uri: str | None
     workers: int
     predict_threads: int
     max_body_bytes: int
@@ -71,6 +73,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes")
     p.add_argument(ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait")
     p.add_argument("--collect-buffer-rows", type=_positive_int, default=200_000, help="drop rows beyond this")
+    p.add_argument(
+        "--collect-proba",
+        choices=["auto", "on", "off"],
+        default="off",
+        help="store each collected row's class probabilities (live roc_auc): on for every classifier with "
+        "predict_proba, auto for binary ones; off by default, since it costs ~50%% more model time per request",
+    )
+    p.add_argument(
+        "--labels-uri",
+        default=None,
+        help="write feedback labels under this prefix (default: the labels prefix next to --collect-uri)",
+    )
     p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
     p.add_argument(
         "--predict-threads",

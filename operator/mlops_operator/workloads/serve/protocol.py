@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from mlops_operator.workloads.serve import ids
 from mlops_operator.workloads.serve.errors import InvalidInput, PayloadTooLarge
 from mlops_operator.workloads.serve.model import Batch, Prediction, ServedModel
 from mlops_operator.workloads.serve.tensors import DATATYPES, brief, holds_bool, to_array, values_or_missing
@@ -54,8 +55,8 @@ def parse_v2(body: bytes, model: ServedModel, max_rows: int) -> V2Request:
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("'inputs' must be a non-empty list of tensors")
     request_id = doc.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise InvalidInput("'id' must be a string")
+    if request_id is not None:
+        request_id = ids.checked(request_id, "'id'")
     parameters = doc.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidInput("'parameters' must be an object")

@@ -22,6 +22,7 @@ import uvicorn
 from mlops_operator.workloads.serve.app import Limits, ServeApp
 from mlops_operator.workloads.serve.collector import Collector, CollectorSettings
 from mlops_operator.workloads.serve.deadlines import deadline_protocol
+from mlops_operator.workloads.serve.feedback import LabelSettings, LabelWriter, labels_uri
 from mlops_operator.workloads.serve.metrics import ServeMetrics
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import ServeOptions
@@ -56,7 +57,29 @@ def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
     if threads > 0:
         pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
     log.info("predictions run %s", f"in {threads} threads" if pool else "inline on the event loop")
-    return ServeApp(options.model_name, options.model_version, model, metrics, collector, limits, pool)
+    writer = _label_writer(options, metrics)
+    return ServeApp(
+        options.model_name, options.model_version, model, metrics, collector, limits, pool,
+        label_writer=writer, collect_proba=_collect_proba(options, model),
+    )
+
+
+def _label_writer(options: ServeOptions, metrics: ServeMetrics) -> LabelWriter | None:
+    uri = options.labels_uri or labels_uri(options.collect_uri, options.model_name)
+    if uri is None:
+        return None
+    return LabelWriter(
+        LabelSettings(uri=uri, flush_interval=options.flush_interval),
+        on_written=metrics.labels_written.inc,
+        on_dropped=lambda reason, n: metrics.labels_dropped.labels(reason).inc(n),
+    )
+
+
+def _collect_proba(options: ServeOptions, model: ServedModel | None) -> bool:
+    """Whether predictions compute probabilities for the collected rows (see --collect-proba)."""
+    if options.collect_proba == "off" or model is None or not model.has_proba:
+        return False
+    return options.collect_proba == "on" or (model.classes is not None and len(model.classes) == 2)
 
 
 def uvicorn_config(app: ServeApp, options: ServeOptions) -> uvicorn.Config:
