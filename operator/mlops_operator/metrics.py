@@ -68,33 +68,33 @@ class Metrics:
         self.trigger_fired = self._monitor_gauge(
             "mlops_drift_trigger_fired", "1 when the trigger fired at the latest check", "trigger"
         )
-        retrain_requests = Counter(
+        self.retrain_requests = self._owned_metric(
+            Counter,
             "mlops_retrain_requests_total",
             "Retrain requests made by DriftMonitors",
             MONITOR_LABELS,
-            registry=self.registry,
+            owner="monitor",
         )
-        self.retrain_requests = self._own(retrain_requests, MONITOR_LABELS, owner="monitor")
 
     def _model_metrics(self) -> None:
         """Series of one Model."""
-        training_failures = Counter(
+        self.training_failures = self._owned_metric(
+            Counter,
             "mlops_model_training_failures_total",
             "Training runs that ended Failed (the PrometheusRule alerts on it)",
             MODEL_LABELS,
-            registry=self.registry,
+            owner="model",
         )
-        self.training_failures = self._own(training_failures, MODEL_LABELS, owner="model")
-        serving_version = Gauge(
-            "mlops_model_serving_version", "Version each Model serves", MODEL_LABELS, registry=self.registry
+        self.serving_version = self._owned_metric(
+            Gauge, "mlops_model_serving_version", "Version each Model serves", MODEL_LABELS, owner="model"
         )
-        self.serving_version = self._own(serving_version, MODEL_LABELS, owner="model")
 
     def _monitor_gauge(self, name: str, documentation: str, *extra_labels: str) -> Gauge:
-        labels = (*MONITOR_LABELS, *extra_labels)
-        return self._own(Gauge(name, documentation, labels, registry=self.registry), labels, owner="monitor")
+        return self._owned_metric(Gauge, name, documentation, (*MONITOR_LABELS, *extra_labels), owner="monitor")
 
-    def _own(self, metric: M, labels: Sequence[str], *, owner: str) -> M:
+    def _owned_metric(self, kind: type[M], name: str, documentation: str, labels: Sequence[str], *, owner: str) -> M:
+        """A metric whose series `forget` removes with the object named by its `owner` label."""
+        metric = kind(name, documentation, labels, registry=self.registry)
         self._owned.append((metric, tuple(labels), owner))
         return metric
 
