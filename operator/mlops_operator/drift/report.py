@@ -24,15 +24,7 @@ import numpy as np
 
 from mlops_operator.api.plans import QualityPoint
 from mlops_operator.api.results import LiveQualityResult, PredictionDriftResult
-from mlops_operator.drift import select
-from mlops_operator.drift.features import (
-    CategoricalReference,
-    CurrentCategorical,
-    CurrentFeature,
-    CurrentNumeric,
-    NumericReference,
-    Reference,
-)
+from mlops_operator.drift import features, select
 from mlops_operator.drift.select import Evaluation, FeatureVerdict
 from mlops_operator.drift.stats import FloatArray
 
@@ -173,7 +165,7 @@ def histogram(
     return "".join(parts)
 
 
-def numeric_plot(name: str, reference: NumericReference, current: CurrentNumeric) -> str:
+def numeric_plot(name: str, reference: features.NumericReference, current: features.CurrentNumeric) -> str:
     """Overlaid histograms on equal-width bins over both samples' range (display only)."""
     ref, cur = reference.sorted_values, current.sorted_values
     ends = [a for a in (ref, cur) if a.size]
@@ -195,7 +187,7 @@ def numeric_plot(name: str, reference: NumericReference, current: CurrentNumeric
     return histogram(edges, shares(ref), shares(cur), ticks, f"{name}: reference vs current")
 
 
-def categorical_plot(name: str, reference: CategoricalReference, current: CurrentCategorical) -> str:
+def categorical_plot(name: str, reference: features.CategoricalReference, current: features.CurrentCategorical) -> str:
     labels, ref_counts, cur_counts = select.aligned_category_counts(reference, current.counts)
     ref = ref_counts / max(int(ref_counts.sum()), 1)
     cur = cur_counts / max(int(cur_counts.sum()), 1)
@@ -203,10 +195,12 @@ def categorical_plot(name: str, reference: CategoricalReference, current: Curren
     return category_bars([labels[i] for i in order], ref[order], cur[order], f"{name}: reference vs current")
 
 
-def feature_plot(name: str, reference: NumericReference | CategoricalReference, current: CurrentFeature) -> str:
-    if isinstance(reference, NumericReference) and isinstance(current, CurrentNumeric):
+def feature_plot(
+    name: str, reference: features.NumericReference | features.CategoricalReference, current: features.CurrentFeature
+) -> str:
+    if isinstance(reference, features.NumericReference) and isinstance(current, features.CurrentNumeric):
         return numeric_plot(name, reference, current)
-    if isinstance(reference, CategoricalReference) and isinstance(current, CurrentCategorical):
+    if isinstance(reference, features.CategoricalReference) and isinstance(current, features.CurrentCategorical):
         return categorical_plot(name, reference, current)
     return '<p class="empty">no plot</p>'
 
@@ -239,7 +233,9 @@ def _summary(header: Header, evaluation: Evaluation | None) -> list[str]:
     return out
 
 
-def _plots(evaluation: Evaluation, reference: Reference, current: Mapping[str, CurrentFeature]) -> list[str]:
+def _plots(
+    evaluation: Evaluation, reference: features.Reference, current: Mapping[str, features.CurrentFeature]
+) -> list[str]:
     esc = html.escape
     out = [
         f'<p class="legend"><span style="background:{REFERENCE_COLOUR}"></span>reference'
@@ -260,8 +256,8 @@ def _plots(evaluation: Evaluation, reference: Reference, current: Mapping[str, C
 def render(
     header: Header,
     evaluation: Evaluation | None,
-    reference: Reference | None = None,
-    current: Mapping[str, CurrentFeature] | None = None,
+    reference: features.Reference | None = None,
+    current: Mapping[str, features.CurrentFeature] | None = None,
     sections: Sequence[ReportSection] = (),
 ) -> str:
     """The whole report; without an evaluation (not enough data, schema mismatch) only the header."""
