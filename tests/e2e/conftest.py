@@ -6,6 +6,8 @@
 * ``image`` (session): the project image, built and imported into the local cluster's containerd by
   ``hack/image.sh`` once per session (a no-op when nothing changed). ``$IMAGE`` names it
   (default ``localhost/mlops-operator:dev``); on a foreign cluster it must already be pullable there.
+* ``live`` (function): the real operator in this process (kopf, no fake kubelet), watching
+  ``namespace`` with the CRDs applied; its workloads run in real pods.
 * ``namespace`` (function): a fresh namespace labelled
   ``pod-security.kubernetes.io/enforce=restricted``, deleted afterwards.
 
@@ -27,6 +29,9 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import config
+
+from tests.integration import reconcile_harness
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MLOPS_CACHE", "/var/cache/mlops-operator"))
@@ -206,3 +211,19 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         raise AssertionError(f"namespace {name}: no default ServiceAccount after 60 s")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def live(cluster: Cluster, image: str, namespace: str) -> Iterator[reconcile_harness.Cluster]:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
+    with reconcile_harness.operator(
+        Path(cluster.kubeconfig),
+        namespace,
+        kubelet=False,
+        image=image,
+        resync_seconds=30.0,
+        serving_service_account="mlops-serving",
+    ):
+        yield reconcile_harness.Cluster(api, namespace)

@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config
 
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
-from tests.e2e.conftest import REPO
-from tests.e2e.conftest import Cluster as E2ECluster
 from tests.e2e.test_model_lifecycle import ATTEMPTS, EVERY, predict, records, serving_version
-from tests.integration.reconcile_harness import Cluster, eventually, operator, resource
+from tests.integration.reconcile_harness import Cluster, eventually, resource
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-
-@pytest.fixture
-def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
-    api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
-    with operator(
-        Path(cluster.kubeconfig), namespace, kubelet=False, image=image, serving_service_account="mlops-serving"
-    ):
-        yield Cluster(api, namespace)
 
 
 class Traffic:

@@ -14,20 +14,15 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config
 
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Dataset, Model
 from mlops_operator.kube import DEPLOYMENT, JOB, MODEL, POD, SERVICE
-from tests.e2e.conftest import REPO
-from tests.e2e.conftest import Cluster as E2ECluster
-from tests.integration.reconcile_harness import Cluster, eventually, operator, resource
+from tests.integration.reconcile_harness import Cluster, eventually, resource
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EVERY, ATTEMPTS = 1.0, 480  # real pods: up to 8 min per step, bounded
@@ -42,21 +37,6 @@ def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     params = {k: None for k in old["params"] if k not in new["params"]} | new["params"]
     return {**new, "params": params}
 
-
-@pytest.fixture
-def live(cluster: E2ECluster, image: str, namespace: str) -> Iterator[Cluster]:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
-    api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
-    with operator(
-        Path(cluster.kubeconfig),
-        namespace,
-        kubelet=False,
-        image=image,
-        resync_seconds=30.0,
-        serving_service_account="mlops-serving",
-    ):
-        yield Cluster(api, namespace)
 
 
 def first_answer(c: Any, model: str) -> bool:
