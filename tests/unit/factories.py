@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops_operator.api.plans import TrainingPlan
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+from mlops_operator.builders import jobs
 from mlops_operator.settings import Settings
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -64,3 +66,29 @@ def monitor(name: str = "iris-drift", **spec: Any) -> DriftMonitor:
         "spec": {"modelRef": {"name": "iris-clf"}, **spec},
     }
     return DriftMonitor.model_validate(body)
+
+
+def training_plan(
+    model_: Model,
+    settings: Settings = SETTINGS,
+    *,
+    version: int = 1,
+    target: str = "target",
+    dataset_version: str = "v",
+    data_uri: str = "file:///d",
+) -> TrainingPlan:
+    """The plan of a Model's first training: no champion, trigger initial."""
+    return jobs.training_plan(
+        model_,
+        version=version,
+        target=target,
+        dataset_version=dataset_version,
+        data_uri=data_uri,
+        champion=None,
+        trigger="initial",
+        settings=settings,
+    )
+
+
+def training_job(model_: Model, plan: TrainingPlan, settings: Settings = SETTINGS) -> dict[str, Any]:
+    return jobs.training_job(model_, plan, jobs.training_request("h", "v", None), settings)

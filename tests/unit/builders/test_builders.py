@@ -23,16 +23,7 @@ SERVED = ModelVersion(
 def _pod_specs() -> list[dict[str, Any]]:
     model_ = f.model()
     request = jobs.training_request("abc", "d" * 64, None)
-    plan = jobs.training_plan(
-        model_,
-        version=1,
-        target="target",
-        dataset_version="d" * 64,
-        data_uri="file:///d",
-        champion=None,
-        trigger="initial",
-        settings=f.SETTINGS,
-    )
+    plan = f.training_plan(model_, dataset_version="d" * 64)
     monitor = f.monitor(action={"webhook": {"secretRef": {"name": "hooks", "key": "url"}}})
     drift_plan = jobs.drift_plan(monitor, tick=TICK, profile_uri="file:///p", settings=f.SETTINGS)
     objects = [
@@ -66,17 +57,8 @@ def test_every_pod_is_restricted(index: int) -> None:
 def test_plans_on_the_command_line_parse_back() -> None:
     """The --spec value the builders write is exactly what the workloads parse."""
     model_ = f.model()
-    plan = jobs.training_plan(
-        model_,
-        version=2,
-        target="target",
-        dataset_version="v",
-        data_uri="file:///d",
-        champion=None,
-        trigger="initial",
-        settings=f.SETTINGS,
-    )
-    job = jobs.training_job(model_, plan, jobs.training_request("h", "v", None), f.SETTINGS)
+    plan = f.training_plan(model_, version=2)
+    job = f.training_job(model_, plan)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "train"
     assert args[1:] == [contracts.PLAN_FLAG, args[2]]  # the plan is the whole command line
@@ -119,17 +101,7 @@ def test_profile_job_hands_the_workload_a_profile_plan() -> None:
 
 def test_training_job_fails_fast_on_permanent_exit_codes_and_ignores_disruptions() -> None:
     model_ = f.model()
-    plan = jobs.training_plan(
-        model_,
-        version=1,
-        target="t",
-        dataset_version="v",
-        data_uri="file:///d",
-        champion=None,
-        trigger="initial",
-        settings=f.SETTINGS,
-    )
-    spec = jobs.training_job(model_, plan, jobs.training_request("h", "v", None), f.SETTINGS)["spec"]
+    spec = f.training_job(model_, f.training_plan(model_, target="t"))["spec"]
     ignore, fail = spec["podFailurePolicy"]["rules"]
     assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
     assert fail["action"] == "FailJob" and fail["onExitCodes"]["values"] == [10, 11, 13]

@@ -27,17 +27,7 @@ def _training(
     if resources is not None:
         trainer["resources"] = resources
     model = f.model(trainer=trainer)
-    plan = jobs.training_plan(
-        model,
-        version=1,
-        target="target",
-        dataset_version="v",
-        data_uri="s3://b/d",
-        champion=None,
-        trigger="initial",
-        settings=settings,
-    )
-    return jobs.training_job(model, plan, jobs.training_request("h", "v", None), settings)
+    return f.training_job(model, f.training_plan(model, settings, data_uri="s3://b/d"), settings)
 
 
 def render(
