@@ -145,6 +145,24 @@ def test_finish_training_gates_on_the_gate_split_when_the_result_has_one() -> No
     assert work.versions[0].metrics == {"accuracy": 0.68}  # the version's metrics stay on the whole split
 
 
+NOT_APPROVED = cond.State(cond.UNKNOWN, "NoValidatedVersion", "")
+NOT_SERVING = cond.State(cond.FALSE, "NothingToServe", "")
+
+
+def summarize(
+    work: ModelStatus,
+    *,
+    approval: cond.State = NOT_APPROVED,
+    serving: cond.State = NOT_SERVING,
+    blocked: cond.State | None = None,
+) -> None:
+    """The status summary of a Model whose Dataset resolved; by default nothing approved or served."""
+    dataset = cond.State(cond.TRUE, "DatasetResolved", "")
+    summary.summarize(
+        work, f.model(), dataset=dataset, approval=approval, serving_=serving, now=NOW, blocked=blocked
+    )
+
+
 def test_failed_training_keeps_reason_and_message() -> None:
     work = ModelStatus(versions=[ModelVersion(version=1, state=VersionState.TRAINING, job="j")])
     outcome: observe.JobOutcome[TrainResult] = observe.JobOutcome(
@@ -152,14 +170,7 @@ def test_failed_training_keeps_reason_and_message() -> None:
     )
     training.finish_training(work, f.model(), work.versions[0], outcome, None, NOW)
     assert (work.versions[0].state, work.versions[0].reason) == (VersionState.FAILED, "EstimatorNotAllowed")
-    summary.summarize(
-        work,
-        f.model(),
-        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
-        approval=cond.State(cond.UNKNOWN, "NoValidatedVersion", ""),
-        serving_=cond.State(cond.FALSE, "NothingToServe", ""),
-        now=NOW,
-    )
+    summarize(work)
     trained = cond.get(work.conditions, "Trained")
     ready = cond.get(work.conditions, "Ready")
     assert trained is not None and (trained.status, trained.reason) == (cond.FALSE, "EstimatorNotAllowed")
@@ -171,14 +182,7 @@ def test_summary_of_a_serving_model() -> None:
     gate = {"passed": True, "reason": "Passed", "message": "ok", "metric": "accuracy", "score": 0.9667}
     record = ModelVersion.model_validate({"version": 1, "state": "Serving", "gate": gate})
     work = ModelStatus(serving_version=1, versions=[record])
-    summary.summarize(
-        work,
-        f.model(),
-        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
-        approval=cond.State(cond.TRUE, "Approved", ""),
-        serving_=cond.State(cond.TRUE, "Serving", ""),
-        now=NOW,
-    )
+    summarize(work, approval=cond.State(cond.TRUE, "Approved", ""), serving=cond.State(cond.TRUE, "Serving", ""))
     assert work.phase == "Serving" and work.metric == "accuracy=0.9667"
     assert [c.type for c in work.conditions] == [
         "DatasetResolved",
@@ -194,15 +198,7 @@ def test_summary_of_a_serving_model() -> None:
 def test_a_missing_target_blocks_training_with_an_actionable_condition() -> None:
     work = ModelStatus()
     blocked = cond.State(cond.FALSE, "TargetMissing", "no target column: set spec.target on the Model")
-    summary.summarize(
-        work,
-        f.model(),
-        dataset=cond.State(cond.TRUE, "DatasetResolved", ""),
-        approval=cond.State(cond.UNKNOWN, "NoValidatedVersion", ""),
-        serving_=cond.State(cond.FALSE, "NothingToServe", ""),
-        now=NOW,
-        blocked=blocked,
-    )
+    summarize(work, blocked=blocked)
     trained = cond.get(work.conditions, "Trained")
     ready = cond.get(work.conditions, "Ready")
     assert trained is not None and trained.reason == "TargetMissing"
