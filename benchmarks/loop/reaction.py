@@ -63,27 +63,11 @@ class Watcher:
         self.events: queue.Queue[Seen] = queue.Queue()
         self.stop = threading.Event()
         batch, custom = client.BatchV1Api(), client.CustomObjectsApi()
-        self.threads = [
-            threading.Thread(target=self._run, args=("Job", batch.list_namespaced_job, {}), daemon=True),
-            threading.Thread(
-                target=self._run,
-                args=(
-                    "Model",
-                    custom.list_namespaced_custom_object,
-                    {"group": GROUP, "version": VERSION, "plural": "models"},
-                ),
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self._run,
-                args=(
-                    "DriftMonitor",
-                    custom.list_namespaced_custom_object,
-                    {"group": GROUP, "version": VERSION, "plural": "driftmonitors"},
-                ),
-                daemon=True,
-            ),
-        ]
+        watched: list[tuple[str, Any, dict[str, Any]]] = [("Job", batch.list_namespaced_job, {})]
+        for kind, plural in (("Model", "models"), ("DriftMonitor", "driftmonitors")):
+            custom_kwargs = {"group": GROUP, "version": VERSION, "plural": plural}
+            watched.append((kind, custom.list_namespaced_custom_object, custom_kwargs))
+        self.threads = [threading.Thread(target=self._run, args=args, daemon=True) for args in watched]
         for t in self.threads:
             t.start()
 

@@ -285,30 +285,20 @@ def mlserver(model: dict[str, Any], workdir: Path, parallel_workers: int | None)
     return Server(label, [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(root)], "/v2/models/m/infer", port)
 
 
-def kserve(model: dict[str, Any]) -> Server:
+def _script_server(label: str, venv: Path, script: str, model: dict[str, Any], *extra: str) -> Server:
+    """A server script of this folder, run by `venv`'s python: `script <model.joblib> m <port> [extra]`."""
     port = free_port()
-    cmd = [
-        str(KSERVE_VENV / "bin" / "python"),
-        str(HERE / "kserve_server.py"),
-        str(model["dir"] / "model.joblib"),
-        "m",
-        str(port),
-    ]
-    return Server("KServe (sklearn-style kserve.Model, logging off)", cmd, "/v2/models/m/infer", port)
+    cmd = [str(venv / "bin" / "python"), str(HERE / script), str(model["dir"] / "model.joblib"), "m", str(port), *extra]
+    return Server(label, cmd, "/v2/models/m/infer", port)
+
+
+def kserve(model: dict[str, Any]) -> Server:
+    return _script_server("KServe (sklearn-style kserve.Model, logging off)", KSERVE_VENV, "kserve_server.py", model)
 
 
 def reference(model: dict[str, Any], workers: int = 1) -> Server:
-    port = free_port()
-    cmd = [
-        str(REFERENCE_VENV / "bin" / "python"),
-        str(HERE / "reference_server.py"),
-        str(model["dir"] / "model.joblib"),
-        "m",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    return Server(f"minimal uvicorn + Starlette + orjson endpoint (workers={workers})", cmd, "/v2/models/m/infer", port)
+    label = f"minimal uvicorn + Starlette + orjson endpoint (workers={workers})"
+    return _script_server(label, REFERENCE_VENV, "reference_server.py", model, "--workers", str(workers))
 
 
 # --- load -------------------------------------------------------------------------------------------
