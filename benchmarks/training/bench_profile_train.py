@@ -72,13 +72,8 @@ model.fit(x_train, y_train)
 """
 
 
-def make_dataset(rows: int) -> Path:
-    """20 numeric columns (1% missing) and 5 text columns, a binary target; cached in tmp/."""
-    path = TMP / f"synthetic-{rows}.csv"
-    if path.exists():
-        return path
-    TMP.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(SEED)
+def feature_frame(rng: np.random.Generator, rows: int) -> pd.DataFrame:
+    """NUMERIC normal columns num_NN (1% missing) and one text column cat_N per LEVELS entry."""
     columns: dict[str, Any] = {}
     for i in range(NUMERIC):
         values = rng.normal(loc=i % 3, scale=1 + i % 4, size=rows)
@@ -86,7 +81,17 @@ def make_dataset(rows: int) -> Path:
         columns[f"num_{i:02d}"] = values
     for i, levels in enumerate(LEVELS):
         columns[f"cat_{i}"] = rng.choice([f"level-{k}" for k in range(levels)], size=rows)
-    frame = pd.DataFrame(columns)
+    return pd.DataFrame(columns)
+
+
+def make_dataset(rows: int) -> Path:
+    """20 numeric columns (1% missing) and 5 text columns, a binary target; cached in tmp/."""
+    path = TMP / f"synthetic-{rows}.csv"
+    if path.exists():
+        return path
+    TMP.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    frame = feature_frame(rng, rows)
     weights = rng.normal(size=NUMERIC)
     signal = np.nan_to_num(frame[[f"num_{i:02d}" for i in range(NUMERIC)]].to_numpy()) @ weights / NUMERIC
     signal += (frame["cat_2"] == "level-1") * 0.8

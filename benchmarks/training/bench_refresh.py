@@ -41,27 +41,21 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from bench_profile_train import LEVELS, NUMERIC, feature_frame  # noqa: E402  (this folder: sys.path[0])
+
 import quiet  # noqa: E402
 from mlops_operator.api.plans import ProfilePlan  # noqa: E402
 from mlops_operator.api.results import ProfileResult  # noqa: E402
 from mlops_operator.workloads import profile  # noqa: E402
 
 TMP = HERE / "tmp" / "refresh"  # gitignored
-NUMERIC, LEVELS = 20, (3, 5, 8, 12, 20)
 FIRST_DAY = date(2026, 10, 1)
 TARGET_RATIO = 1.3
 
 
 def partition_frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    columns: dict[str, Any] = {}
-    for i in range(NUMERIC):
-        values = rng.normal(loc=i % 3, scale=1 + i % 4, size=rows)
-        values[rng.random(rows) < 0.01] = np.nan
-        columns[f"num_{i:02d}"] = values
-    for i, levels in enumerate(LEVELS):
-        columns[f"cat_{i}"] = rng.choice([f"level-{k}" for k in range(levels)], size=rows)
-    frame = pd.DataFrame(columns)
+    frame = feature_frame(rng, rows)
     frame["target"] = (np.nan_to_num(frame["num_00"]) + rng.logistic(size=rows) > 0).astype(int)
     return frame
 
