@@ -204,3 +204,24 @@ def test_sigterm_flushes_the_buffer(serve_process: tuple[ServerProcess, Path], m
     collected = read_collected(out)
     assert len(collected) == 300
     assert sorted(collected["mean radius"].tolist()) == sorted(X["mean radius"].iloc[:300].tolist())
+
+
+def test_buffer_is_bounded_in_bytes_and_long_strings_are_cut(tmp_path: Path) -> None:
+    dropped: list[tuple[str, int]] = []
+    truncated: list[int] = []
+    settings = CollectorSettings(uri=tmp_path.as_uri(), max_buffer_bytes=20_000, max_value_chars=8)
+    collector = Collector(
+        settings,
+        [Feature("a", False), Feature("c", True)],
+        "1",
+        on_dropped=lambda r, n: dropped.append((r, n)),
+        on_truncated=truncated.append,
+    )
+    columns = [np.array([1.0, 2.0]), np.array(["short", "x" * 5000], dtype=object)]
+    for i in range(5):  # each request's body held ~6 kB of strings: the fourth and fifth do not fit
+        collector.offer(Batch(2, columns=columns), np.array([0, 1]), f"r{i}", body_bytes=6_000)
+    assert dropped == [("buffer_full", 2), ("buffer_full", 2)]
+    assert collector.flush() == 6 and truncated == [3]
+    table = pq.read_table(glob.glob(f"{tmp_path}/date=*/hour=*/*.parquet")[0])
+    assert table.column("c").to_pylist() == ["short", "x" * 8] * 3
+    assert table.column(contracts.COLLECT_ID_COLUMN).to_pylist() == ["r0:0", "r0:1", "r1:0", "r1:1", "r2:0", "r2:1"]

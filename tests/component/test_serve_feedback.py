@@ -24,8 +24,10 @@ from mlops_operator import contracts
 from mlops_operator.api.plans import LiveQualityPlan
 from mlops_operator.api.v1alpha1.model import Metric, Task
 from mlops_operator.workloads import live_quality
+from mlops_operator.workloads.serve import feedback
 from mlops_operator.workloads.serve import options as serve_options
 from mlops_operator.workloads.serve.artifact import load_verified_model
+from mlops_operator.workloads.serve.errors import NotReady
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.runner import build_app
 
@@ -204,3 +206,29 @@ def test_auto_collects_probabilities_of_binary_classifiers(
         table = pq.read_table(Path(contracts.collected_prefix(root, NS, name).removeprefix("file://")))
         assert (contracts.COLLECT_PROBABILITY_COLUMN in table.column_names) is expected
         assert table.column(contracts.COLLECT_ID_COLUMN).to_pylist()[1].endswith(":1")
+
+
+def test_labels_prefix_is_derived_from_the_collect_prefix() -> None:
+    collect = contracts.collected_prefix("s3://bucket/root", NS, "churn")
+    assert feedback.labels_uri(collect, "churn") == contracts.labels_prefix("s3://bucket/root", NS, "churn")
+    assert feedback.labels_uri("s3://bucket/elsewhere", "churn") is None
+    assert feedback.labels_uri(None, "churn") is None
+
+
+def test_a_full_label_buffer_answers_503_and_a_failing_store_costs_only_its_labels(tmp_path: Path) -> None:
+    dropped: list[tuple[str, int]] = []
+    writer = feedback.LabelWriter(
+        feedback.LabelSettings(uri=(tmp_path / "l").as_uri(), max_buffer_bytes=1_000),
+        on_dropped=lambda reason, n: dropped.append((reason, n)),
+    )
+    writer.offer([("a", "1")] * 5)
+    with pytest.raises(NotReady):
+        writer.offer([("b", "1")] * 20)
+    assert writer.flush() == 5 and dropped == [("buffer_full", 20)]
+    (tmp_path / "file").write_text("")
+    broken = feedback.LabelWriter(
+        feedback.LabelSettings(uri=(tmp_path / "file" / "x").as_uri()),
+        on_dropped=lambda reason, n: dropped.append((reason, n)),
+    )
+    broken.offer([("a", "1")])
+    assert broken.flush() == 0 and dropped[-1] == ("store_error", 1)

@@ -248,7 +248,7 @@ class ServeApp:
         request = protocol.parse_v2(body, model, self.limits.max_batch_rows)
         request.id = request.id or _request_id(scope)
         requested = protocol.PROBA_OUTPUT in request.outputs
-        prediction = await self._run(model, request.batch, requested, request.id)
+        prediction = await self._run(model, request.batch, requested, request.id, len(body))
         if not requested:
             prediction.proba = None
         return 200, protocol.v2_response(model, request, prediction), request.id
@@ -257,7 +257,7 @@ class ServeApp:
         model = self._require_model()
         batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
         request_id = _request_id(scope)
-        return 200, protocol.records_response(await self._run(model, batch, False, request_id)), request_id
+        return 200, protocol.records_response(await self._run(model, batch, False, request_id, len(body))), request_id
 
     async def _feedback(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         assert self.label_writer is not None
@@ -265,7 +265,9 @@ class ServeApp:
         self.label_writer.offer(labels)
         return 202, orjson.dumps({"accepted": len(labels)}), None
 
-    async def _run(self, model: ServedModel, batch: Batch, with_proba: bool, request_id: str) -> Prediction:
+    async def _run(
+        self, model: ServedModel, batch: Batch, with_proba: bool, request_id: str, body_bytes: int
+    ) -> Prediction:
         with_proba = with_proba or self.collect_proba
         try:
             if self.predict_pool is None:
@@ -279,7 +281,7 @@ class ServeApp:
             raise InvalidInput(f"the model rejected the input: {exc}") from None
         self.metrics.observe_batch(batch.rows)
         if self.collector is not None:
-            self.collector.offer(batch, prediction.labels, request_id, prediction.proba)
+            self.collector.offer(batch, prediction.labels, request_id, prediction.proba, body_bytes)
         return prediction
 
 

@@ -2,8 +2,9 @@
 
 A request only appends a reference to its already-parsed batch to an in-memory buffer (under a lock,
 O(1)); a background thread turns the buffer into Parquet files when it holds `flush_rows` rows or
-every `flush_interval` seconds, and once more on shutdown. The buffer is bounded: when full, rows are
-dropped and counted, never waited for. A store that fails a write costs that write's rows (counted),
+every `flush_interval` seconds, and once more on shutdown. The buffer is bounded in rows and in bytes:
+when full, rows are dropped and counted, never waited for. String values longer than
+`max_value_chars` are cut to it when written (counted). A store that fails a write costs that write's rows (counted),
 never the server.
 
 Layout: <prefix>/date=YYYY-MM-DD/hour=HH/<utc-stamp>-<pid>-<random>.parquet (UTC). Each file is
@@ -29,6 +30,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
@@ -49,6 +51,10 @@ class CollectorSettings:
     flush_rows: int = 10_000
     flush_interval: float = 60.0
     max_buffer_rows: int = 200_000
+    # Also bounded in bytes: a few requests of long strings must not take the memory 200,000 rows would.
+    max_buffer_bytes: int = 256 * 1024 * 1024
+    # A collected string value longer than this is cut to it (counted): drift needs no 8 MiB category.
+    max_value_chars: int = 1024
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Collector:
         model_version: str,
         on_written: Callable[[int], None] = lambda n: None,
         on_dropped: Callable[[str, int], None] = lambda reason, n: None,
+        on_truncated: Callable[[int], None] = lambda n: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -75,6 +82,8 @@ class Collector:
         self.model_version = model_version
         self._on_written = on_written
         self._on_dropped = on_dropped
+        self._on_truncated = on_truncated
+        self._bytes = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._chunks: list[_Chunk] = []
@@ -92,14 +101,29 @@ class Collector:
         ]
 
     # --- request path ---------------------------------------------------------------------------
-    def offer(self, batch: Batch, labels: NDArray[Any], request_id: str, proba: NDArray[Any] | None = None) -> None:
-        """Maybe keep this request's rows (sampled per request). Never blocks on I/O."""
+    def offer(
+        self,
+        batch: Batch,
+        labels: NDArray[Any],
+        request_id: str,
+        proba: NDArray[Any] | None = None,
+        body_bytes: int = 0,
+    ) -> None:
+        """Maybe keep this request's rows (sampled per request). Never blocks on I/O.
+
+        The rows' size is estimated without touching them: the arrays' bytes, plus the request body's
+        length when there are string columns (the strings came from it)."""
         rate = self.settings.sample_rate
         if rate <= 0.0 or (rate < 1.0 and random.random() >= rate):
             return
         with self._lock:
-            full = self._rows + batch.rows > self.settings.max_buffer_rows
+            size = _size(batch, labels, proba, body_bytes)
+            full = (
+                self._rows + batch.rows > self.settings.max_buffer_rows
+                or self._bytes + size > self.settings.max_buffer_bytes
+            )
             if not full:
+                self._bytes += size
                 # one prediction per row (the first output of a multi-output model)
                 flat = labels if labels.ndim == 1 else labels.reshape(batch.rows, -1)[:, 0]
                 self._chunks.append(_Chunk(self._clock(), batch, flat, request_id, proba))
@@ -134,7 +158,7 @@ class Collector:
         """Write everything buffered so far; returns rows written."""
         with self._write_lock:
             with self._lock:
-                chunks, self._chunks, self._rows = self._chunks, [], 0
+                chunks, self._chunks, self._rows, self._bytes = self._chunks, [], 0, 0
             if not chunks:
                 return 0
             written = 0
@@ -165,7 +189,7 @@ class Collector:
             for j, feature in enumerate(self.features):
                 values = np.concatenate([c.batch.columns[j] for c in chunks if c.batch.columns is not None])
                 if feature.categorical:
-                    columns[feature.name] = pa.array(values, type=pa.string(), from_pandas=True)
+                    columns[feature.name] = self._capped(pa.array(values, type=pa.string(), from_pandas=True))
                 else:
                     columns[feature.name] = pa.array(values.astype(np.float64))
         rows = np.fromiter((c.batch.rows for c in chunks), dtype=np.int64, count=len(chunks))
@@ -187,6 +211,15 @@ class Collector:
             columns[contracts.COLLECT_PROBABILITY_COLUMN] = probability
         return pa.table(columns)
 
+    def _capped(self, values: pa.Array) -> pa.Array:
+        """String values cut to max_value_chars (counted)."""
+        cap = self.settings.max_value_chars
+        over = pc.sum(pc.greater(pc.utf8_length(values), cap)).as_py() or 0
+        if not over:
+            return values
+        self._on_truncated(over)
+        return pc.utf8_slice_codeunits(values, 0, cap)
+
     def _write(self, partition: tuple[str, str], table: pa.Table) -> None:
         fs, prefix = fsspec.core.url_to_fs(self.settings.uri)
         date, hour = partition
@@ -205,6 +238,13 @@ class Collector:
             except Exception:
                 pass
             raise
+
+
+def _size(batch: Batch, labels: NDArray[Any], proba: NDArray[Any] | None, body_bytes: int) -> int:
+    arrays = [batch.matrix] if batch.matrix is not None else list(batch.columns or [])
+    strings = any(a.dtype == object for a in arrays)
+    extra = proba.nbytes if proba is not None else 0
+    return sum(a.nbytes for a in arrays) + labels.nbytes + extra + (body_bytes if strings else 0) + 128
 
 
 def _probabilities(chunks: list[_Chunk]) -> pa.Array | None:

@@ -45,6 +45,11 @@ class ServeMetrics:
             ["reason"],
             registry=reg,
         )
+        self.collector_truncated = Counter(
+            "mlops_serve_collector_values_truncated",
+            "Collected string values cut to the per-value limit",
+            registry=reg,
+        )
         self.labels_written = Counter(
             "mlops_serve_labels_written", "Feedback labels written to the store", registry=reg
         )

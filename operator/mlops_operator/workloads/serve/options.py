@@ -23,6 +23,7 @@ class ServeOptions:
     flush_interval: float
     flush_rows: int
     collect_buffer_rows: int
+    collect_buffer_bytes: int
     collect_proba: str
     labels_uri: str | None
     workers: int
@@ -73,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes")
     p.add_argument(ServeFlags.FLUSH_ROWS, type=_positive_int, default=10_000, help="flush once this many rows wait")
     p.add_argument("--collect-buffer-rows", type=_positive_int, default=200_000, help="drop rows beyond this")
+    p.add_argument(
+        "--collect-buffer-bytes", type=_positive_int, default=256 * 1024 * 1024, help="drop rows beyond this size"
+    )
     p.add_argument(
         "--collect-proba",
         choices=["auto", "on", "off"],

@@ -43,11 +43,13 @@ def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
                 flush_rows=options.flush_rows,
                 flush_interval=options.flush_interval,
                 max_buffer_rows=options.collect_buffer_rows,
+                max_buffer_bytes=options.collect_buffer_bytes,
             ),
             model.features,
             options.model_version,
             on_written=metrics.collector_written.inc,
             on_dropped=lambda reason, n: metrics.collector_dropped.labels(reason).inc(n),
+            on_truncated=metrics.collector_truncated.inc,
         )
     limits = Limits(max_body_bytes=options.max_body_bytes, max_batch_rows=options.max_batch_rows)
     pool = None
