@@ -15,33 +15,35 @@ from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION = "mlops.dev", "v1alpha1"
 
-DATASET: dict[str, Any] = {
-    "apiVersion": f"{GROUP}/{VERSION}",
-    "kind": "Dataset",
-    "metadata": {"name": "cancer"},
-    "spec": {
+
+def custom_object(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+DATASET = custom_object(
+    "Dataset",
+    "cancer",
+    {
         "source": {"uri": "sklearn://breast_cancer"},
         "schema": {"target": "target"},
         "quality": {"maxMissingFraction": 0.1, "duplicates": "warn", "outliers": {"method": "iqr"}},
     },
-}
-MODEL: dict[str, Any] = {
-    "apiVersion": f"{GROUP}/{VERSION}",
-    "kind": "Model",
-    "metadata": {"name": "cancer-lr"},
-    "spec": {
+)
+MODEL = custom_object(
+    "Model",
+    "cancer-lr",
+    {
         "datasetRef": {"name": "cancer"},
         "trainer": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0, "max_iter": 500}},
         "validation": {"metric": "accuracy", "threshold": 0.9},
         "approval": {"policy": "Automatic"},
     },
-}
-MONITOR: dict[str, Any] = {
-    "apiVersion": f"{GROUP}/{VERSION}",
-    "kind": "DriftMonitor",
-    "metadata": {"name": "cancer-drift"},
-    "spec": {"modelRef": {"name": "cancer-lr"}, "schedule": {"intervalSeconds": 60}, "minSamples": 50},
-}
+)
+MONITOR = custom_object(
+    "DriftMonitor",
+    "cancer-drift",
+    {"modelRef": {"name": "cancer-lr"}, "schedule": {"intervalSeconds": 60}, "minSamples": 50},
+)
 PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
 
 
