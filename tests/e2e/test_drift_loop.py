@@ -15,7 +15,7 @@ import pytest
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
 from tests.e2e.test_model_lifecycle import ATTEMPTS, EVERY, predict, records, serving_version
-from tests.integration.reconcile_harness import Cluster, eventually, resource
+from tests.integration.reconcile_harness import Cluster, eventually, monitor_spec, resource
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -76,20 +76,10 @@ def test_reference_then_shifted_traffic_drifts_and_no_new_data_trains_nothing(li
         )
     )
     eventually(lambda: serving_version(c, "clf") == 1, what="serving v1", every=EVERY, attempts=ATTEMPTS)
-    c.create(
-        resource(
-            DriftMonitor,
-            "watch",
-            {
-                "modelRef": {"name": "clf"},
-                "schedule": {"intervalSeconds": 20},
-                "windowSeconds": 40,
-                "minSamples": 50,
-                # ask the Model at once; the Dataset refresh path is covered by the integration tests
-                "action": {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False},
-            },
-        )
-    )
+    # ask the Model at once; the Dataset refresh path is covered by the integration tests
+    action = {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False}
+    spec = monitor_spec("clf", 20, windowSeconds=40, minSamples=50, action=action)
+    c.create(resource(DriftMonitor, "watch", spec))
 
     # every row of the reference, so each request's rows follow the reference distribution exactly
     # (repeating a 100-row subset thousands of times is itself a drift a KS test rightly finds)

@@ -11,7 +11,9 @@ import yaml
 from kubernetes import client, config
 
 from mlops_operator import contracts
+from mlops_operator.metrics import Metrics
 from tests.integration import apiserver
+from tests.integration.reconcile_harness import Cluster, install_current_crds, operator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +82,35 @@ def _delete_custom_objects(api_client: client.ApiClient, namespace: str) -> None
         except client.ApiException as exc:
             if exc.status != 404:  # CRDs not installed in this session
                 raise
+
+
+# --- the real operator against this apiserver (reconcile_harness) ---------------------------------
+@pytest.fixture(scope="module")
+def current_crds(api_client: client.ApiClient) -> None:
+    """The CRDs as shipped in crds/, installed or updated once per module."""
+    install_current_crds(api_client)
+
+
+@pytest.fixture
+def cluster(
+    api_client: client.ApiClient,
+    namespace: str,
+    current_crds: None,
+    apiserver_instance: apiserver.ApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cluster]:
+    """The operator watching the test namespace (its Metrics as `cluster.metrics`), kopf logged in too."""
+    monkeypatch.setenv("KUBECONFIG", str(apiserver_instance.kubeconfig))  # kopf's own login reads it
+    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
+        cluster = Cluster(api_client, namespace)
+        cluster.metrics = metrics  # type: ignore[attr-defined]
+        yield cluster
+
+
+@pytest.fixture
+def running(
+    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer
+) -> Iterator[tuple[Cluster, Metrics]]:
+    """The operator watching the test namespace, and its Metrics."""
+    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
+        yield Cluster(api_client, namespace), metrics

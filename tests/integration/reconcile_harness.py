@@ -25,7 +25,9 @@ from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Resource
+from mlops_operator.api.results import DriftFeatureResult, DriftResult, ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import ALL_KINDS
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.kube import (
     DATASET,
     DEPLOYMENT,
@@ -367,3 +369,57 @@ def resource(cls: type[Resource], name: str, spec: dict[str, Any]) -> dict[str, 
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def monitor_spec(model: str, interval_seconds: int, **fields: Any) -> dict[str, Any]:
+    """A DriftMonitor spec that checks `model` every `interval_seconds`, with the other spec fields given."""
+    return {"modelRef": {"name": model}, "schedule": {"intervalSeconds": interval_seconds}, **fields}
+
+
+# --- results the fake kubelet writes into terminated containers (tests and benchmarks/scale) ------
+def profile_result(version: str, rows: int = 150) -> str:
+    return ProfileResult(
+        ok=True,
+        version=version,
+        rows=rows,
+        columns=5,
+        target="target",
+        task_hint="classification",
+        profile_uri=f"file:///var/lib/mlops/p/{version}/profile.json",
+        data_uri=f"file:///var/lib/mlops/p/{version}/data.parquet",
+    ).model_dump_json(by_alias=True)
+
+
+def train_result(version: int, accuracy: float, champion: float | None = None) -> str:
+    return TrainResult(
+        ok=True,
+        version=version,
+        metrics={"accuracy": accuracy, "f1": accuracy},
+        champion_metrics={"accuracy": champion} if champion is not None else None,
+        artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops",
+        sha256=f"{version:064x}",
+    ).model_dump_json(by_alias=True)
+
+
+def drift_result(verdict: str, drifted: list[str]) -> str:
+    scores = [
+        DriftFeatureResult(
+            name=name,
+            test=DriftTest.KS,
+            score=0.0001 if name in drifted else 0.4,
+            threshold=0.05,
+            drifted=name in drifted,
+        )
+        for name in ("sepal_length", "petal_width")
+    ]
+    return DriftResult.model_validate(
+        {
+            "ok": True,
+            "verdict": verdict,
+            "samples": 800,
+            "drifted_share": len(drifted) / 2,
+            "drifted_features": drifted,
+            "scores": [s.dump() for s in scores],
+            "report_uri": "file:///r/report.html",
+        }
+    ).model_dump_json(by_alias=True)

@@ -28,18 +28,12 @@ from tests.integration.reconcile_harness import (
     Cluster,
     RegistryJobRunner,
     eventually,
-    install_current_crds,
     resource,
 )
 from tests.integration.test_reconcile_model import model_spec, ready_dataset, train_result
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KILLS = 10
-
-
-@pytest.fixture(scope="module")
-def current_crds(api_client: client.ApiClient) -> None:
-    install_current_crds(api_client)
 
 
 def start_operator(kubeconfig: Path, namespace: str, log: Path) -> subprocess.Popen[bytes]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.plans import ProfilePlan
@@ -19,30 +17,11 @@ from mlops_operator.api.results import ProfileResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
 from mlops_operator.api.v1alpha1.source import VersionLineage
 from mlops_operator.kube import ApiError
-from tests.integration import apiserver
-from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
+from tests.integration.reconcile_harness import Cluster, eventually, resource
 from tests.integration.test_reconcile_model import model_spec, train_result, training_job
 
 pytestmark = pytest.mark.integration
 SOURCE = {"uri": "s3://sales/events/", "format": "parquet", "window": {"last": "30d"}}
-
-
-@pytest.fixture(scope="module")
-def current_crds(api_client: client.ApiClient) -> None:
-    install_current_crds(api_client)
-
-
-@pytest.fixture
-def cluster(
-    api_client: client.ApiClient,
-    namespace: str,
-    current_crds: None,
-    apiserver_instance: apiserver.ApiServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cluster]:
-    monkeypatch.setenv("KUBECONFIG", str(apiserver_instance.kubeconfig))  # kopf's own login reads it
-    with operator(apiserver_instance.kubeconfig, namespace):
-        yield Cluster(api_client, namespace)
 
 
 def profiled(version: str, listing: str, parent: str | None = None) -> str:

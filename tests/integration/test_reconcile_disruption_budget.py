@@ -9,9 +9,7 @@ import pytest
 
 from mlops_operator.kube import PDB, NotFound
 from tests.integration.reconcile_harness import Cluster, eventually
-from tests.integration.test_reconcile_model import (  # noqa: F401 (fixtures)
-    cluster,
-    current_crds,
+from tests.integration.test_reconcile_model import (
     serving_first_version,
 )
 
@@ -26,7 +24,7 @@ def budget(c: Cluster, name: str) -> dict[str, Any] | None:
         return None
 
 
-def test_a_disruption_budget_follows_the_spec(cluster: Cluster) -> None:  # noqa: F811
+def test_a_disruption_budget_follows_the_spec(cluster: Cluster) -> None:
     c = cluster
     serving = {"replicas": 2, "disruptionBudget": {"maxUnavailable": 1}}
     serving_first_version(c, "pdb", serving=serving)

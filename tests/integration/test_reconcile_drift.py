@@ -4,59 +4,26 @@ has no version v1 was not trained on)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from mlops_operator import contracts
-from mlops_operator.api.results import DriftFeatureResult, DriftResult
 from mlops_operator.api.v1alpha1 import DriftMonitor
-from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.metrics import Metrics
 from tests.integration import apiserver
-from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
+from tests.integration.reconcile_harness import (
+    Cluster,
+    drift_result,
+    eventually,
+    monitor_spec,
+    operator,
+    resource,
+)
 from tests.integration.test_reconcile_model import serving_first_version
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def current_crds(api_client: client.ApiClient) -> None:
-    install_current_crds(api_client)
-
-
-@pytest.fixture
-def running(
-    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer
-) -> Iterator[tuple[Cluster, Metrics]]:
-    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
-        yield Cluster(api_client, namespace), metrics
-
-
-def drift_result(verdict: str, drifted: list[str]) -> str:
-    scores = [
-        DriftFeatureResult(
-            name=name,
-            test=DriftTest.KS,
-            score=0.0001 if name in drifted else 0.4,
-            threshold=0.05,
-            drifted=name in drifted,
-        )
-        for name in ("sepal_length", "petal_width")
-    ]
-    return DriftResult.model_validate(
-        {
-            "ok": True,
-            "verdict": verdict,
-            "samples": 800,
-            "drifted_share": len(drifted) / 2,
-            "drifted_features": drifted,
-            "scores": [s.dump() for s in scores],
-            "report_uri": "file:///r/report.html",
-        }
-    ).model_dump_json(by_alias=True)
 
 
 def drift_jobs(c: Cluster, monitor: str) -> list[dict[str, Any]]:
@@ -67,19 +34,9 @@ def test_drift_check_on_schedule_requests_one_retrain_within_the_cooldown(runnin
     c, metrics = running
     serving_first_version(c, "clf", retrain={"cooldownSeconds": 0})
 
-    c.create(
-        resource(
-            DriftMonitor,
-            "watch",
-            {
-                "modelRef": {"name": "clf"},
-                "schedule": {"intervalSeconds": 10},
-                "windowSeconds": 600,
-                # ask the Model at once (the refresh-first path: test_reconcile_quality.py)
-                "action": {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False},
-            },
-        )
-    )
+    # ask the Model at once (the refresh-first path: test_reconcile_quality.py)
+    action = {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False}
+    c.create(resource(DriftMonitor, "watch", monitor_spec("clf", 10, windowSeconds=600, action=action)))
     first = eventually(lambda: drift_jobs(c, "watch")[0], what="first drift Job")
     # the Job is created before the status patch that records it (a crash in between finds it by name)
     status = eventually(
@@ -142,17 +99,8 @@ def test_drift_storm_with_operator_restarts_retrains_no_more_than_the_cooldown_a
     finished: list[str] = []
     with operator(apiserver_instance.kubeconfig, namespace):
         serving_first_version(c, "storm", retrain={"cooldownSeconds": 0})
-        c.create(
-            resource(
-                DriftMonitor,
-                "storm",
-                {
-                    "modelRef": {"name": "storm"},
-                    "schedule": {"intervalSeconds": 10},
-                    "action": {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False},
-                },
-            )
-        )
+        action = {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False}
+        c.create(resource(DriftMonitor, "storm", monitor_spec("storm", 10, action=action)))
     for _ in range(checks):
         with operator(apiserver_instance.kubeconfig, namespace):
             job = eventually(

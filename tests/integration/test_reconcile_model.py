@@ -5,68 +5,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from mlops_operator import contracts
-from mlops_operator.api.results import ProfileResult, TrainResult
 from mlops_operator.api.v1alpha1 import Dataset, Model
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.builders import jobs
 from mlops_operator.kube import DEPLOYMENT, MODEL, SERVICE
-from tests.integration import apiserver
-from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
+from tests.integration.reconcile_harness import (
+    Cluster,
+    eventually,
+    profile_result,
+    resource,
+    train_result,
+)
 
 pytestmark = pytest.mark.integration
 VERSION_A = "a" * 64
 VERSION_B = "b" * 64
-
-
-@pytest.fixture(scope="module")
-def current_crds(api_client: client.ApiClient) -> None:
-    install_current_crds(api_client)
-
-
-@pytest.fixture
-def cluster(
-    api_client: client.ApiClient,
-    namespace: str,
-    current_crds: None,
-    apiserver_instance: apiserver.ApiServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cluster]:
-    monkeypatch.setenv("KUBECONFIG", str(apiserver_instance.kubeconfig))  # kopf's own login reads it
-    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
-        cluster = Cluster(api_client, namespace)
-        cluster.metrics = metrics  # type: ignore[attr-defined]
-        yield cluster
-
-
-def profile_result(version: str, rows: int = 150) -> str:
-    return ProfileResult(
-        ok=True,
-        version=version,
-        rows=rows,
-        columns=5,
-        target="target",
-        task_hint="classification",
-        profile_uri=f"file:///var/lib/mlops/p/{version}/profile.json",
-        data_uri=f"file:///var/lib/mlops/p/{version}/data.parquet",
-    ).model_dump_json(by_alias=True)
-
-
-def train_result(version: int, accuracy: float, champion: float | None = None) -> str:
-    return TrainResult(
-        ok=True,
-        version=version,
-        metrics={"accuracy": accuracy, "f1": accuracy},
-        champion_metrics={"accuracy": champion} if champion is not None else None,
-        artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops",
-        sha256=f"{version:064x}",
-    ).model_dump_json(by_alias=True)
 
 
 def ready_dataset(c: Cluster, name: str = "iris", version: str = VERSION_A) -> None:

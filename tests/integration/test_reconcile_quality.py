@@ -5,18 +5,15 @@ monitor that asks the Model directly meets the Model's own NoNewData, and a pers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftResult, LiveQualityResult
 from mlops_operator.api.v1alpha1 import DriftMonitor
 from mlops_operator.metrics import Metrics
-from tests.integration import apiserver
-from tests.integration.reconcile_harness import Cluster, eventually, install_current_crds, operator, resource
+from tests.integration.reconcile_harness import Cluster, eventually, resource
 from tests.integration.test_reconcile_model import (
     VERSION_A,
     VERSION_B,
@@ -27,19 +24,6 @@ from tests.integration.test_reconcile_model import (
 
 pytestmark = pytest.mark.integration
 REFRESH = f"{contracts.GROUP}/refresh-requested"
-
-
-@pytest.fixture(scope="module")
-def current_crds(api_client: client.ApiClient) -> None:
-    install_current_crds(api_client)
-
-
-@pytest.fixture
-def running(
-    api_client: client.ApiClient, namespace: str, current_crds: None, apiserver_instance: apiserver.ApiServer
-) -> Iterator[tuple[Cluster, Metrics]]:
-    with operator(apiserver_instance.kubeconfig, namespace) as metrics:
-        yield Cluster(api_client, namespace), metrics
 
 
 def check_result(verdict: str = "NoDrift", accuracy: float | None = None, labelled: int = 40) -> str:

@@ -12,10 +12,8 @@ from mlops_operator import contracts
 from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
 from mlops_operator.kube import MODEL, SERVICE, NotFound
 from mlops_operator.kube.guards import LABEL_CONTROLLER_UID
-from tests.integration.reconcile_harness import Cluster, eventually, resource
-from tests.integration.test_reconcile_model import (  # noqa: F401 (fixtures)
-    cluster,
-    current_crds,
+from tests.integration.reconcile_harness import Cluster, eventually, monitor_spec, resource
+from tests.integration.test_reconcile_model import (
     model_spec,
     profile_result,
     ready_dataset,
@@ -32,7 +30,7 @@ def condition(c: Cluster, kind: str, name: str, type_: str, reason: str) -> dict
     return found if found is not None and found["reason"] == reason else None
 
 
-def test_a_foreign_service_of_the_models_name_is_never_touched(cluster: Cluster) -> None:  # noqa: F811
+def test_a_foreign_service_of_the_models_name_is_never_touched(cluster: Cluster) -> None:
     c = cluster
     service = {
         "apiVersion": "v1",
@@ -70,7 +68,7 @@ def _gone(c: Cluster, name: str) -> bool:
     return False
 
 
-def test_a_forged_pod_with_the_jobs_labels_is_not_a_result(cluster: Cluster) -> None:  # noqa: F811
+def test_a_forged_pod_with_the_jobs_labels_is_not_a_result(cluster: Cluster) -> None:
     c = cluster
     # A Dataset (its reconciler lists pods by job-name): a forged pod alone gives no version.
     c.create(resource(Dataset, "iris", {"source": {"uri": "sklearn://iris"}, "schema": {"target": "target"}}))
@@ -93,7 +91,7 @@ def test_a_forged_pod_with_the_jobs_labels_is_not_a_result(cluster: Cluster) -> 
     assert c.deployment("clf-server") is None
 
 
-def test_specs_beyond_the_ceilings_create_no_child_until_they_are_lowered(cluster: Cluster) -> None:  # noqa: F811
+def test_specs_beyond_the_ceilings_create_no_child_until_they_are_lowered(cluster: Cluster) -> None:
     c = cluster
     c.create(
         resource(
@@ -107,17 +105,7 @@ def test_specs_beyond_the_ceilings_create_no_child_until_they_are_lowered(cluste
         )
     )
     c.create(resource(Model, "wide", model_spec(datasetRef={"name": "big"}, serving={"replicas": 50})))
-    c.create(
-        resource(
-            DriftMonitor,
-            "watch",
-            {
-                "modelRef": {"name": "wide"},
-                "schedule": {"intervalSeconds": 60},
-                "resources": {"requests": {"memory": "64Gi"}},
-            },
-        )
-    )
+    c.create(resource(DriftMonitor, "watch", monitor_spec("wide", 60, resources={"requests": {"memory": "64Gi"}})))
     expected = {
         ("Dataset", "big"): "resources.requests.cpu 16 exceeds the ceiling 8 (MLOPS_MAX_CPU)",
         ("Model", "wide"): "serving.replicas 50 exceeds the ceiling 20 (MLOPS_MAX_REPLICAS)",
