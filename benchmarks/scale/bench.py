@@ -83,6 +83,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(REPO))
 from tests.integration import apiserver  # noqa: E402
+from tests.integration import reconcile_harness as harness  # noqa: E402
 from tests.integration.reconcile_harness import Cluster, install_current_crds  # noqa: E402
 
 import quiet  # noqa: E402
@@ -105,59 +106,15 @@ DISPATCHED = "apiserver_flowcontrol_dispatched_requests_total"
 
 # --- results the fake kubelet writes into terminated containers -------------------------------------------
 def profile_result(dataset: str) -> str:
-    from mlops_operator.api.results import ProfileResult
-
-    version = hashlib.sha256(dataset.encode()).hexdigest()
-    return ProfileResult(
-        ok=True,
-        version=version,
-        rows=150,
-        columns=5,
-        target="target",
-        task_hint="classification",
-        profile_uri=f"file:///var/lib/mlops/p/{version}/profile.json",
-        data_uri=f"file:///var/lib/mlops/p/{version}/data.parquet",
-    ).model_dump_json(by_alias=True)
+    return harness.profile_result(hashlib.sha256(dataset.encode()).hexdigest())
 
 
 def train_result(version: int) -> str:
-    from mlops_operator.api.results import TrainResult
-
-    return TrainResult(
-        ok=True,
-        version=version,
-        metrics={"accuracy": 0.95, "f1": 0.95},
-        artifact_uri=f"file:///var/lib/mlops/m/v{version}/model.skops",
-        sha256=f"{version:064x}",
-    ).model_dump_json(by_alias=True)
+    return harness.train_result(version, 0.95)
 
 
 def drift_result(drift: bool) -> str:
-    from mlops_operator.api.results import DriftFeatureResult, DriftResult
-    from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
-
-    drifted = ["petal_width"] if drift else []
-    scores = [
-        DriftFeatureResult(
-            name=name,
-            test=DriftTest.KS,
-            score=0.0001 if name in drifted else 0.4,
-            threshold=0.05,
-            drifted=name in drifted,
-        )
-        for name in ("sepal_length", "petal_width")
-    ]
-    return DriftResult.model_validate(
-        {
-            "ok": True,
-            "verdict": "Drift" if drift else "NoDrift",
-            "samples": 800,
-            "drifted_share": len(drifted) / 2,
-            "drifted_features": drifted,
-            "scores": [s.dump() for s in scores],
-            "report_uri": "file:///r/report.html",
-        }
-    ).model_dump_json(by_alias=True)
+    return harness.drift_result("Drift", ["petal_width"]) if drift else harness.drift_result("NoDrift", [])
 
 
 def registry_result(job: dict[str, Any]) -> tuple[str, int]:
@@ -964,10 +921,45 @@ def run(args: argparse.Namespace, gate: quiet.Gate) -> dict[str, Any]:
     return result
 
 
+def settle_and_idle(
+    who: str,
+    out: dict[str, Any],
+    args: argparse.Namespace,
+    world: World,
+    http: httpx.Client,
+    op: Operator,
+    models: list[tuple[str, str]],
+    t0: float,
+) -> None:
+    """Phases 1 and 2 after the creates: wait for steady state (ours: every Model serving), then idle."""
+    created = time.monotonic() - t0
+    last_event = wait_steady(world, f"{NAME_PREFIX[who]}-", models, who == "ours", args.settle, args.bootstrap_timeout)
+    steady = max(last_event - t0, created)
+    out["bootstrap"] = {"create_s": round(created, 1), "to_steady_state_s": round(steady, 1)}
+    out["bootstrap"]["rss_mib"] = round(op.rss_mib(), 1)
+    print(f"{who}: steady after {steady:.1f} s; idle {args.idle} s", flush=True)
+    meter = Meter(op, http).start()
+    time.sleep(args.idle)
+    out["idle"] = meter.read()
+    print(f"{who}: idle {out['idle']}", flush=True)
+
+
+def churn_phase(
+    who: str, out: dict[str, Any], args: argparse.Namespace, http: httpx.Client, op: Operator, background: Background
+) -> None:
+    """Phase 4, under the running background."""
+    print(f"{who}: churn {args.churn} s", flush=True)
+    out["churn"] = churn(lambda: Meter(op, http), op, args.churn)
+    out["background_changes"] = background.sent
+
+
+NAME_PREFIX = {"ours": "scale", "floor": "floor"}
+
+
 def phase_ours(
     args: argparse.Namespace, world: World, http: httpx.Client, kubeconfig: Path, namespaces: list[str], workdir: Path
 ) -> dict[str, Any]:
-    models = names(args.models, "scale")
+    models = names(args.models, NAME_PREFIX["ours"])
     op = start_ours(kubeconfig, namespaces, workdir, args.job_ttl)
     out: dict[str, Any] = {"label": "mlops-operator"}
     try:
@@ -977,25 +969,14 @@ def phase_ours(
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             for body_of in (dataset_body, model_body, lambda n: monitor_body(n, n, 86400)):
                 list(pool.map(lambda m, f=body_of: post(http, m[0], f(m[1])), models))
-        created = time.monotonic() - t0
-        last_event = wait_steady(world, "scale-", models, True, args.settle, args.bootstrap_timeout)
-        steady = max(last_event - t0, created)
-        out["bootstrap"] = {"create_s": round(created, 1), "to_steady_state_s": round(steady, 1)}
-        out["bootstrap"]["rss_mib"] = round(op.rss_mib(), 1)
-        print(f"ours: steady after {steady:.1f} s; idle {args.idle} s", flush=True)
-        meter = Meter(op, http).start()
-        time.sleep(args.idle)
-        out["idle"] = meter.read()
-        print(f"ours: idle {out['idle']}", flush=True)
+        settle_and_idle("ours", out, args, world, http, op, models, t0)
         with Background(http, models, args.rate) as background:
             print(f"ours: reactions under {args.rate}/s background changes", flush=True)
             training = measure_training(world, http, models[0][0], args.samples, args.timeout)
             drift = measure_drift(world, http, models[0][0], args.drift_samples, args.timeout)
             out["reaction"] = {k: summary(v) for k, v in training.items()}
             out["reaction"]["drift_result_to_retrain_job"] = summary(drift)
-            print(f"ours: churn {args.churn} s", flush=True)
-            out["churn"] = churn(lambda: Meter(op, http), op, args.churn)
-            out["background_changes"] = background.sent
+            churn_phase("ours", out, args, http, op, background)
         out["operator_exit"] = op.proc.poll()
     finally:
         op.stop()
@@ -1005,7 +986,7 @@ def phase_ours(
 def phase_floor(
     args: argparse.Namespace, world: World, http: httpx.Client, kubeconfig: Path, namespaces: list[str], workdir: Path
 ) -> dict[str, Any]:
-    models = names(args.models, "floor")
+    models = names(args.models, NAME_PREFIX["floor"])
     op = start_floor(kubeconfig, namespaces, workdir)
     out: dict[str, Any] = {"label": "floor: minimal kopf operator (floor_operator.py)"}
     try:
@@ -1013,22 +994,11 @@ def phase_floor(
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda m: post(http, m[0], model_body(m[1])), models))
-        created = time.monotonic() - t0
-        last_event = wait_steady(world, "floor-", models, False, args.settle, args.bootstrap_timeout)
-        steady = max(last_event - t0, created)
-        out["bootstrap"] = {"create_s": round(created, 1), "to_steady_state_s": round(steady, 1)}
-        out["bootstrap"]["rss_mib"] = round(op.rss_mib(), 1)
-        print(f"floor: steady after {steady:.1f} s; idle {args.idle} s", flush=True)
-        meter = Meter(op, http).start()
-        time.sleep(args.idle)
-        out["idle"] = meter.read()
-        print(f"floor: idle {out['idle']}", flush=True)
+        settle_and_idle("floor", out, args, world, http, op, models, t0)
         with Background(http, models, args.rate) as background:
             reaction = measure_floor_reaction(world, http, models[0][0], args.samples, args.timeout)
             out["reaction"] = {"retrain_annotation_to_job_created": summary(reaction)}
-            print(f"floor: churn {args.churn} s", flush=True)
-            out["churn"] = churn(lambda: Meter(op, http), op, args.churn)
-            out["background_changes"] = background.sent
+            churn_phase("floor", out, args, http, op, background)
         out["operator_exit"] = op.proc.poll()
     finally:
         op.stop()
