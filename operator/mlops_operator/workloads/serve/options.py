@@ -69,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.SHA256, required=True, help="expected sha256 of the artifact bytes")
     p.add_argument(ServeFlags.HOST, default="0.0.0.0")
     p.add_argument(ServeFlags.PORT, type=int, default=contracts.SERVER_PORT)
+    _collection_arguments(p)
+    _limit_arguments(p)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _collection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(ServeFlags.COLLECT_URI, default=None, help="collect scoring rows under this prefix (off if unset)")
     p.add_argument(ServeFlags.SAMPLE_RATE, type=_rate, default=1.0, help="fraction of requests collected")
     p.add_argument(ServeFlags.FLUSH_INTERVAL, type=_positive_float, default=60.0, help="seconds between flushes")
@@ -89,6 +96,10 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="write feedback labels under this prefix (default: the labels prefix next to --collect-uri)",
     )
+
+
+def _limit_arguments(p: argparse.ArgumentParser) -> None:
+    """Processes, threads, and what one client may cost: sizes, deadlines, connections."""
     p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
     p.add_argument(
         "--predict-threads",
@@ -121,8 +132,6 @@ def parser() -> argparse.ArgumentParser:
         default=1024,
         help="open connections and requests per worker; beyond it requests get 503",
     )
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p
 
 
 def parse(argv: Sequence[str]) -> ServeOptions:
