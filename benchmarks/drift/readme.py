@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,21 @@ def ks_blocks_section(
     return lines
 
 
+def peak_rss(entry: dict[str, Any]) -> str:
+    return f"{entry['peak_rss_mib']:.0f}" if "peak_rss_mib" in entry else "—"
+
+
+def per_column_table(
+    title: str, sizes: dict[str, dict[str, Any]], cell: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """A section with one row per size and one column per COLUMNS entry, each cell `cell(entry)`."""
+    lines = ["", title, "", "| rows per side | " + " | ".join(t for _, t in COLUMNS) + " |"]
+    lines.append("|---:|" + "---:|" * len(COLUMNS))
+    for rows, e in sizes.items():
+        lines.append(f"| {int(rows):,} | " + " | ".join(cell(e.get(k, {})) for k, _ in COLUMNS) + " |")
+    return lines
+
+
 def render(
     results: dict[str, Any],
     demos: dict[str, Any] | None,
@@ -163,14 +179,8 @@ def render(
         "  (10 binary searches) / the quantile-function integral against the sorted reference.",
         "",
         "Peak RSS is each worker process's `ru_maxrss`, interpreter and imports included.",
-        "",
-        "## Seconds (median)",
-        "",
-        "| rows per side | " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|---:|" + "---:|" * len(COLUMNS),
     ]
-    for rows, entry in sizes.items():
-        lines.append(f"| {int(rows):,} | " + " | ".join(seconds(entry.get(key, {})) for key, _ in COLUMNS) + " |")
+    lines += per_column_table("## Seconds (median)", sizes, seconds)
     lines += [
         "",
         "## Ratios (same run)",
@@ -185,19 +195,7 @@ def render(
             f"{ratio(e['alibi'], e['ours'])} | {ratio(e['scipy'], e['ours'])} | {ratio(e['ours'], e['sort_bound'])} | "
             f"{ratio(e['ours_psi'], e['sort_bound'])} | {ratio(e['ours_wasserstein'], e['sort_bound'])} |"
         )
-    lines += [
-        "",
-        "## Peak RSS (MiB)",
-        "",
-        "| rows per side | " + " | ".join(t for _, t in COLUMNS) + " |",
-        "|---:|" + "---:|" * len(COLUMNS),
-    ]
-    for rows, e in sizes.items():
-        lines.append(
-            f"| {int(rows):,} | "
-            + " | ".join(f"{e[k]['peak_rss_mib']:.0f}" if "peak_rss_mib" in e.get(k, {}) else "—" for k, _ in COLUMNS)
-            + " |"
-        )
+    lines += per_column_table("## Peak RSS (MiB)", sizes, peak_rss)
     lines += ["", "## Features flagged (p < 0.05; KS p ≤ 0.05; PSI and Wasserstein ≥ 0.1)", ""]
     truth = set(results["drifted_truth"])
     for rows, e in sizes.items():
