@@ -48,7 +48,8 @@ def test_a_foreign_service_of_the_models_name_is_never_touched(cluster: Cluster)
     assert "Rename or delete that Service" in serving["message"]
     ready = c.condition("Model", "clf", "Ready")
     assert ready is not None and (ready["status"], ready["reason"]) == ("False", "NameConflict")
-    assert "NameConflict" in [reason for reason, _ in c.events("clf")]
+    # Events are posted after the status patch the test waited for
+    eventually(lambda: "NameConflict" in [reason for reason, _ in c.events("clf")], what="a NameConflict Event")
     assert c.deployment("clf-server") is None  # nothing is half set up beside someone else's Service
     assert c.call("GET", SERVICE, "clf") == before  # byte for byte: resourceVersion and managedFields too
 
@@ -114,7 +115,10 @@ def test_specs_beyond_the_ceilings_create_no_child_until_they_are_lowered(cluste
     for (kind, name), words in expected.items():
         ready = eventually(partial(condition, c, kind, name, "Ready", "ExceedsLimits"), what=f"{kind} refused")
         assert ready["status"] == "False" and words in ready["message"], ready
-        assert "ExceedsLimits" in [reason for reason, _ in c.events(name)]
+        eventually(
+            lambda: "ExceedsLimits" in [reason for reason, _ in c.events(name)],  # noqa: B023 (called at once)
+            what="an ExceedsLimits Event",
+        )
     assert c.jobs(**{contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY}) == []  # no child at all
 
     c.patch("Dataset", "big", {"spec": {"resources": {"requests": {"cpu": "1"}}}})
