@@ -289,7 +289,9 @@ def test_a_recreated_model_is_rebuilt_from_the_store_and_serves_its_champion_aga
         what="RegistryRestored event",
     )
     assert "rebuilt 1 versions" in restored and "the next version is 2" in restored, restored
-    eventually(lambda: cluster.deployment("phoenix-server"), what="the champion's Deployment again")
+    # the operator waits for the deleted Model's children to go (it never adopts them) and looks again
+    # every 10 s: allow a few looks on a loaded machine
+    eventually(lambda: cluster.deployment("phoenix-server"), what="the champion's Deployment again", attempts=900)
     assert cluster.served_version("phoenix-server") == "1"
     cluster.roll_out("phoenix-server")
     eventually(lambda: cluster.status("Model", "phoenix").get("servingVersion") == 1, what="serving v1 again")
