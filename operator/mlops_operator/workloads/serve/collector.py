@@ -221,24 +221,29 @@ class Collector:
         return pc.utf8_slice_codeunits(values, 0, cap)
 
     def _write(self, partition: tuple[str, str], table: pa.Table) -> None:
-        fs, prefix = fsspec.core.url_to_fs(self.settings.uri)
         date, hour = partition
-        directory = f"{prefix.rstrip('/')}/date={date}/hour={hour}"
-        part = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-        final, temp = f"{directory}/{part}", f"{directory}/.{part}.tmp"
-        fs.makedirs(directory, exist_ok=True)
-        try:
-            with fs.open(temp, "wb") as f:
-                pq.write_table(table, f, use_dictionary=self._dictionary_columns)
-            fs.mv(temp, final)
-        except Exception:
-            try:
-                if fs.exists(temp):
-                    fs.rm(temp)
-            except Exception:
-                pass
-            raise
+        write_part(self.settings.uri, f"date={date}/hour={hour}", table, use_dictionary=self._dictionary_columns)
 
+
+def write_part(uri: str, partition: str, table: pa.Table, **options: Any) -> None:
+    """One Parquet file under <uri>/<partition>/, written under a dot-name and renamed, so readers (which
+    skip dot-files) never see a partial file; a failed write leaves nothing behind."""
+    fs, prefix = fsspec.core.url_to_fs(uri)
+    directory = f"{prefix.rstrip('/')}/{partition}"
+    part = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+    final, temp = f"{directory}/{part}", f"{directory}/.{part}.tmp"
+    fs.makedirs(directory, exist_ok=True)
+    try:
+        with fs.open(temp, "wb") as f:
+            pq.write_table(table, f, **options)
+        fs.mv(temp, final)
+    except Exception:
+        try:
+            if fs.exists(temp):
+                fs.rm(temp)
+        except Exception:
+            pass
+        raise
 
 def _size(batch: Batch, labels: NDArray[Any], proba: NDArray[Any] | None, body_bytes: int) -> int:
     arrays = [batch.matrix] if batch.matrix is not None else list(batch.columns or [])

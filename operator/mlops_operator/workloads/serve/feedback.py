@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mlops_operator import contracts
 from mlops_operator.workloads.serve import ids
+from mlops_operator.workloads.serve.collector import write_part
 from mlops_operator.workloads.serve.errors import InvalidInput, NotReady, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -162,23 +159,7 @@ class LabelWriter:
             return written
 
     def _write(self, day: str, table: pa.Table) -> None:
-        fs, prefix = fsspec.core.url_to_fs(self.settings.uri)
-        directory = f"{prefix.rstrip('/')}/date={day}"
-        part = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-        final, temp = f"{directory}/{part}", f"{directory}/.{part}.tmp"
-        fs.makedirs(directory, exist_ok=True)
-        try:
-            with fs.open(temp, "wb") as f:
-                pq.write_table(table, f)
-            fs.mv(temp, final)
-        except Exception:
-            try:
-                if fs.exists(temp):
-                    fs.rm(temp)
-            except Exception:
-                pass
-            raise
-
+        write_part(self.settings.uri, f"date={day}", table)
 
 def _table(group: list[tuple[float, list[tuple[str, str]]]]) -> pa.Table:
     id_list = [i for _, labels in group for i, _ in labels]
