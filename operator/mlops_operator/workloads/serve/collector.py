@@ -66,7 +66,39 @@ class _Chunk:
     proba: NDArray[Any] | None
 
 
-class Collector:
+class BackgroundFlush:
+    """A thread that calls `flush()` every `interval` seconds or when woken, and once more on stop."""
+
+    def __init__(self, name: str, interval: float) -> None:
+        self._flush_thread_name, self._flush_interval = name, interval
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def flush(self) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._flush_thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread and flush what is left (called on graceful shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            if not self._stopping:
+                self.flush()
+
+
+class Collector(BackgroundFlush):
     def __init__(
         self,
         settings: CollectorSettings,
@@ -77,6 +109,7 @@ class Collector:
         on_truncated: Callable[[int], None] = lambda n: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__("collector-flush", settings.flush_interval)
         self.settings = settings
         self.features = tuple(features)
         self.model_version = model_version
@@ -88,9 +121,6 @@ class Collector:
         self._lock = threading.Lock()
         self._chunks: list[_Chunk] = []
         self._rows = 0
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
         self._last_error_log = 0.0
         # Dictionary-encode only low-cardinality strings: trying it on float columns (the default)
@@ -133,26 +163,6 @@ class Collector:
             self._on_dropped(DROP_BUFFER_FULL, batch.rows)
         elif due:
             self._wake.set()
-
-    # --- background ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="collector-flush", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the thread and flush what is left (called on graceful shutdown)."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.settings.flush_interval)
-            self._wake.clear()
-            if not self._stopping:
-                self.flush()
 
     def flush(self) -> int:
         """Write everything buffered so far; returns rows written."""

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from mlops_operator import contracts
 from mlops_operator.workloads.serve import ids
-from mlops_operator.workloads.serve.collector import write_part
+from mlops_operator.workloads.serve.collector import BackgroundFlush, write_part
 from mlops_operator.workloads.serve.errors import InvalidInput, NotReady, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class LabelSettings:
     max_buffer_bytes: int = 64 * 1024 * 1024
 
 
-class LabelWriter:
+class LabelWriter(BackgroundFlush):
     def __init__(
         self,
         settings: LabelSettings,
@@ -95,6 +95,7 @@ class LabelWriter:
         on_dropped: Callable[[str, int], None] = lambda reason, n: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__("labels-flush", settings.flush_interval)
         self.settings = settings
         self._on_written = on_written
         self._on_dropped = on_dropped
@@ -103,9 +104,6 @@ class LabelWriter:
         self._write_lock = threading.Lock()
         self._pending: list[tuple[float, list[tuple[str, str]]]] = []
         self._bytes = 0
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
 
     def offer(self, labels: list[tuple[str, str]]) -> None:
         """Buffer one request's labels; NotReady (503) when the buffer cannot hold them."""
@@ -118,24 +116,6 @@ class LabelWriter:
         if full:
             self._on_dropped("buffer_full", len(labels))
             raise NotReady("the label buffer is full; retry later")
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="labels-flush", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.settings.flush_interval)
-            self._wake.clear()
-            if not self._stopping:
-                self.flush()
 
     def flush(self) -> int:
         """Write everything buffered, one file per UTC day; returns labels written."""
