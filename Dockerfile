@@ -6,8 +6,10 @@
 #
 # Anywhere with network (pip reaches the package index from the build):
 #   docker build -t <registry>/mlops-operator:<tag> .            (or: az acr build -r <acr> -t mlops-operator:<tag> .)
-# Offline (this repo's CI machine): hack/image.sh downloads the same locked wheels into build/wheels/ on the host
-# and builds with `--network none --build-arg WHEELS=local`: pip then installs with --no-index from there.
+# This repo's CI (hack/image.sh) does the same with --build-arg BASE_IMAGE=localhost/bookworm-python:3.11 (a base
+# that trusts the machine's proxy CA) and HTTP(S)_PROXY build args when set. Offline: `WHEELS=local hack/image.sh`
+# downloads the locked wheels into build/wheels/ on the host and builds with `--network none --build-arg WHEELS=local`
+# (pip --no-index from there).
 # Either way pip checks every file against the lock's sha256 (--require-hashes) and takes wheels only.
 #
 # BASE_IMAGE: CPython 3.11 on Debian bookworm with ensurepip, pinned by the digest of its multi-arch index.

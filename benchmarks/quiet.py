@@ -154,6 +154,18 @@ class Gate:
         }
 
 
+    def publish(self, results: dict[str, Any], output: Path | None, **conditions: Any) -> None:
+        """Stamps the run's conditions into results, prints them, and writes them to output when given,
+        which it refuses for a --force-busy run (such numbers may be read, never published)."""
+        results["conditions"] = self.conditions(**conditions)
+        print(json.dumps(results, indent=2))
+        if output is None:
+            return
+        if not self.valid:
+            raise SystemExit(f"not writing {output}: the run was --force-busy (not valid)")
+        output.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def require_valid(results: Mapping[str, Any], source: str | Path) -> None:
     """For README generators: refuse results taken on a busy machine or without the rules' record."""
     conditions = results.get("conditions")

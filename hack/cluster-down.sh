@@ -10,9 +10,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/cluster/lib.sh"
-T0=$(date +%s.%N)
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
-[ "$(id -u)" = 0 ] || die "must run as root"
+require_root
 
 stop() { # component [grace seconds, default 1]: SIGTERM, then SIGKILL (all state is wiped anyway)
   local name=$1 grace=${2:-1} p i t

@@ -11,9 +11,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/cluster/lib.sh"
-T0=$(date +%s.%N)
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
-[ "$(id -u)" = 0 ] || die "must run as root"
+require_root
 
 # bounded wait: wait_for DESCRIPTION SECONDS COMMAND...
 wait_for() {
@@ -159,11 +157,26 @@ start kube-scheduler "$BIN/kube-scheduler" \
 [ -f "$STATE/sysctl.orig" ] || for k in $KUBELET_SYSCTLS; do echo "$k=$(sysctl -n "$k")"; done >"$STATE/sysctl.orig"
 render "$HERE/cluster/kubelet-config.yaml.in" >"$STATE/kubelet-config.yaml"
 render "$HERE/cluster/kube-proxy-config.yaml.in" >"$STATE/kube-proxy-config.yaml"
-start kubelet "$BIN/kubelet" --config="$STATE/kubelet-config.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
-  --root-dir="$STATE/kubelet" --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
+start_kubelet() {
+  start kubelet "$BIN/kubelet" --config="$STATE/kubelet-config.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
+    --root-dir="$STATE/kubelet" --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
+}
+# Ready, or the kubelet exited (then waiting longer is pointless)
+node_ready_or_kubelet_gone() { node_ready || ! pid_of kubelet >/dev/null; }
+start_kubelet
 start kube-proxy "$BIN/kube-proxy" --config="$STATE/kube-proxy-config.yaml" --v=1
 
-wait_for "node $NODE_NAME Ready" 120 node_ready || fail "node did not become Ready" kubelet
+# The v1.34 kubelet can die of a Go runtime fatal ("concurrent map iteration and map write" in
+# GetCapacity, seen while registering the node right after a restart): a fatal is not recoverable
+# in-process, and a fresh kubelet registers cleanly, so restart it (at most twice) instead of failing.
+for attempt in 1 2 3; do
+  wait_for "node $NODE_NAME Ready" 120 node_ready_or_kubelet_gone || fail "node did not become Ready" kubelet
+  node_ready && break
+  [ "$attempt" -lt 3 ] || fail "the kubelet exited $attempt times before the node became Ready" kubelet
+  log "kubelet exited before the node became Ready (attempt $attempt): restarting it"
+  tail -3 "$LOGS/kubelet.log" >&2 || true
+  start_kubelet
+done
 log "node Ready ($(elapsed)s)"
 
 # --- 9. storage, default service account, forwarding rule order -----------------------------------

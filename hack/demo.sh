@@ -43,22 +43,22 @@ done
   --set "operator.watchNamespaces={$NAMESPACE,mlops-reaction}" --wait --timeout 5m
 "$KUBECTL" -n "$RELEASE_NS" rollout status deploy/mlops-operator --timeout=180s
 
-step "the loop: Dataset -> train -> validate -> approve -> serve -> collect -> drift -> NoNewData -> retrain -> gate"
-.venv/bin/python hack/demo_loop.py --namespace "$NAMESPACE" --json-out "$REPO/.kube/demo-report.json"
+step "the loop: SEA partitions -> v1 serves -> concept drift -> labels -> quality decays -> refresh -> v2 beats v1 -> serves -> NoNewData"
+.venv/bin/python hack/demo_loop.py --namespace "$NAMESPACE" --image "$IMAGE" --json-out "$REPO/.kube/demo-report.json"
 
 step "what the cluster shows"
 "$KUBECTL" -n "$NAMESPACE" get datasets,models,driftmonitors -o wide
 "$KUBECTL" -n "$NAMESPACE" get jobs,deployments,services,pods
-.venv/bin/kubectl-mlops -n "$NAMESPACE" history breast-cancer-lr || true
+.venv/bin/kubectl-mlops -n "$NAMESPACE" history sea-lr || true
 
 cat <<TXT
 
 Done in $(( $(date +%s) - t0 )) s. The cluster is still up. Poke at it:
   export KUBECONFIG=$KUBECONFIG
   $KUBECTL -n $NAMESPACE get models,datasets,driftmonitors
-  .venv/bin/kubectl-mlops -n $NAMESPACE why model breast-cancer-lr
-  .venv/bin/kubectl-mlops -n $NAMESPACE drift breast-cancer-lr
-  .venv/bin/kubectl-mlops -n $NAMESPACE retrain breast-cancer-lr --reason "try it"
-  curl -s http://\$($KUBECTL -n $NAMESPACE get svc breast-cancer-lr -o jsonpath='{.spec.clusterIP}')/v2/models/breast-cancer-lr
+  .venv/bin/kubectl-mlops -n $NAMESPACE why model sea-lr
+  .venv/bin/kubectl-mlops -n $NAMESPACE drift sea-lr
+  .venv/bin/kubectl-mlops -n $NAMESPACE retrain sea-lr --reason "try it"
+  curl -s http://\$($KUBECTL -n $NAMESPACE get svc sea-lr -o jsonpath='{.spec.clusterIP}')/v2/models/sea-lr
 The full report: .kube/demo-report.json.   Tear down: make demo-down (cluster too: make cluster-down)
 TXT

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import quiet  # noqa: E402
 
-DEMO = HERE.parents[1] / "hack" / "demo"
+DEMO = HERE / "manifests"  # the breast-cancer Dataset, Model and DriftMonitor
 MODEL = "reaction-lr"
 MONITOR = "reaction-drift"
 
@@ -203,10 +203,9 @@ def measure_training(w: Watcher, namespace: str, samples: int, timeout: float) -
 
 def start_shifted_traffic(namespace: str, stop: threading.Event) -> threading.Thread:
     """Shifted scoring traffic in the background (bounded by `stop`), so every check sees drift."""
-    sys.path.insert(0, str(DEMO.parent))
-    from demo_loop import Cluster, LoopReport, Traffic
+    from loop.traffic import Traffic, service_url  # benchmarks/ is on sys.path
 
-    traffic = Traffic(Cluster(namespace).service_url(MODEL), MODEL, LoopReport(namespace))
+    traffic = Traffic(service_url(namespace, MODEL), MODEL)
 
     def run() -> None:
         while not stop.is_set():

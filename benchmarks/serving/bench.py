@@ -98,6 +98,10 @@ BARE = """
 import json, sys, time
 import joblib, numpy as np
 model = joblib.load(sys.argv[1]).steps[-1][1]  # the estimator inside the Pipeline
+if sys.argv[6] == "served":  # our server's own prediction path (its kernels), without HTTP
+    from mlops_operator.workloads.serve.model import Batch, ServedModel
+    served = ServedModel("m", "1", joblib.load(sys.argv[1]))
+    model = type("Served", (), {"predict": staticmethod(lambda x: served.predict(Batch(len(x), matrix=x)))})
 X = np.load(sys.argv[2])
 rows, seconds, repeats = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 x = X[:rows]
@@ -116,9 +120,12 @@ print(json.dumps(runs))
 """
 
 
-def bare_predict(model: dict[str, Any], rows: int, seconds: float, repeats: int) -> dict[str, Any]:
+def bare_predict(
+    model: dict[str, Any], rows: int, seconds: float, repeats: int, path: str = "sklearn"
+) -> dict[str, Any]:
     """The model's own limit: predict() in a loop in a separate process (one core), run while no
-    server is up; median of `repeats` runs."""
+    server is up; median of `repeats` runs. path="served": ServedModel.predict instead, what our
+    server calls per request (its prediction kernels), so that its HTTP overhead shows."""
     done = subprocess.run(
         [
             sys.executable,
@@ -127,12 +134,13 @@ def bare_predict(model: dict[str, Any], rows: int, seconds: float, repeats: int)
             str(model["dir"] / "model.joblib"),
             str(model["x_path"]),
             *map(str, (rows, seconds, repeats)),
+            path,
         ],
         capture_output=True,
         text=True,
         timeout=seconds * repeats + 120,
         check=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "operator")},
     )
     runs: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return {**{f: statistics.median(r[f] for r in runs) for f in runs[0]}, "runs": runs}
@@ -446,6 +454,7 @@ def main() -> int:
             "method": "each server alone: start, check, warm up, measure its cells, stop",
         },
         "bare_predict": {},
+        "served_predict": {},
         "servers": {},
     }
     only = set(filter(None, args.only.split(",")))
@@ -457,6 +466,9 @@ def main() -> int:
             print(f"[{time.time() - started:5.0f}s] {key}: bare predict (separate process)", flush=True)
             results["bare_predict"][key] = {
                 str(rows): bare_predict(m, rows, args.duration, args.repeats) for rows in (1, 64)
+            }
+            results["served_predict"][key] = {
+                str(rows): bare_predict(m, rows, args.duration, args.repeats, "served") for rows in (1, 64)
             }
             for server_key, factory in lineup(m, key, workdir, args.workers):
                 if only and server_key not in only:
@@ -501,6 +513,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         if "ours" not in servers:
             continue
         bare = results["bare_predict"].get(key, {})
+        served = results.get("served_predict", {}).get(key, {})
         for cell, ours_cell in servers["ours"]["cells"].items():
             peers = {p: servers[p]["cells"][cell] for p in PEERS if p in servers and cell in servers[p]["cells"]}
             best = max(peers, key=lambda p: peers[p]["req_per_s"], default=None)
@@ -512,6 +525,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 "ratio_to_reference": _ratio(ours_cell["req_per_s"], ref["req_per_s"] if ref else None),
                 "ratio_to_bare_predict_rows": _ratio(
                     ours_cell["rows_per_s"], bare[rows]["rows_per_s"] if rows in bare else None
+                ),
+                "ratio_to_served_predict_rows": _ratio(
+                    ours_cell["rows_per_s"], served[rows]["rows_per_s"] if rows in served else None
                 ),
                 "best_peer": best,
                 "ratio_to_best_peer": _ratio(ours_cell["req_per_s"], peers[best]["req_per_s"] if best else None),

@@ -27,7 +27,6 @@ also writes them as JSON, which it refuses to do for a run that is not valid.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -140,14 +139,9 @@ def main() -> None:
     args = parser.parse_args()
     gate = quiet.Gate.enter(args.force_busy, "refresh")
     results = run(args)
-    results["conditions"] = gate.conditions()
-    print(json.dumps(results, indent=2))
+    gate.publish(results, args.output)
     print(f"refresh / alone = {results['ratio_refresh_to_alone']:.2f} in wall time, "
           f"{results['cpu_ratio_refresh_to_alone']:.2f} in CPU time (target <= {TARGET_RATIO})", file=sys.stderr)
-    if args.output is not None:
-        if not gate.valid:
-            raise SystemExit(f"not writing {args.output}: the run was --force-busy (not valid)")
-        args.output.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-schedule
 
 log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+# seconds since the script that sourced this file started, for its progress lines
+T0=$(date +%s.%N)
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 
 # a process that exited stays a zombie until PID 1 reaps it (slowly, on this machine): not alive
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }

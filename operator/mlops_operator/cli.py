@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("mlops_operator.workloads.drift", "check collected scoring inputs for drift"),
     "registry": ("mlops_operator.workloads.registry", "mirror a Model's version registry into the store"),
     "notify": ("mlops_operator.workloads.notify", "post a notification to a webhook"),
+    "notify-events": ("mlops_operator.workloads.notify_events", "deliver a batch of signed CloudEvents"),
+    "batch-score": ("mlops_operator.workloads.batch_score", "score one shard of a table with a model version"),
 }
 
 

@@ -28,6 +28,9 @@ class State(NamedTuple):
 
 class Type(enum.StrEnum):
     READY = "Ready"
+    # kstatus (sigs.k8s.io/cli-utils): True only while it holds, absent otherwise
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
     # Dataset
     PROFILED = "Profiled"
     # Model
@@ -63,6 +66,10 @@ class Reason(enum.StrEnum):
     EXCEEDS_LIMITS = "ExceedsLimits"
     CHILD_REJECTED = "ChildRejected"
     NAME_CONFLICT = "NameConflict"
+    # what a tenant may point the operator at (builders.tenancy)
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    SOURCE_NOT_ALLOWED = "SourceNotAllowed"
+    SHARED_STORE_CREDENTIALS = "SharedStoreCredentials"
     # Dataset
     PROFILING = "Profiling"
     PROFILED = "Profiled"
@@ -83,6 +90,7 @@ class Reason(enum.StrEnum):
     SERVING = "Serving"
     ROLLED_BACK = "RolledBack"
     ROLLOUT_FAILED = "RolloutFailed"
+    ANALYSIS_FAILED = "AnalysisFailed"  # a Canary's or Shadow's candidate broke spec.serving.rollout's bounds
     SERVING_DISABLED = "ServingDisabled"
     NOTHING_TO_SERVE = "NothingToServe"
     SUPERSEDED = "Superseded"
@@ -159,3 +167,77 @@ def ready_from(conditions: Sequence[Condition], dependencies: Sequence[str]) -> 
         if found.status != TRUE:
             return State(found.status, found.reason, found.message)
     return State(TRUE, Reason.READY, "")
+
+
+# Ready reasons of an object still on its way: a Job or rollout of ours runs, or what it needs (its
+# Dataset, Model, baseline) is being made, as a GitOps sync that applied them together expects.
+IN_PROGRESS = frozenset(
+    {
+        Reason.INITIALIZING,
+        Reason.JOB_RUNNING,
+        Reason.PROFILING,
+        Reason.READING_REGISTRY,
+        Reason.NOT_TRAINED,
+        Reason.ROLLING_OUT,
+        Reason.DATASET_NOT_FOUND,
+        Reason.DATASET_NOT_READY,
+        Reason.MODEL_NOT_FOUND,
+        Reason.BASELINE_NOT_READY,
+    }
+)
+# Ready reasons that no retry of the operator's heals: the spec, the data or the image must change.
+PERMANENT = frozenset(
+    {
+        Reason.INVALID_SPEC,
+        Reason.EXCEEDS_LIMITS,
+        Reason.CHILD_REJECTED,
+        Reason.NAME_CONFLICT,
+        Reason.IMAGE_NOT_ALLOWED,
+        Reason.SOURCE_NOT_ALLOWED,
+        Reason.SHARED_STORE_CREDENTIALS,
+        Reason.SPEC_ERROR,
+        Reason.DATA_ERROR,
+        Reason.INTEGRITY_ERROR,
+        Reason.TARGET_MISSING,
+        Reason.OOM_KILLED,
+        Reason.BACKOFF_LIMIT_EXCEEDED,
+        Reason.DEADLINE_EXCEEDED,
+        Reason.JOB_FAILED,
+        Reason.ROLLOUT_FAILED,
+        Reason.VERSION_NOT_FOUND,
+        Reason.VERSION_NOT_APPROVABLE,
+        Reason.MODEL_INVALID,
+        Reason.SCHEMA_MISMATCH,
+    }
+)
+
+
+def remove(conditions: Sequence[Condition], type_: str) -> list[Condition]:
+    return [c for c in conditions if c.type != type_]
+
+
+def with_kstatus(
+    conditions: Sequence[Condition],
+    *,
+    working: State | None = None,
+    failed: bool = False,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """kstatus' Reconciling and Stalled next to Ready, so `kubectl wait` and `flux --wait` tell the truth.
+
+    Stalled: Ready is False for a PERMANENT reason, or the kind says it `failed` for good (a
+    training failure's reason is the workload's own). Reconciling, unless stalled: the kind says it
+    is `working` (training, rolling out, profiling), or Ready is not True for an IN_PROGRESS reason.
+    Both are abnormal-true conditions: removed while they do not hold.
+    """
+    ready = get(conditions, Type.READY)
+    if ready is not None and ready.status == FALSE and (failed or ready.reason in PERMANENT):
+        stalled = State(TRUE, ready.reason, ready.message)
+        return set_state(remove(conditions, Type.RECONCILING), Type.STALLED, stalled, now=now, generation=generation)
+    conditions = remove(conditions, Type.STALLED)
+    if working is None and (ready is None or (ready.status != TRUE and ready.reason in IN_PROGRESS)):
+        working = State(TRUE, Reason.INITIALIZING, "") if ready is None else State(TRUE, ready.reason, ready.message)
+    if working is None:
+        return remove(conditions, Type.RECONCILING)
+    return set_state(conditions, Type.RECONCILING, working, now=now, generation=generation)

@@ -28,6 +28,7 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_DATASET: Final = f"{GROUP}/dataset"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_DRIFT_MONITOR: Final = f"{GROUP}/driftmonitor"
+LABEL_BATCH_SCORING: Final = f"{GROUP}/batchscoring"
 LABEL_MODEL_VERSION: Final = f"{GROUP}/model-version"
 LABEL_DATASET_VERSION: Final = f"{GROUP}/dataset-version"
 # What a Job does when its component has more than one kind of Job (a drift check, or a notification).
@@ -44,6 +45,15 @@ ANNOTATION_WORKLOAD_IDENTITY_CLIENT_ID: Final = "azure.workload.identity/client-
 ANNOTATION_RETRAIN_REQUESTED: Final = f"{GROUP}/retrain-requested"
 # JSON object {"<version>": "<reason>"}: versions a person rejected; they are never approved or served.
 ANNOTATION_REJECTED_VERSIONS: Final = f"{GROUP}/rejected-versions"
+# Written only by the operator's admission webhook (handlers/admission.py), from the API server's
+# authenticated userInfo; a client's own value is overwritten. APPROVALS: a JSON list of recent
+# approvals and rejections ({"version", "action", "user", "groups", "at"}); TRIGGERED_BY: who last
+# created or edited the spec or asked for a retrain ({"user", "groups", "at"}).
+ANNOTATION_APPROVALS: Final = f"{GROUP}/approvals"
+ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+# "<version>": a person's approval of a version that spec.approvedVersion already names (the second
+# of two approvers); the webhook records it and removes the annotation.
+ANNOTATION_APPROVE: Final = f"{GROUP}/approve"
 ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
 ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
 # Operator-internal annotations on Jobs and Deployments: what the operator needs to read a child back
@@ -82,6 +92,8 @@ class Component(enum.StrEnum):
     SERVE = "serve"
     DRIFT = "drift"
     REGISTRY = "registry"
+    EVENTS = "events"  # release events (notify-events Jobs)
+    BATCH_SCORE = "batch-score"  # BatchScoring's Indexed Jobs
 
 
 # --- environment shared by every workload -------------------------------------------------
@@ -181,6 +193,17 @@ def labels_prefix(root: str, namespace: str, model: str) -> str:
 
 def drift_run_dir(root: str, namespace: str, monitor: str, stamp: str) -> str:
     return _join(root, namespace, "drift", monitor, stamp)
+
+
+def batch_run_dir(root: str, namespace: str, model: str, batch: str, run: str) -> str:
+    """One BatchScoring run's predictions, under the Model's prefix: <dir>/part-<index>.parquet."""
+    return _join(root, namespace, "models", model, "batch", batch, run)
+
+
+# Set by the Job controller in every pod of an Indexed Job: the pod's completion index.
+ENV_JOB_COMPLETION_INDEX: Final = "JOB_COMPLETION_INDEX"
+# The row-ordinal column of a batch prediction file when the BatchScoring names no key columns.
+BATCH_ROW_COLUMN: Final = "_mlops_row"
 
 
 # Columns the server adds to each collected row; drift checks ignore them.

@@ -7,11 +7,15 @@ when that object is deleted (`forget`), so a cluster with churn does not grow th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import platform
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
+
+from mlops_operator import __version__
 
 M = TypeVar("M", bound=MetricWrapperBase)
 RECONCILE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -41,6 +45,10 @@ class Metrics:
         self.last_resync = Gauge(
             "mlops_last_resync_timestamp_seconds", "Unix time of the last successful resync", registry=self.registry
         )
+        self.build = Info("mlops_operator_build", "Version of the running operator", registry=self.registry)
+        self.build.info({"version": __version__, "python_version": platform.python_version()})
+        self._queue = _QueueDepth()
+        self.registry.register(self._queue)
         self._drift_metrics()
         self._model_metrics()
 
@@ -88,6 +96,24 @@ class Metrics:
         self.serving_version = self._owned_metric(
             Gauge, "mlops_model_serving_version", "Version each Model serves", MODEL_LABELS, owner="model"
         )
+        self.rollout_failures = self._owned_metric(
+            Counter,
+            "mlops_model_rollout_failures_total",
+            "Versions rolled back because their rollout failed (the PrometheusRule alerts on it)",
+            MODEL_LABELS,
+            owner="model",
+        )
+        self.awaiting_approval_since = self._owned_metric(
+            Gauge,
+            "mlops_model_awaiting_approval_since_timestamp_seconds",
+            "When the version waiting for spec.approvedVersion passed validation (absent: none waits)",
+            MODEL_LABELS,
+            owner="model",
+        )
+
+    def watch_queue(self, depth: Callable[[], Mapping[str, int]]) -> None:
+        """Export `depth()` (keys waiting per lane of the work queue) at every scrape."""
+        self._queue.depth = depth
 
     def _monitor_gauge(self, name: str, documentation: str, *extra_labels: str) -> Gauge:
         return self._owned_metric(Gauge, name, documentation, (*MONITOR_LABELS, *extra_labels), owner="monitor")
@@ -157,6 +183,19 @@ class Metrics:
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
+
+
+class _QueueDepth:
+    """mlops_workqueue_depth, read from the queue when scraped (nothing to keep in step)."""
+
+    def __init__(self) -> None:
+        self.depth: Callable[[], Mapping[str, int]] = dict
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("mlops_workqueue_depth", "Objects waiting for a reconcile, by lane", labels=["lane"])
+        for lane, count in sorted(self.depth().items()):
+            family.add_metric([lane], count)
+        yield family
 
 
 def _label_values(metric: MetricWrapperBase, labels: Sequence[str]) -> set[tuple[str, ...]]:

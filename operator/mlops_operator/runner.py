@@ -33,8 +33,12 @@ class RetriedRequestsAreWarnings(logging.Filter):
         return True
 
 
-def configure_logging(*, verbose: bool, quiet: bool) -> None:
-    kopf.configure(verbose=verbose, quiet=quiet)
+LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
+
+
+def configure_logging(*, verbose: bool, quiet: bool, log_format: str = "text") -> None:
+    """kopf's logging (text, or one JSON object a line with the object's reference under `object`)."""
+    kopf.configure(verbose=verbose, quiet=quiet, log_format=LOG_FORMATS[log_format], log_refkey="object")
     for handler in logging.getLogger().handlers:
         # on the handlers: a logger's own filters never see records propagated from its children
         handler.addFilter(RetriedRequestsAreWarnings())
@@ -61,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then KUBECONFIG)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="text", help="text (default) or json")
     return p
 
 
@@ -76,7 +81,7 @@ async def run(
     """Run until stopped. Namespaces come from settings (none: cluster-wide)."""
     memo = kopf.Memo(settings=settings, kubeconfig=kubeconfig, metrics=metrics or Metrics())
     await kopf.operator(
-        registry=build_handler_registry(),
+        registry=build_handler_registry(admission_webhook=bool(settings.admission_port)),
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=liveness,
@@ -94,7 +99,7 @@ def main(argv: Sequence[str]) -> int:
         settings = Settings(**{**settings.__dict__, "namespaces": tuple(args.namespace)})
     elif args.all_namespaces:
         settings = Settings(**{**settings.__dict__, "namespaces": ()})
-    configure_logging(verbose=args.verbose, quiet=args.quiet)
+    configure_logging(verbose=args.verbose, quiet=args.quiet, log_format=args.log_format)
     liveness = None if args.no_liveness else (args.liveness or f"http://0.0.0.0:{settings.liveness_port}/healthz")
     metrics = Metrics()
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port

@@ -155,7 +155,20 @@ class Settings:
     # Non-secret object-store settings, rendered as env of every pod that touches the store.
     store_env: StoreEnv = field(default_factory=StoreEnv)
     # AKS workload identity: ServiceAccounts get the client-id annotation, pods the "use" label.
+    # One identity for every namespace (azure_client_id), or one per namespace (azure_client_ids,
+    # MLOPS_AZURE_CLIENT_IDS="team-a=<id>,team-b=<id>"), which wins for its namespace.
     azure_client_id: str = ""
+    azure_client_ids: tuple[tuple[str, str], ...] = ()
+    # Who holds the object store's credentials (tenancy.store_refusal): "" (undeclared: an object
+    # store is refused), "per-namespace" (each namespace's Secret or identity reaches only
+    # <root>/<namespace>/), or "shared" (the administrator accepts one credential for every namespace).
+    store_credentials: str = ""
+    # Custom trainer images (trainer.image): exact refs, a repository (any tag or digest) or a prefix
+    # ending in "*"; empty: none allowed. With trainer_image_digest_required, only @sha256: refs.
+    allowed_trainer_images: tuple[str, ...] = ()
+    trainer_image_digest_required: bool = False
+    # Dataset sources beyond the namespace's own prefix of the store (URIs or prefixes ending in /).
+    allowed_sources: tuple[str, ...] = ()
     workload_service_account: str = "mlops-workload"
     serving_service_account: str = "mlops-workload"
     namespaces: tuple[str, ...] = ()  # empty: every namespace (cluster-wide)
@@ -185,6 +198,16 @@ class Settings:
     # always): MLOPS_IMAGE_PULL_SECRETS, _NODE_SELECTOR, _TOLERATIONS, _AFFINITY, _PRIORITY_CLASS_NAME.
     pod_defaults: PodOptions = field(default_factory=PodOptions)
     extra_env: tuple[tuple[str, str], ...] = field(default=())
+    # The approvals admission webhook (handlers/admission.py): its port (0: off), the directory of its
+    # certificate (tls.crt, tls.key, optional ca.crt; "": one made at start), the
+    # MutatingWebhookConfiguration the operator keeps, and how the API server reaches it: a Service
+    # "<namespace>/<name>" (port 443) or a URL.
+    admission_port: int = 0
+    admission_cert_dir: str = ""
+    admission_configuration: str = ""
+    admission_service: str = ""
+    admission_url: str = ""
+    admission_timeout_seconds: int = 5
 
     def __post_init__(self) -> None:
         limits = (("cpu", self.default_limit_cpu, self.max_cpu), ("memory", self.default_limit_memory, self.max_memory))
@@ -196,6 +219,12 @@ class Settings:
         for name in _COUNT_CEILINGS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        _check_tenancy(self)
+        _check_admission(self)
+
+    def client_id_for(self, namespace: str) -> str:
+        """The workload identity of `namespace`'s ServiceAccounts: its own, else the shared one ("": none)."""
+        return dict(self.azure_client_ids).get(namespace, self.azure_client_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str = "MLOPS_") -> Settings:
@@ -207,7 +236,10 @@ class Settings:
         def enabled(name: str) -> bool:
             return get(name, "false").strip().lower() in {"1", "true", "yes"}
 
-        namespaces = tuple(ns.strip() for ns in get("NAMESPACES", "").split(",") if ns.strip())
+        def listed(name: str) -> tuple[str, ...]:
+            return tuple(item.strip() for item in get(name, "").split(",") if item.strip())
+
+        namespaces = listed("NAMESPACES")
         return cls(
             image=get("IMAGE", DEFAULT_IMAGE),
             image_pull_policy=get("IMAGE_PULL_POLICY", "IfNotPresent"),
@@ -221,6 +253,11 @@ class Settings:
             store_secret=get("STORE_SECRET", ""),
             store_env=StoreEnv.from_env(env),
             azure_client_id=get("AZURE_CLIENT_ID", ""),
+            azure_client_ids=_pairs(listed("AZURE_CLIENT_IDS"), prefix + "AZURE_CLIENT_IDS"),
+            store_credentials=get("STORE_CREDENTIALS", "").strip(),
+            allowed_trainer_images=listed("ALLOWED_TRAINER_IMAGES"),
+            trainer_image_digest_required=enabled("TRAINER_IMAGE_DIGEST_REQUIRED"),
+            allowed_sources=listed("ALLOWED_SOURCES"),
             workload_service_account=get("WORKLOAD_SERVICE_ACCOUNT", "mlops-workload"),
             serving_service_account=get("SERVING_SERVICE_ACCOUNT", "mlops-workload"),
             namespaces=namespaces,
@@ -243,4 +280,57 @@ class Settings:
             max_hidden_layer_size=int(get("MAX_HIDDEN_LAYER_SIZE", "2048")),
             max_cache_size_mb=int(get("MAX_CACHE_SIZE_MB", "2048")),
             pod_defaults=pod_defaults_from_env(get, prefix),
+            admission_port=int(get("ADMISSION_PORT", "0")),
+            admission_cert_dir=get("ADMISSION_CERT_DIR", "").strip(),
+            admission_configuration=get("ADMISSION_CONFIGURATION", "").strip(),
+            admission_service=get("ADMISSION_SERVICE", "").strip(),
+            admission_url=get("ADMISSION_URL", "").strip(),
+            admission_timeout_seconds=int(get("ADMISSION_TIMEOUT_SECONDS", "5")),
         )
+
+
+# --- what tenants may point the operator at (builders.tenancy applies them) ------------------------
+STORE_CREDENTIALS: Final = ("", "per-namespace", "shared")
+SOURCE_SCHEMES: Final = ("file", "s3", "az", "abfs")
+
+
+def _pairs(items: tuple[str, ...], variable: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{variable}: {item!r} is not <namespace>=<client id>")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)
+
+
+def _check_tenancy(settings: Settings) -> None:
+    if settings.store_credentials not in STORE_CREDENTIALS:
+        raise ValueError(
+            f"MLOPS_STORE_CREDENTIALS={settings.store_credentials!r}: give per-namespace or shared (or nothing)"
+        )
+    for pattern in settings.allowed_trainer_images:
+        if any(c.isspace() for c in pattern) or "*" in pattern[:-1]:
+            raise ValueError(f"MLOPS_ALLOWED_TRAINER_IMAGES: {pattern!r}: no spaces, and '*' only at the end")
+    for source in settings.allowed_sources:
+        scheme, sep, rest = source.partition("://")
+        if not sep or scheme not in SOURCE_SCHEMES or not rest.strip("/"):
+            raise ValueError(
+                f"MLOPS_ALLOWED_SOURCES: {source!r} is not a file://, s3://, az:// or abfs:// URI with a path"
+            )
+        if any(part in (".", "..") for part in rest.split("/")) or any(c in source for c in "?#%\\"):
+            raise ValueError(f"MLOPS_ALLOWED_SOURCES: {source!r}: no '.' or '..' segments, '?', '#', '%' or '\\'")
+
+
+def _check_admission(settings: Settings) -> None:
+    if not settings.admission_port:
+        return
+    missing = [
+        name for name, value in (("MLOPS_ADMISSION_CONFIGURATION", settings.admission_configuration),) if not value
+    ]
+    if not settings.admission_service and not settings.admission_url:
+        missing.append("MLOPS_ADMISSION_SERVICE or MLOPS_ADMISSION_URL")
+    if missing:
+        raise ValueError(f"MLOPS_ADMISSION_PORT={settings.admission_port} needs {', '.join(missing)}")
+    if not 1 <= settings.admission_timeout_seconds <= 30:
+        raise ValueError("MLOPS_ADMISSION_TIMEOUT_SECONDS must be 1..30 (the API server's limits)")

@@ -273,3 +273,34 @@ def test_the_termination_message_keeps_live_quality_and_prediction_drift() -> No
     encoded = small.model_dump_json(by_alias=True, exclude_none=True).encode()
     assert len(encoded) <= contracts.TERMINATION_MESSAGE_LIMIT
     assert small.quality == quality and small.prediction_drift == prediction and small.scores
+
+
+def test_the_job_prunes_what_the_retention_lets_go_after_its_check(
+    setup: dict[str, Path], halves: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, current = halves
+    _write_partition(setup["collected"], current, WINDOW_START + timedelta(minutes=5), "inside")
+    _write_partition(setup["collected"], current.iloc[:10], WINDOW_START - timedelta(days=3), "old")
+    old = setup["collected"] / "date=2026-02-26" / "hour=10" / "old.parquet"
+    old_bytes = old.stat().st_size
+    labels = tmp_path / "labels"
+    (labels / "date=2026-02-20").mkdir(parents=True)
+    (labels / "date=2026-02-20" / "l.parquet").write_bytes(b"l" * 9)
+    runs = setup["out"].parent / "runs"
+    for stamp in ("20260201T000000Z", "20260202T000000Z"):
+        (runs / stamp).mkdir(parents=True)
+        (runs / stamp / "result.json").write_bytes(b"{}")
+    retention = {
+        "partition_prefixes": [str(setup["collected"]), str(labels)],
+        "max_age_days": 2,
+        "runs_dir": str(runs),
+        "keep_runs": 2,
+    }
+    plan = _plan(setup, output_dir=str(runs / "20260301T110000Z"), retention=retention)
+    code, result, _ = _run_cli(plan, tmp_path, "--cache-dir", str(setup["cache"]))
+    assert code == 0 and result.verdict == "NoDrift" and result.samples == len(current)
+    assert result.pruned_objects == 3  # the old hour, the old labels day, the oldest run
+    assert result.pruned_bytes == old_bytes + 9 + 2
+    assert not old.exists() and not (labels / "date=2026-02-20").exists()
+    assert sorted(p.name for p in runs.iterdir()) == ["20260202T000000Z", "20260301T110000Z"]
+    assert sorted(p.parent.name for p in setup["collected"].glob("*/*/*.parquet")) == ["hour=10"]

@@ -40,6 +40,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "dataset-stale-generation": ("Progressing", "waiting for the operator to reconcile generation 2"),
     "model-training-first": ("Progressing", "no version has passed validation yet"),
     "model-rolling-out": ("Progressing", "version 1: 0 of 1 updated replicas are available"),
+    "model-canary": ("Progressing", "version 2 Canary: step 1 (50% of pods): 12 requests, 0 5xx; judged in 41s"),
     "model-serving": ("Healthy", "serving version 1 (accuracy=0.9825)"),
     "model-serving-retraining": ("Healthy", "serving version 1 (accuracy=0.9825); training version 2"),
     "model-rolled-back": ("Healthy", "serving version 1"),
@@ -58,6 +59,10 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "driftmonitor-check-failed": ("Degraded", "last check CheckFailed: the drift check container was OOM-killed"),
     "driftmonitor-schema-mismatch": ("Degraded", "last check SchemaMismatch: column 'mean radius' is missing"),
     "driftmonitor-invalid-spec": ("Degraded", "InvalidSpec: invalid spec: spec.schedule"),
+    "batchscoring-running": ("Progressing", "JobRunning: run churn-nightly-batch-1c0ffee5: 2 of 4 shards done"),
+    "batchscoring-waiting-for-model": ("Progressing", "ModelNotFound: Model churn not found in team-a"),
+    "batchscoring-succeeded": ("Healthy", "run churn-nightly-batch-1c0ffee5: 1000000 rows scored by 4 shards"),
+    "batchscoring-failed": ("Degraded", "SchemaMismatch: run churn-nightly-batch-1c0ffee5: SchemaMismatch: shards 2"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -40,6 +41,17 @@ def render(helm: str, *extra: str) -> tuple[dict[str, Any], ...]:
     return tuple(o for o in yaml.safe_load_all(done.stdout) if o)
 
 
+def assert_template_matches_golden(helm: str, template: str, golden: Path, *extra: str) -> None:
+    """One template of the chart rendered alone, the chart's version masked, equals the golden file
+    (UPDATE_GOLDEN=1 rewrites it, for review)."""
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *KUBE, *extra, "-s", template)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.replace("mlops-operator-0.1.0", "mlops-operator-VERSION")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), "run with UPDATE_GOLDEN=1 and review the diff"
+
+
 def by_kind(objects: tuple[dict[str, Any], ...], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
@@ -73,8 +85,14 @@ def test_default_render_is_the_operator_its_accounts_rbac_and_claim(helm: str) -
             ("ServiceAccount", "mlops-system", "mlops-serving"),
             ("ClusterRole", "", "mlops-operator"),
             ("ClusterRoleBinding", "", "mlops-operator"),
+            ("Service", "mlops-system", "mlops-operator-webhook"),
+            ("MutatingWebhookConfiguration", "", "mlops-operator-approvals"),
             ("PersistentVolumeClaim", "mlops-system", "mlops-artifacts"),
             ("Deployment", "mlops-system", "mlops-operator"),
+            ("ValidatingAdmissionPolicy", "", "mlops-operator-workloads"),
+            ("ValidatingAdmissionPolicyBinding", "", "mlops-operator-workloads"),
+            ("ValidatingAdmissionPolicy", "", "mlops-operator-accounts"),
+            ("ValidatingAdmissionPolicyBinding", "", "mlops-operator-accounts"),
         ]
     )
     accounts = {o["metadata"]["name"]: o for o in by_kind(objects, "ServiceAccount")}
@@ -183,6 +201,20 @@ def test_s3_store_credentials_reach_the_workloads_only_and_by_reference(helm: st
     assert not {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "MLOPS_STORE_SECRET"} & names
 
 
+def test_azure_store_key_secret_reaches_the_workloads_only_and_by_reference(helm: str) -> None:
+    azure = (
+        *("--set", "store.type=azure", "--set", "store.azure.storageAccount=mlopsdata"),
+        *("--set", "store.azure.container=artifacts"),
+    )
+    (deployment,) = by_kind(render(helm, *azure, "--set", "store.azure.secretRef.name=blob-key"), "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "envFrom" not in container
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_STORE_SECRET"] == "blob-key" and env["AZURE_STORAGE_ACCOUNT_NAME"] == "mlopsdata"
+    (plain,) = by_kind(render(helm, *azure), "Deployment")
+    assert "MLOPS_STORE_SECRET" not in {e["name"] for e in plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
 def test_monitoring_objects_only_when_enabled(helm: str) -> None:
     assert not [o for o in render(helm) if o["apiVersion"].startswith("monitoring.coreos.com")]
     objects = render(
@@ -194,11 +226,18 @@ def test_monitoring_objects_only_when_enabled(helm: str) -> None:
     )
     (monitor,) = by_kind(objects, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    (service,) = by_kind(objects, "Service")
+    (service,) = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] != "mlops-operator-webhook"]
     assert service["spec"]["ports"][0]["port"] == 9090
     (rule,) = by_kind(objects, "PrometheusRule")
     alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
-    assert set(alerts) == {"MlopsDriftDetected", "MlopsTrainingFailed"}
+    assert set(alerts) == {
+        "MlopsDriftDetected",
+        "MlopsTrainingFailed",
+        "MlopsRolloutFailed",
+        "MlopsApprovalPending",
+        "MlopsServingErrorRate",
+        "MlopsServingLatencyHigh",
+    }  # each one's behaviour: tests/contract/prometheus/rules_test.yaml
     assert "{{ $labels.model }}" in alerts["MlopsDriftDetected"]["annotations"]["summary"]
 
 

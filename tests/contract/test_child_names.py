@@ -17,8 +17,8 @@ import pytest
 
 from mlops_operator.api.base import DNS_1035_LABEL, Resource
 from mlops_operator.api.crdgen import name_rule
-from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
-from mlops_operator.builders import jobs, serving
+from mlops_operator.api.v1alpha1 import BatchScoring, Dataset, DriftMonitor, Model
+from mlops_operator.builders import batch, events, jobs, serving
 
 BUILDERS = Path(jobs.__file__).parent
 TICK = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -29,19 +29,29 @@ CHILD_NAMES: dict[str, list[tuple[str, Callable[[Resource], str]]]] = {
     "Model": [
         ("training_job_name", lambda m: jobs.training_job_name(m, jobs.training_request("h", "v", "r"))),
         ("registry_job_name", lambda m: jobs.registry_job_name(m, "digest")),
+        ("events_job_name", lambda m: events.events_job_name(m, ["id-1", "id-2"])),
         ("deployment_name", serving.deployment_name),
         ("service_name", serving.service_name),
+        ("candidate_deployment_name", lambda m: serving.candidate_deployment_name(m, serving.TRACK_CANARY)),
+        ("shadow_service_name", serving.shadow_service_name),
     ],
     "DriftMonitor": [
         ("drift_job_name", lambda m: jobs.drift_job_name(m, TICK)),
         ("notify_job_name", lambda m: jobs.notify_job_name(m, TICK)),
     ],
+    "BatchScoring": [("job_name", lambda b: batch.job_name(b, {"spec": "h", "tick": TICK.isoformat()}))],
 }
-KINDS: dict[str, type[Resource]] = {"Dataset": Dataset, "Model": Model, "DriftMonitor": DriftMonitor}
+KINDS: dict[str, type[Resource]] = {
+    "Dataset": Dataset,
+    "Model": Model,
+    "DriftMonitor": DriftMonitor,
+    "BatchScoring": BatchScoring,
+}
 SPECS = {
     "Dataset": {"source": {"uri": "sklearn://iris"}},
     "Model": {"datasetRef": {"name": "d"}, "trainer": {"estimator": "sklearn.tree.DecisionTreeClassifier"}},
     "DriftMonitor": {"modelRef": {"name": "m"}},
+    "BatchScoring": {"modelRef": {"name": "m"}, "input": {"datasetRef": {"name": "d"}}},
 }
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

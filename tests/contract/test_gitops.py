@@ -35,6 +35,8 @@ MODEL: dict[str, Any] = {
             f"{contracts.KOPF_PREFIX}/models-update": '{"started":"2026-11-29T09:00:00Z","retries":1}',
             contracts.ANNOTATION_RETRAIN_REQUESTED: "2026-11-29T11:00:00Z;drift: mean radius",
             contracts.ANNOTATION_REJECTED_VERSIONS: '{"3":"leaks the label"}',
+            contracts.ANNOTATION_APPROVALS: '[{"version":2,"user":"alice","at":"2026-11-29T10:00:00Z"}]',
+            contracts.ANNOTATION_TRIGGERED_BY: '{"user":"carol","groups":[],"at":"2026-11-29T09:00:00Z"}',
         },
     },
     "spec": {"datasetRef": {"name": "breast-cancer"}, "approvedVersion": 2},

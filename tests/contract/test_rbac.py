@@ -69,9 +69,11 @@ def test_cluster_wide_mode_has_everything_in_one_cluster_role(helm: str) -> None
     assert rights["mlops.dev/models"] == {"get", "list", "watch", "patch", "update"}
     assert rights["mlops.dev/models/status"] == {"get", "patch", "update"}
     assert rights["batch/jobs"] == {"get", "list", "watch", "create", "delete"}
-    assert rights["policy/poddisruptionbudgets"] == {"get", "create", "patch", "delete"}  # ensured, removed
+    # ensured and removed; listed and watched for the presence cache (kube.presence), never updated
+    assert rights["policy/poddisruptionbudgets"] == {"get", "list", "watch", "create", "patch", "delete"}
     assert rights["pods"] == {"get", "list", "watch"}
-    assert rights["persistentvolumeclaims"] == rights["serviceaccounts"] == {"get", "create"}
+    presence = {"get", "list", "watch", "create"}  # created once, then known from the watch
+    assert rights["persistentvolumeclaims"] == rights["serviceaccounts"] == presence
     assert rights["events"] == rights["events.k8s.io/events"] == {"create", "patch"}
     (binding,) = by_kind(objects, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-operator", "namespace": "mlops-system"}]

@@ -40,9 +40,9 @@ def container_limits(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_a_quota_and_a_limit_range_applied_with_the_namespace_and_commented(objects: dict[str, dict[str, Any]]) -> None:
-    assert set(objects) == {"ResourceQuota", "LimitRange"}
+    assert set(objects) == {"ResourceQuota", "LimitRange", "NetworkPolicy"}  # the policy: test_network_policy
     for obj in objects.values():
-        assert obj["apiVersion"] == "v1" and "namespace" not in obj["metadata"]
+        assert obj["apiVersion"] in ("v1", "networking.k8s.io/v1") and "namespace" not in obj["metadata"]
     text = "".join(p.read_text() for p in TENANT.glob("*.yaml"))
     assert text.count("\n#") >= 10, "document the samples: why each number, what breaks if changed"
 

@@ -7,7 +7,7 @@
   ``hack/image.sh`` once per session (a no-op when nothing changed). ``$IMAGE`` names it
   (default ``localhost/mlops-operator:dev``); on a foreign cluster it must already be pullable there.
 * ``live`` (function): the real operator in this process (kopf, no fake kubelet), watching
-  ``namespace`` with the CRDs applied; its workloads run in real pods.
+  ``namespace`` with the CRDs applied; its workloads run in real pods; ``live.metrics`` its Metrics.
 * ``namespace`` (function): a fresh namespace labelled
   ``pod-security.kubernetes.io/enforce=restricted``, deleted afterwards.
 
@@ -17,6 +17,7 @@ Every test under tests/e2e is marked ``e2e``. kubectl is the cached v1.34 build
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -213,17 +214,24 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-@pytest.fixture
-def live(cluster: Cluster, image: str, namespace: str) -> Iterator[reconcile_harness.Cluster]:
+@contextlib.contextmanager
+def operator_in_process(
+    cluster: Cluster, image: str, namespace: str, **settings: Any
+) -> Iterator[reconcile_harness.Cluster]:
+    """The CRDs applied, then the real operator in this process watching `namespace` (settings: the
+    harness's operator options beyond the e2e defaults); its `metrics` ride on the yielded Cluster."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     api = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
     with reconcile_harness.operator(
-        Path(cluster.kubeconfig),
-        namespace,
-        kubelet=False,
-        image=image,
-        resync_seconds=30.0,
-        serving_service_account="mlops-serving",
-    ):
-        yield reconcile_harness.Cluster(api, namespace)
+        Path(cluster.kubeconfig), namespace, kubelet=False, image=image, resync_seconds=30.0, **settings
+    ) as metrics:
+        live_cluster = reconcile_harness.Cluster(api, namespace)
+        live_cluster.metrics = metrics  # type: ignore[attr-defined]  # the in-process operator's (test_prometheus)
+        yield live_cluster
+
+
+@pytest.fixture
+def live(cluster: Cluster, image: str, namespace: str) -> Iterator[reconcile_harness.Cluster]:
+    with operator_in_process(cluster, image, namespace, serving_service_account="mlops-serving") as live_cluster:
+        yield live_cluster

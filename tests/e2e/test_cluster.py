@@ -368,10 +368,9 @@ def test_five_up_down_cycles_leave_nothing_behind(cluster: Cluster, image: str) 
                 "-n",
                 ns,
                 "wait",
-                "pod",
-                "-l",
-                "e2e=busy",
-                "--for=condition=Ready",
+                # the Job exists as soon as it is applied; a label selector on pods can match nothing yet
+                "job/busy",
+                "--for=jsonpath={.status.ready}=1",
                 "--timeout=180s",
                 check=False,
             )

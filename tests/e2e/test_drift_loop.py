@@ -57,8 +57,9 @@ def verdict(c: Cluster, wanted: str) -> dict[str, Any] | None:
     return status if status.get("lastVerdict") == wanted else None
 
 
-def test_reference_then_shifted_traffic_drifts_and_no_new_data_trains_nothing(live: Cluster) -> None:
-    c = live
+def serve_breast_cancer_classifier(c: Cluster, **model_spec: Any) -> None:
+    """The Dataset `cancer` and Model `clf` (LogisticRegression, collection flushed every 2 s), waited
+    for until v1 serves; model_spec adds fields to the Model's spec."""
     c.create(
         resource(Dataset, "cancer", {"source": {"uri": "sklearn://breast_cancer"}, "schema": {"target": "target"}})
     )
@@ -71,11 +72,16 @@ def test_reference_then_shifted_traffic_drifts_and_no_new_data_trains_nothing(li
                 "trainer": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 2000}},
                 "validation": {"metric": "accuracy", "threshold": 0.8, "mustBeatChampion": False},
                 "serving": {"collection": {"flushIntervalSeconds": 2, "flushRows": 200}},
-                "retrain": {"cooldownSeconds": 0},
+                **model_spec,
             },
         )
     )
     eventually(lambda: serving_version(c, "clf") == 1, what="serving v1", every=EVERY, attempts=ATTEMPTS)
+
+
+def test_reference_then_shifted_traffic_drifts_and_no_new_data_trains_nothing(live: Cluster) -> None:
+    c = live
+    serve_breast_cancer_classifier(c, retrain={"cooldownSeconds": 0})
     # ask the Model at once; the Dataset refresh path is covered by the integration tests
     action = {"retrain": True, "cooldownSeconds": 3600, "refreshDataset": False}
     spec = monitor_spec("clf", 20, windowSeconds=40, minSamples=50, action=action)

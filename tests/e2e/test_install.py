@@ -427,6 +427,8 @@ def can_i_list(cluster: Cluster, release: Release) -> list[str]:
     out = cluster.kubectl("auth", "can-i", "--list", f"--as={release.service_account}", "-n", release.workloads).stdout
     # Columns are separated by 2+ spaces; a blank first cell (non-resource URLs) stays a blank cell.
     rows = [" | ".join(re.split(r"\s{2,}", line.rstrip())).strip() for line in out.splitlines() if line.strip()]
+    # objects named after the release (its webhook configuration) carry the run's unique name
+    rows = [row.replace(release.name, "<release>") for row in rows]
     return [rows[0], *sorted(rows[1:])]
 
 

@@ -19,6 +19,13 @@ BIN_DIR = Path(os.environ.get("MLOPS_CACHE", "/var/cache/mlops-operator")) / "bi
 # Room for 65,534 Services: the scale benchmark serves 1,000 Models (a /24 held 253).
 SERVICE_CIDR = "10.97.0.0/16"
 ADMIN_TOKEN = "integration-admin-token"  # test-only, loopback-only server
+# People without rights of their own (a test grants what it needs): name → (token, groups). The
+# approvals webhook's tests act as them to see the API server's authentication recorded.
+USERS = {
+    "alice": ("integration-alice-token", ("ml-approvers",)),
+    "bob": ("integration-bob-token", ("ml-approvers",)),
+    "carol": ("integration-carol-token", ("ml-approvers", "data-science")),
+}
 
 
 def _free_port() -> int:
@@ -71,7 +78,8 @@ def start(workdir: Path) -> ApiServer:
     sa_key = workdir / "sa.key"
     subprocess.run(["openssl", "genrsa", "-out", str(sa_key), "2048"], check=True, capture_output=True)
     tokens = workdir / "tokens.csv"
-    tokens.write_text(f'{ADMIN_TOKEN},admin,admin,"system:masters"\n')
+    people = "".join(f'{token},{name},{name},"{",".join(groups)}"\n' for name, (token, groups) in USERS.items())
+    tokens.write_text(f'{ADMIN_TOKEN},admin,admin,"system:masters"\n{people}')
     etcd_log = (workdir / "etcd.log").open("wb")
     etcd = subprocess.Popen(
         [
@@ -150,3 +158,10 @@ current-context: integration
 """
     )
     return server
+
+
+def user_kubeconfig(server: ApiServer, user: str) -> Path:
+    """A kubeconfig that authenticates as one of USERS (by its static token)."""
+    path = server.workdir / f"kubeconfig-{user}"
+    path.write_text(server.kubeconfig.read_text().replace(ADMIN_TOKEN, USERS[user][0]))
+    return path

@@ -29,6 +29,7 @@ from mlops_operator.api.results import DriftFeatureResult, DriftResult, ProfileR
 from mlops_operator.api.v1alpha1 import ALL_KINDS
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
 from mlops_operator.kube import (
+    BATCH_SCORING,
     DATASET,
     DEPLOYMENT,
     DRIFT_MONITOR,
@@ -50,7 +51,7 @@ from mlops_operator.settings import Settings
 T = TypeVar("T")
 GROUP, VERSION = contracts.GROUP, contracts.VERSION
 REPO = Path(__file__).resolve().parents[2]
-KINDS = {"Dataset": DATASET, "Model": MODEL, "DriftMonitor": DRIFT_MONITOR}
+KINDS = {"Dataset": DATASET, "Model": MODEL, "DriftMonitor": DRIFT_MONITOR, "BatchScoring": BATCH_SCORING}
 
 
 def _crd(cls: type[Resource]) -> dict[str, Any]:

@@ -44,7 +44,12 @@ MONITOR = custom_object(
     "cancer-drift",
     {"modelRef": {"name": "cancer-lr"}, "schedule": {"intervalSeconds": 60}, "minSamples": 50},
 )
-PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
+BATCH = custom_object(
+    "BatchScoring",
+    "cancer-nightly",
+    {"modelRef": {"name": "cancer-lr"}, "input": {"datasetRef": {"name": "cancer"}}, "shards": 4},
+)
+PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors", "BatchScoring": "batchscorings"}
 
 
 def create(api: client.ApiClient, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +77,7 @@ DELETE = object()
 
 @pytest.mark.usefixtures("crds_installed")
 def test_valid_resources_are_accepted(api_client: client.ApiClient, namespace: str) -> None:
-    for body in (DATASET, MODEL, MONITOR):
+    for body in (DATASET, MODEL, MONITOR, BATCH):
         created = create(api_client, namespace, body)
         assert created["metadata"]["uid"]
 
@@ -88,6 +93,19 @@ INVALID = [
         {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
         "maxReplicas must be >= minReplicas",
     ),
+    (
+        MODEL,
+        "spec.serving",
+        {"rollout": {"strategy": "Canary", "steps": [50, 10, 100]}},
+        "rollout.steps must be increasing percentages and end with 100",
+    ),
+    (
+        MODEL,
+        "spec.serving",
+        {"rollout": {"strategy": "Canary", "steps": [10, 50]}},
+        "rollout.steps must be increasing percentages and end with 100",
+    ),
+    (MODEL, "spec.serving", {"rollout": {"steps": [0, 100]}}, "spec.serving.rollout.steps[0]"),
     (MODEL, "spec.trainer.estimator", "os.system; rm -rf /", "spec.trainer.estimator"),
     (MODEL, "spec.trainer.testSize", 0.95, "spec.trainer.testSize"),
     (MODEL, "spec.validation.metric", "precision_at_k", "Unsupported value"),
@@ -167,6 +185,13 @@ INVALID = [
     (MODEL, "spec.serving.disruptionBudget", {"minAvailable": "100%"}, "a percentage below 100%"),
     (MODEL, "spec.serving.disruptionBudget", {"maxUnavailable": 0}, "maxUnavailable is a number of pods (1-100)"),
     (MODEL, "spec.serving.disruptionBudget", {"maxUnavailable": "half"}, "maxUnavailable is a number of pods"),
+    # retention and the inference token (issue 12 finding 4)
+    (MODEL, "spec.serving.collection.retentionDays", 0, "spec.serving.collection.retentionDays"),
+    (MONITOR, "spec.retention.reports", 0, "spec.retention.reports"),
+    (DATASET, "spec.retention.versions", 0, "spec.retention.versions"),
+    (DATASET, "spec.retention.versions", 1001, "spec.retention.versions"),
+    (MODEL, "spec.serving.auth", {}, "spec.serving.auth.tokenSecretRef: Required value"),
+    (MODEL, "spec.serving.auth", {"tokenSecretRef": {"name": "Bad_Name", "key": "t"}}, "tokenSecretRef.name"),
     # metadata.name: a DNS-1035 label (a Model's name is its Service's) that leaves room for the
     # longest suffix the operator appends to it (tests/contract/test_child_names.py)
     (MODEL, "metadata.name", "1st-model", 'metadata.name: Invalid value: "object": metadata.name must be at most 45'),
@@ -174,6 +199,14 @@ INVALID = [
     (MODEL, "metadata.name", "cancer.lr", "start with a letter and end with a letter or digit"),
     (DATASET, "metadata.name", "d" * 47, "metadata.name must be at most 46 characters"),
     (MONITOR, "metadata.name", "w" * 42, "metadata.name must be at most 41 characters"),
+    # BatchScoring: one input, a dataset version only with its Dataset, no more failed shards than shards
+    (BATCH, "metadata.name", "b" * 45, "metadata.name must be at most 44 characters"),
+    (BATCH, "spec.input.uri", "s3://ml/store/team-a/in/", "input needs exactly one of datasetRef and uri"),
+    (BATCH, "spec.input", {"keyColumns": ["id"]}, "input needs exactly one of datasetRef and uri"),
+    (BATCH, "spec.input", {"uri": "s3://b/", "datasetVersion": "abc"}, "input.datasetVersion needs input.datasetRef"),
+    (BATCH, "spec.maxFailedIndexes", 5, "maxFailedIndexes cannot exceed shards"),
+    (BATCH, "spec.shards", 1001, "spec.shards"),
+    (BATCH, "spec.schedule", "every night", "spec.schedule"),
 ]
 
 
@@ -220,7 +253,11 @@ def test_the_api_server_applies_the_spec_defaults(api_client: client.ApiClient, 
     model = create(api_client, namespace, MODEL)
     assert model["spec"] == Model.model_validate(model).spec.dump()  # every default, the same values
     assert model["spec"]["serving"]["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}  # no limits
-    assert model["spec"]["retrain"] == {"onDatasetChange": True, "cooldownSeconds": 600}
+    assert model["spec"]["retrain"] == {
+        "onDatasetChange": True,
+        "cooldownSeconds": 600,
+        "productionLabels": {"enabled": False, "windowSeconds": 604800, "maxRows": 100000},  # opt-in
+    }
     monitor = create(api_client, namespace, with_changes(MONITOR, "spec.schedule", DELETE))
     assert monitor["spec"]["schedule"] == {"intervalSeconds": 300}  # and the schedule rule holds
     assert monitor["spec"] == DriftMonitor.model_validate(monitor).spec.dump()
@@ -414,6 +451,10 @@ def test_the_workloads_rendered_from_an_admitted_spec_pass_the_api_server(
     assert budget is not None
     for obj in (job, serving.deployment(model, served, settings), serving.service(model), budget):
         _dry_run(api_client, obj)
+    token = {"tokenSecretRef": {"name": "inference-token", "key": "token"}}
+    guarded_spec = with_changes(with_changes(MODEL, "spec.serving.auth", token), "metadata.name", "guarded")
+    guarded = Model.model_validate(create(api_client, namespace, guarded_spec))
+    _dry_run(api_client, serving.deployment(guarded, served, settings))  # the Secret volume and its mount
 
 
 @pytest.mark.usefixtures("crds_installed")

@@ -21,7 +21,7 @@ from tests.integration.reconcile_harness import Cluster, eventually, resource
 from tests.integration.test_reconcile_model import model_spec, train_result, training_job
 
 pytestmark = pytest.mark.integration
-SOURCE = {"uri": "s3://sales/events/", "format": "parquet", "window": {"last": "30d"}}
+SOURCE = {"uri": "file:///var/lib/mlops/sales/events/", "format": "parquet", "window": {"last": "30d"}}
 
 
 def profiled(version: str, listing: str, parent: str | None = None) -> str:

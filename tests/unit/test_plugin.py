@@ -98,6 +98,26 @@ def test_model_table_shows_versions_phase_policy_and_age() -> None:
     table = tables.model_table([manual_model()], NOW)
     assert table.headers[:6] == ("NAME", "LATEST", "SERVING", "METRIC", "PHASE", "APPROVAL")
     assert table.rows[0][:7] == ("breast-cancer-rf", 4, 2, "accuracy=0.96", "Serving", "Manual", "1h")
+    assert table.headers[7] == "ROLLOUT" and table.rows[0][7] is None  # no Canary or Shadow ran
+
+
+@pytest.mark.parametrize(
+    ("rollout", "expected"),
+    [
+        ({"strategy": "Canary", "candidate": 5, "stable": 4, "step": 1, "weight": 50}, "Canary v5 50% (step 2/3)"),
+        ({"strategy": "Canary", "candidate": 5, "stable": 4, "phase": "RolledBack"}, "Canary v5 RolledBack"),
+        (
+            {"strategy": "Shadow", "candidate": 5, "stable": 4, "shadow": {"agreement": 0.9571}},
+            "Shadow v5 agreement 95.7%",
+        ),
+        ({"strategy": "Shadow", "candidate": 5, "stable": 4}, "Shadow v5 waiting for mirrored requests"),
+    ],
+)
+def test_model_table_shows_the_latest_canary_or_shadow(rollout: dict[str, object], expected: str) -> None:
+    body = manual_model().model_dump(by_alias=True, mode="json", exclude_none=True)
+    body["status"]["rollout"] = rollout
+    table = tables.model_table([Model.model_validate(body)], NOW)
+    assert table.rows[0][7] == expected
 
 
 def test_status_table_handles_resources_without_status() -> None:

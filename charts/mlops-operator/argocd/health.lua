@@ -1,11 +1,11 @@
--- Argo CD health of mlops.dev Datasets, Models and DriftMonitors, read from their status.
--- One script for the three kinds: argocd-cm key `resource.customizations.health.mlops.dev_*`
+-- Argo CD health of mlops.dev Datasets, Models, DriftMonitors and BatchScorings, read from their status.
+-- One script for the four kinds: argocd-cm key `resource.customizations.health.mlops.dev_*`
 -- (docs/install.md, "GitOps"). Lua 5.1, as Argo CD runs it; tests/contract/test_argocd_health.py
 -- runs it against recorded status objects.
 --
 --   Healthy      Ready=True (a Model that serves while it trains its next version included)
---   Progressing  not reconciled yet; profiling, training, rolling out; waiting for a Dataset or
---                Model applied in the same sync
+--   Progressing  not reconciled yet; profiling, training, rolling out, a batch run; waiting for a
+--                Dataset or Model applied in the same sync
 --   Suspended    a Manual Model waits for a person to approve a version (spec.approvedVersion)
 --   Degraded     a failure: invalid spec, failed profiling, training, validation or rollout, a
 --                drift check that fails or no longer matches the baseline
@@ -110,7 +110,19 @@ local function driftmonitor(status, ready)
   return set("Degraded", describe(ready))
 end
 
-local KINDS = {Dataset = dataset, Model = model, DriftMonitor = driftmonitor}
+-- A BatchScoring is Healthy once its latest run succeeded, Progressing while a run is on its way or
+-- waits for its Model or Dataset, Degraded when the latest run failed or cannot start.
+local function batchscoring(status, ready)
+  if ready ~= nil and ready.status == "True" then
+    return set("Healthy", ready.message)
+  end
+  if ready == nil or ready.status ~= "False" or WAITING[ready.reason] then
+    return set("Progressing", ready ~= nil and describe(ready) or "reconciling")
+  end
+  return set("Degraded", describe(ready))
+end
+
+local KINDS = {Dataset = dataset, Model = model, DriftMonitor = driftmonitor, BatchScoring = batchscoring}
 
 local status = obj.status
 local generation = obj.metadata.generation

@@ -115,18 +115,20 @@ Rights on the child objects the operator creates next to each custom resource.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, update, delete]
-# The model server's PodDisruptionBudget (spec.serving.disruptionBudget): ensured and removed only.
+# The model server's PodDisruptionBudget (spec.serving.disruptionBudget): ensured and removed; listed
+# and watched (ours only, by label selector) so the operator knows which exist without asking.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Pod status only: OOMKilled, termination messages. No exec, no logs.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
-# The artifact claim and the workload ServiceAccounts, ensured in each namespace with workloads.
+# The artifact claim and the workload ServiceAccounts, ensured in each namespace with workloads;
+# listed and watched (ours only, by label selector) so they are not created again before every child.
 - apiGroups: [""]
   resources: [persistentvolumeclaims, serviceaccounts]
-  verbs: [get, create]
+  verbs: [get, list, watch, create]
 # Events about the custom resources (kopf posts core events; the operator may use either API).
 - apiGroups: [""]
   resources: [events]
@@ -134,4 +136,13 @@ Rights on the child objects the operator creates next to each custom resource.
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- end }}
+
+{{/*
+A map of namespace → value as MLOPS_* settings read it: "team-a=<value>,team-b=<value>", sorted.
+*/}}
+{{- define "mlops-operator.namespacePairs" -}}
+{{- $pairs := list }}
+{{- range $namespace, $value := . }}{{ $pairs = append $pairs (printf "%s=%s" $namespace $value) }}{{ end }}
+{{- join "," $pairs }}
 {{- end }}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +82,17 @@ Conditions = Annotated[
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     ),
 ]
+
+
+class ResourceStatus(CRModel):
+    """What the status of every kind has, and its own part of recording an invalid spec."""
+
+    observed_generation: int | None = None
+    """The `metadata.generation` the operator last reconciled."""
+
+    def mark_invalid_spec(self, message: str) -> None:
+        """What an invalid spec changes besides the conditions (the reconciler sets those): for a kind
+        with a phase, Failed."""
 
 
 class LocalObjectReference(CRModel):
@@ -216,8 +228,6 @@ class PrinterColumn:
 @dataclass(frozen=True)
 class CRDMeta:
     kind: str
-    plural: str
-    singular: str
     short_names: tuple[str, ...]
     printer_columns: tuple[PrinterColumn, ...] = ()
     categories: tuple[str, ...] = ("mlops",)
@@ -228,6 +238,14 @@ class CRDMeta:
     # against the builders).
     max_name_length: int = 63
 
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def plural(self) -> str:
+        return f"{self.singular}s"  # every kind here is a regular noun
+
 
 class Resource(CRModel):
     """Root of a custom resource. Subclasses set `crd` and narrow spec/status."""
@@ -236,6 +254,12 @@ class Resource(CRModel):
     api_version: str = Field(default=contracts.API_VERSION, alias="apiVersion")
     kind: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def status_model(cls) -> type[ResourceStatus]:
+        """The kind's status model, as its `status: <Status> | None` field declares it."""
+        annotation = cls.model_fields["status"].annotation
+        return next(a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, ResourceStatus))
 
     @property
     def name(self) -> str:

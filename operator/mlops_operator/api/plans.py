@@ -12,16 +12,27 @@ from typing import Any, Final
 from pydantic import Field
 
 from mlops_operator.api.base import CRModel
+from mlops_operator.api.profile import OfDataset
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec
 from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, FeatureOverride
 from mlops_operator.api.v1alpha1.model import Metric, ModelVersion, ParamValue, Task
 
 
-class ProfilePlan(CRModel):
+class DatasetRetentionPlan(CRModel):
+    """Which of a Dataset's stored versions its profile Job deletes after the run (workloads/retention.py).
+
+    The operator computes what must stay from what it reads (status of the Dataset and of every Model
+    in the namespace); the Job, which holds the store credentials, lists the store and deletes.
+    """
+
+    keep: int = Field(ge=1)  # the newest versions kept (spec.retention.versions)
+    recent: list[str] = Field(default_factory=list)  # Dataset status.versions, newest first: their order
+    referenced: list[str] = Field(default_factory=list)  # never deleted: the current one, every Model's
+
+
+class ProfilePlan(OfDataset):
     """Version, validate and profile one Dataset's source into the store under `store_uri`."""
 
-    namespace: str
-    dataset: str
     spec: DatasetSpec
     store_uri: str
     # The Dataset's current version and the fingerprint of the listing that gave it (status): a listing
@@ -29,6 +40,7 @@ class ProfilePlan(CRModel):
     current_version: str | None = None
     current_listing_fingerprint: str | None = None
     as_of: datetime | None = None  # the end of a `last` window; omitted: the pod's clock
+    retention: DatasetRetentionPlan | None = None  # None: delete nothing this time
 
 
 class ChampionRef(CRModel):
@@ -37,6 +49,24 @@ class ChampionRef(CRModel):
     version: int
     artifact_uri: str
     sha256: str
+
+
+class ProductionRowsPlan(CRModel):
+    """Labelled production rows appended to the snapshot before the split (docs/production-labels.md):
+    the collected rows predicted in [window_start, window_end) joined by id to the labels that arrived
+    before window_end."""
+
+    collected_prefix: str  # contracts.collected_prefix(): <prefix>/date=YYYY-MM-DD/hour=HH/<part>.parquet
+    labels_prefix: str  # contracts.labels_prefix(): <prefix>/date=YYYY-MM-DD/<part>.parquet
+    window_start: datetime
+    window_end: datetime
+    max_rows: int = Field(default=100_000, ge=1)
+    # Labels that arrived at or after this are new to the champion (the time its training started);
+    # None: every label is new.
+    new_since: datetime | None = None
+    # A retrain on the champion's own dataset version: without a new labelled row, end with NoNewData
+    # before fitting anything.
+    require_new: bool = False
 
 
 class TrainingPlan(CRModel):
@@ -55,6 +85,7 @@ class TrainingPlan(CRModel):
     champion: ChampionRef | None = None
     image: str = ""
     trigger: str = ""
+    production: ProductionRowsPlan | None = None  # None: the snapshot only (spec.retrain.productionLabels off)
 
 
 # The DriftPlan fields a DriftMonitor's spec gives as they are (same names, same meaning).
@@ -89,6 +120,15 @@ class PredictionDriftPlan(CRModel):
     threshold: float | None = None
 
 
+class RetentionPlan(CRModel):
+    """What a drift Job deletes after its check (workloads/retention.py)."""
+
+    partition_prefixes: list[str]  # collected rows and labels: date=/hour= partitions
+    max_age_days: int
+    runs_dir: str  # the monitor's drift runs
+    keep_runs: int
+
+
 class DriftPlan(CRModel):
     namespace: str
     monitor: str
@@ -109,6 +149,18 @@ class DriftPlan(CRModel):
     quality: LiveQualityPlan | None = None
     prediction_drift: PredictionDriftPlan | None = None
     baseline_note: str | None = None  # why the baseline is not the serving version's dataset version
+    retention: RetentionPlan | None = None
+
+
+class ModelRetentionPlan(CRModel):
+    """What a registry Job deletes after the mirror (workloads/retention.py)."""
+
+    model_dir: str  # contracts.model_version_dir's parent: <root>/<ns>/models/<model>
+    keep_versions: list[int]  # status.versions (the newest maxVersions, the serving and training ones)
+    # Collected rows and labels of a Model no DriftMonitor checks (else its check prunes them); empty: none.
+    partition_prefixes: list[str] = Field(default_factory=list)
+    max_age_days: int = Field(default=30, ge=1)
+    now: datetime | None = None  # what the age counts back from; omitted: the pod's clock
 
 
 class RegistryPlan(CRModel):
@@ -118,6 +170,7 @@ class RegistryPlan(CRModel):
     model: str
     registry_uri: str
     versions: list[ModelVersion] = Field(default_factory=list)
+    retention: ModelRetentionPlan | None = None  # None: delete nothing
 
 
 class NotifyPlan(CRModel):
@@ -137,10 +190,13 @@ class NotifyPlan(CRModel):
 __all__ = [
     "DRIFT_SPEC_FIELDS",
     "ChampionRef",
+    "DatasetRetentionPlan",
     "DriftPlan",
     "LiveQualityPlan",
+    "ModelRetentionPlan",
     "NotifyPlan",
     "PredictionDriftPlan",
+    "ProductionRowsPlan",
     "ProfilePlan",
     "QualityPoint",
     "RegistryPlan",

@@ -50,9 +50,14 @@ class FeatureProfile(CRModel):
     categorical: CategoricalSummary | None = None
 
 
-class DatasetProfile(CRModel):
+class OfDataset(CRModel):
+    """Which Dataset a profile, or the plan that makes it, is about."""
+
     namespace: str
     dataset: str
+
+
+class DatasetProfile(OfDataset):
     version: str
     rows: int
     columns: int

@@ -12,12 +12,8 @@ from typing import Annotated, Final, Literal
 from pydantic import Field
 
 from mlops_operator.api.base import CRModel
-
-# Compatibility re-exports: the plans used to live here. Import them from api.plans; these go once
-# reconcilers/model.py, drift/select.py and three test modules have switched.
-from mlops_operator.api.plans import ChampionRef, DriftPlan, ProfilePlan, RegistryPlan, TrainingPlan
 from mlops_operator.api.v1alpha1.dataset import QualityFinding
-from mlops_operator.api.v1alpha1.driftmonitor import DriftTest
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, LiveQualityCounts, PredictionDriftTest
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.api.v1alpha1.source import VersionLineage
 
@@ -42,6 +38,12 @@ class ProfileResult(CRModel):
     unchanged: bool | None = None
     listing_fingerprint: str | None = None  # of this run's listing (after the window) and rules
     lineage: VersionLineage | None = None  # what the version was made from
+    # Retention after the run (plan.retention): versions deleted, and the first 16 characters of those
+    # the plan's `recent` listed (status drops them); absent: none asked; a store error only logs.
+    pruned_versions: int | None = None
+    pruned_recent: Annotated[list[str], Field(max_length=100)] | None = None
+    pruned_objects: int | None = None
+    pruned_bytes: int | None = None
 
 
 class GateSplit(CRModel):
@@ -82,28 +84,22 @@ class DriftFeatureResult(CRModel):
     drifted: bool
 
 
-class LiveQualityResult(CRModel):
-    """Labels joined to the quality window's predictions by id, and the task's metrics on them."""
+class LiveQualityResult(LiveQualityCounts):
+    """Labels joined to the quality window's predictions by id (`LiveQualityPlan.metric` is the
+    headline metric; `value` None: not computable, see note), and the task's metrics on them."""
 
-    metric: str  # the headline metric (LiveQualityPlan.metric)
-    value: float | None = None  # None: not computable (see note)
-    labelled: int = 0  # predictions in the window with a label: the metrics' n
-    predictions: int = 0  # predictions in the window with an id
-    late: int = 0  # labels for predictions made before the window
-    unknown: int = 0  # labels whose id matches no collected prediction
-    duplicates: int = 0  # label rows replaced by a later label for the same id
     invalid: int = 0  # labels (or predictions) that could not be read as the task's type
     metrics: dict[str, float] = Field(default_factory=dict)
     skipped: dict[str, str] = Field(default_factory=dict)  # metric -> why it was not computed
     note: str | None = None
 
 
-class PredictionDriftResult(CRModel):
-    test: DriftTest
-    score: float | None = None
-    threshold: float
-    drifted: bool
-    samples: int = 0
+# What a DriftMonitor's status.liveQuality and status.predictionDrift keep of the results as they are.
+LIVE_QUALITY_FIELDS: Final = frozenset(LiveQualityCounts.model_fields)
+PREDICTION_DRIFT_FIELDS: Final = frozenset(PredictionDriftTest.model_fields)
+
+
+class PredictionDriftResult(PredictionDriftTest):
     note: str | None = None
 
 
@@ -121,6 +117,8 @@ class DriftResult(CRModel):
     reason: str | None = None
     quality: LiveQualityResult | None = None  # present when the plan asked for live quality
     prediction_drift: PredictionDriftResult | None = None  # present when the plan asked for it
+    pruned_objects: int = 0  # deleted by retention after the check
+    pruned_bytes: int = 0
 
 
 class RegistryResult(CRModel):
@@ -132,6 +130,12 @@ class RegistryResult(CRModel):
     versions: list[ModelVersion] = Field(default_factory=list)
     error: str | None = None
     reason: str | None = None
+    # Retention after the mirror (plan.retention): artifact directories of versions, and with them and
+    # any collected rows and labels, the objects and bytes deleted (absent: no retention asked); a
+    # store error while pruning only logs.
+    pruned_versions: int | None = None
+    pruned_objects: int | None = None
+    pruned_bytes: int | None = None
 
 
 class NotifyResult(CRModel):
@@ -139,22 +143,3 @@ class NotifyResult(CRModel):
     status: int | None = None  # the webhook's HTTP status, when it answered
     error: str | None = None
     reason: str | None = None
-
-
-__all__ = [
-    "PROFILE_FIELDS",
-    "ChampionRef",  # re-export, see above
-    "DriftFeatureResult",
-    "DriftPlan",  # re-export, see above
-    "DriftResult",
-    "GateSplit",
-    "LiveQualityResult",
-    "NotifyResult",
-    "PredictionDriftResult",
-    "ProfilePlan",  # re-export, see above
-    "ProfileResult",
-    "RegistryPlan",  # re-export, see above
-    "RegistryResult",
-    "TrainResult",
-    "TrainingPlan",  # re-export, see above
-]

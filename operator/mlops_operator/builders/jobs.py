@@ -23,13 +23,16 @@ from mlops_operator.api.base import Resource, Resources
 from mlops_operator.api.plans import (
     DRIFT_SPEC_FIELDS,
     ChampionRef,
+    DatasetRetentionPlan,
     DriftPlan,
+    ModelRetentionPlan,
     NotifyPlan,
+    ProductionRowsPlan,
     ProfilePlan,
     RegistryPlan,
     TrainingPlan,
 )
-from mlops_operator.api.v1alpha1.dataset import Dataset
+from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetRetention
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitor
 from mlops_operator.api.v1alpha1.model import Model, ModelVersion
 from mlops_operator.api.v1alpha1.pods import PodOptions
@@ -105,8 +108,11 @@ def _job(
 # --- Dataset --------------------------------------------------------------------------------------
 def profile_request(dataset: Dataset, tick: int, refresh: str = "") -> dict[str, Any]:
     """What identifies one profiling run: the spec, with a refresh interval the refresh tick, and the
-    refresh request (contracts.ANNOTATION_REFRESH_REQUESTED) in force, if any."""
+    refresh request (contracts.ANNOTATION_REFRESH_REQUESTED) in force, if any. The default retention
+    is left out (names stay those of operators that had none); another bound runs a Job that applies it."""
     spec = dataset.spec.dump()
+    if spec.get("retention") == DatasetRetention().dump():
+        del spec["retention"]
     request = {"spec": spec | {"resources": limits.hashable_resources(spec["resources"])}, "tick": tick}
     return request | ({"refresh": refresh} if refresh else {})
 
@@ -115,8 +121,9 @@ def profile_job_name(dataset: Dataset, tick: int, refresh: str = "") -> str:
     return meta.child_name(dataset.name, "profile", meta.hash8(profile_request(dataset, tick, refresh)))
 
 
-def profile_plan(dataset: Dataset, settings: Settings) -> ProfilePlan:
-    """The plan carries the current version and its listing fingerprint: an equal listing is unchanged."""
+def profile_plan(dataset: Dataset, settings: Settings, retention: DatasetRetentionPlan | None = None) -> ProfilePlan:
+    """The plan carries the current version and its listing fingerprint (an equal listing is unchanged)
+    and which stored versions to keep (reconcilers/retention.py; None: delete none)."""
     status = dataset.status
     return ProfilePlan(
         namespace=dataset.namespace,
@@ -125,11 +132,18 @@ def profile_plan(dataset: Dataset, settings: Settings) -> ProfilePlan:
         store_uri=settings.store_uri,
         current_version=status.version if status else None,
         current_listing_fingerprint=status.listing_fingerprint if status and status.version else None,
+        retention=retention,
     )
 
 
-def profile_job(dataset: Dataset, settings: Settings, tick: int, refresh: str = "") -> dict[str, Any]:
-    args = ["profile", contracts.PLAN_FLAG, _plan_json(profile_plan(dataset, settings))]
+def profile_job(
+    dataset: Dataset,
+    settings: Settings,
+    tick: int,
+    refresh: str = "",
+    retention: DatasetRetentionPlan | None = None,
+) -> dict[str, Any]:
+    args = ["profile", contracts.PLAN_FLAG, _plan_json(profile_plan(dataset, settings, retention))]
     container = pods.workload_container(WORKLOAD_CONTAINER, args, settings, dataset.spec.resources)
     return _job(
         profile_job_name(dataset, tick, refresh),
@@ -171,6 +185,7 @@ def training_plan(
     champion: ChampionRef | None,
     trigger: str,
     settings: Settings,
+    production: ProductionRowsPlan | None = None,
 ) -> TrainingPlan:
     trainer = model.spec.trainer
     return TrainingPlan(
@@ -189,6 +204,25 @@ def training_plan(
         champion=champion,
         image=trainer.image or settings.image,
         trigger=trigger,
+        production=production,
+    )
+
+
+def production_rows_plan(
+    model: Model, settings: Settings, *, now: datetime, new_since: datetime | None, require_new: bool
+) -> ProductionRowsPlan | None:
+    """The labelled production rows of the window ending `now` (spec.retrain.productionLabels); None when off."""
+    wanted = model.spec.retrain.production_labels
+    if not wanted.enabled:
+        return None
+    return ProductionRowsPlan(
+        collected_prefix=contracts.collected_prefix(settings.store_uri, model.namespace, model.name),
+        labels_prefix=contracts.labels_prefix(settings.store_uri, model.namespace, model.name),
+        window_start=now - timedelta(seconds=wanted.window_seconds),
+        window_end=now,
+        max_rows=wanted.max_rows,
+        new_since=new_since,
+        require_new=require_new,
     )
 
 
@@ -236,20 +270,31 @@ def registry_digest(versions: list[ModelVersion]) -> str:
     return meta.hash8([v.dump() for v in versions])
 
 
-def registry_job_name(model: Model, digest: str) -> str:
+def registry_job_name(model: Model, digest: str, tick: int | None = None) -> str:
+    """The mirror Job of one content; with a collection `tick`, of that day too (its Job also prunes the
+    collected rows of a Model no DriftMonitor checks: reconcilers/retention.py)."""
     # The uid keeps a Model created again under the same name from meeting its predecessor's Job
     # (same content, same digest) while the garbage collector has not removed it yet.
-    return meta.child_name(model.name, "registry", meta.hash8({"uid": model.uid, "digest": digest}))
+    identity: dict[str, Any] = {"uid": model.uid, "digest": digest}
+    return meta.child_name(model.name, "registry", meta.hash8(identity | ({"tick": tick} if tick is not None else {})))
 
 
-def registry_job(model: Model, versions: list[ModelVersion], settings: Settings) -> dict[str, Any]:
-    """Mirror `versions` into the store's registry.json and report what the store holds."""
+def registry_job(
+    model: Model,
+    versions: list[ModelVersion],
+    settings: Settings,
+    retention: ModelRetentionPlan | None = None,
+    tick: int | None = None,
+) -> dict[str, Any]:
+    """Mirror `versions` into the store's registry.json and report what the store holds; then delete
+    what `retention` says (artifacts of dropped versions; on collection `tick`, old collected rows)."""
     digest = registry_digest(versions)
     plan = RegistryPlan(
         namespace=model.namespace,
         model=model.name,
         registry_uri=contracts.model_registry_uri(settings.store_uri, model.namespace, model.name),
         versions=versions,
+        retention=retention,
     )
     container = pods.workload_container(
         WORKLOAD_CONTAINER,
@@ -260,7 +305,7 @@ def registry_job(model: Model, versions: list[ModelVersion], settings: Settings)
         ),
     )
     return _job(
-        registry_job_name(model, digest),
+        registry_job_name(model, digest, tick),
         model,
         contracts.Component.REGISTRY,
         container,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from mlops_operator.api.base import OVERCOMMITTABLE, Resources
+from mlops_operator.api.v1alpha1.batchscoring import BatchScoringSpec
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec
 from mlops_operator.api.v1alpha1.driftmonitor import DriftMonitorSpec
 from mlops_operator.api.v1alpha1.model import ModelSpec, ParamValue
@@ -22,7 +23,7 @@ from mlops_operator.settings import Settings, parse_quantity
 
 RESOURCE_KEYS = ("cpu", "memory")
 LEGACY_DEFAULT_LIMITS: Final = {"cpu": "1", "memory": "1Gi"}
-Spec = DatasetSpec | ModelSpec | DriftMonitorSpec
+Spec = DatasetSpec | ModelSpec | DriftMonitorSpec | BatchScoringSpec
 
 
 def container_limits(spec: Resources, settings: Settings) -> dict[str, str]:
@@ -67,6 +68,8 @@ def exceeds_ceilings(spec: Spec, settings: Settings) -> list[str]:
             *_model_counts(spec, settings),
             *_params(spec.trainer.params, settings),
         ]
+    if isinstance(spec, BatchScoringSpec):
+        return [*_resources("resources", spec.resources, settings), *_batch_counts(spec, settings)]
     return list(_resources("resources", spec.resources, settings))
 
 
@@ -93,6 +96,22 @@ def _model_counts(spec: ModelSpec, settings: Settings) -> Iterator[str]:
     for path, count in replicas.items():
         if count > settings.max_replicas:
             yield f"{path} {count} exceeds the ceiling {settings.max_replicas} (MLOPS_MAX_REPLICAS)"
+
+
+def _batch_counts(spec: BatchScoringSpec, settings: Settings) -> Iterator[str]:
+    """A run's deadline, and its pods at once (parallelism, all shards by default) like serving replicas."""
+    if spec.active_deadline_seconds > settings.max_deadline_seconds:
+        yield (
+            f"activeDeadlineSeconds {spec.active_deadline_seconds} exceeds the ceiling "
+            f"{settings.max_deadline_seconds} (MLOPS_MAX_DEADLINE_SECONDS)"
+        )
+    pods = spec.parallelism or spec.shards
+    if pods > settings.max_replicas:
+        path = "parallelism" if spec.parallelism else "shards (without parallelism)"
+        yield (
+            f"{path} {pods} exceeds the ceiling of {settings.max_replicas} pods at once (MLOPS_MAX_REPLICAS): "
+            "set parallelism to at most that; shards may stay higher"
+        )
 
 
 def _number(value: ParamValue) -> float | None:

@@ -79,6 +79,7 @@ def object_meta(
         "Dataset": contracts.LABEL_DATASET,
         "Model": contracts.LABEL_MODEL,
         "DriftMonitor": contracts.LABEL_DRIFT_MONITOR,
+        "BatchScoring": contracts.LABEL_BATCH_SCORING,
     }[type(owner).crd.kind]
     meta: dict[str, Any] = {
         "name": name,

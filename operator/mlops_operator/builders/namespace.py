@@ -26,8 +26,9 @@ def service_accounts(namespace: str, settings: Settings) -> list[dict[str, Any]]
     out = []
     for name in sorted({settings.workload_service_account, settings.serving_service_account}):
         meta = _meta(name, namespace)
-        if settings.azure_client_id:
-            meta["annotations"] = {contracts.ANNOTATION_WORKLOAD_IDENTITY_CLIENT_ID: settings.azure_client_id}
+        client_id = settings.client_id_for(namespace)
+        if client_id:
+            meta["annotations"] = {contracts.ANNOTATION_WORKLOAD_IDENTITY_CLIENT_ID: client_id}
         out.append(
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False}
         )

@@ -113,7 +113,7 @@ def env(settings: Settings, *, store: bool = True) -> list[dict[str, Any]]:
 
 def identity_labels(settings: Settings) -> dict[str, str]:
     """AKS workload identity: the webhook injects the federated token only into labelled pods."""
-    return {contracts.LABEL_WORKLOAD_IDENTITY: "true"} if settings.azure_client_id else {}
+    return {contracts.LABEL_WORKLOAD_IDENTITY: "true"} if settings.azure_client_id or settings.azure_client_ids else {}
 
 
 def workload_container(

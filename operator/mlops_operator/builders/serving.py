@@ -22,6 +22,16 @@ SERVICE_PORT = 80
 
 
 PRESTOP_SLEEP_SECONDS = 5
+AUTH_VOLUME = "inference-token"
+AUTH_DIR = "/var/run/mlops/inference-token"
+AUTH_TOKEN_FILE = f"{AUTH_DIR}/token"
+# Canary and Shadow (spec.serving.rollout): the candidate's Deployment and its pods carry this label;
+# the stable server's pods carry none (adding one would roll every existing server on upgrade).
+LABEL_TRACK = f"{contracts.GROUP}/track"
+TRACK_CANARY = "canary"
+TRACK_SHADOW = "shadow"
+# A shadowed candidate must stay out of the Service: its pods' component is not `serve`.
+SHADOW_COMPONENT = "serve-shadow"
 
 
 def deployment_name(model: Model) -> str:
@@ -36,7 +46,20 @@ def selector(model: Model) -> dict[str, str]:
     return {contracts.LABEL_MODEL: model.name, contracts.LABEL_COMPONENT: str(contracts.Component.SERVE)}
 
 
-def server_args(model: Model, version: ModelVersion, settings: Settings) -> list[str]:
+def candidate_deployment_name(model: Model, track: str) -> str:
+    """`<model>-server-canary` or `<model>-server-shadow`."""
+    return meta.child_name(model.name, "server", track)
+
+
+def candidate_selector(model: Model, track: str) -> dict[str, str]:
+    """The Canary's pods match the Service's selector (they take their share of its traffic); the
+    Shadow's do not (only the champion's mirror reaches them, through their own Service)."""
+    if track == TRACK_CANARY:
+        return {**selector(model), LABEL_TRACK: TRACK_CANARY}
+    return {contracts.LABEL_MODEL: model.name, contracts.LABEL_COMPONENT: SHADOW_COMPONENT, LABEL_TRACK: track}
+
+
+def server_args(model: Model, version: ModelVersion, settings: Settings, *, collect: bool = True) -> list[str]:
     if not version.artifact_uri or not version.sha256:
         raise ValueError(f"version {version.version} has no verified artifact to serve")
     args = [
@@ -55,7 +78,7 @@ def server_args(model: Model, version: ModelVersion, settings: Settings) -> list
         str(contracts.SERVER_PORT),
     ]
     collection = model.spec.serving.collection
-    if collection.enabled:
+    if collection.enabled and collect:
         args += [
             contracts.ServeFlags.COLLECT_URI,
             contracts.collected_prefix(settings.store_uri, model.namespace, model.name),
@@ -66,21 +89,69 @@ def server_args(model: Model, version: ModelVersion, settings: Settings) -> list
             contracts.ServeFlags.FLUSH_ROWS,
             str(collection.flush_rows),
         ]
+    if model.spec.serving.auth is not None:
+        args += ["--auth-token-file", AUTH_TOKEN_FILE]
     return args
 
 
-def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[str, Any]:
+def _mount_token(pod_spec: dict[str, Any], container: dict[str, Any], model: Model) -> None:
+    """The token Secret as a file (a directory mount, not subPath, so the kubelet's rotation reaches it)."""
+    auth = model.spec.serving.auth
+    if auth is None:
+        return
+    ref = auth.token_secret_ref
+    secret = {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}], "defaultMode": 0o440}
+    pod_spec.setdefault("volumes", []).append({"name": AUTH_VOLUME, "secret": secret})
+    container.setdefault("volumeMounts", []).append({"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True})
+
+
+def deployment(
+    model: Model,
+    version: ModelVersion,
+    settings: Settings,
+    *,
+    replicas: int | None = None,
+    extra_args: list[str] | None = None,
+) -> dict[str, Any]:
+    """The stable server: the Service's pods (the champion during a Canary or Shadow rollout, with
+    `replicas` for a Canary's split and `extra_args` for a Shadow's mirror)."""
+    name, labels = deployment_name(model), selector(model)
+    return _deployment(model, version, settings, name, labels, replicas=replicas, extra_args=extra_args)
+
+
+def candidate_deployment(
+    model: Model, version: ModelVersion, settings: Settings, track: str, replicas: int
+) -> dict[str, Any]:
+    """The candidate beside the champion: `track` canary (behind the Service) or shadow (not)."""
+    labels = candidate_selector(model, track)
+    name = candidate_deployment_name(model, track)
+    # A shadow's requests are copies of ones the champion already collected: it collects nothing.
+    collect = track != TRACK_SHADOW
+    return _deployment(model, version, settings, name, labels, replicas=replicas, collect=collect)
+
+
+def _deployment(
+    model: Model,
+    version: ModelVersion,
+    settings: Settings,
+    name: str,
+    labels: dict[str, str],
+    *,
+    replicas: int | None = None,
+    extra_args: list[str] | None = None,
+    collect: bool = True,
+) -> dict[str, Any]:
     serving = model.spec.serving
     version_labels = {contracts.LABEL_MODEL_VERSION: str(version.version)}
     metadata = meta.object_meta(
-        deployment_name(model),
+        name,
         model,
         contracts.Component.SERVE,
+        extra_labels={k: v for k, v in labels.items() if k != contracts.LABEL_MODEL},
         annotations={contracts.ANNOTATION_SERVED_VERSION: str(version.version)},
     )
-    container = pods.workload_container(
-        SERVER_CONTAINER, server_args(model, version, settings), settings, serving.resources
-    )
+    args = server_args(model, version, settings, collect=collect) + (extra_args or [])
+    container = pods.workload_container(SERVER_CONTAINER, args, settings, serving.resources)
     container["ports"] = [{"name": PORT_NAME, "containerPort": contracts.SERVER_PORT, "protocol": "TCP"}]
     container["readinessProbe"] = {
         "httpGet": {"path": f"/v2/models/{model.name}/ready", "port": PORT_NAME},
@@ -100,7 +171,7 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
     container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}}
     pod_labels = {**metadata["labels"], **version_labels, **pods.identity_labels(settings)}
     spec: dict[str, Any] = {
-        "selector": {"matchLabels": selector(model)},
+        "selector": {"matchLabels": labels},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "progressDeadlineSeconds": serving.progress_deadline_seconds,
         "revisionHistoryLimit": 3,
@@ -115,8 +186,11 @@ def deployment(model: Model, version: ModelVersion, settings: Settings) -> dict[
         },
     }
     # With an HPA the replica count is the autoscaler's; writing it here would fight it on every apply.
-    if serving.autoscaling is None:
+    if replicas is not None:
+        spec["replicas"] = replicas
+    elif serving.autoscaling is None:
         spec["replicas"] = serving.replicas
+    _mount_token(spec["template"]["spec"], container, model)
     spec["template"]["spec"]["terminationGracePeriodSeconds"] = 30
     return meta.with_spec_hash({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec})
 
@@ -207,3 +281,24 @@ def disruption_budget(model: Model) -> dict[str, Any] | None:
 
 def endpoint(model: Model) -> str:
     return f"http://{service_name(model)}.{model.namespace}.svc"
+
+
+def shadow_service_name(model: Model) -> str:
+    return meta.child_name(model.name, TRACK_SHADOW)
+
+
+def shadow_service(model: Model) -> dict[str, Any]:
+    """The shadowed candidate's own ClusterIP Service: what the champion mirrors to."""
+    metadata = meta.object_meta(
+        shadow_service_name(model), model, contracts.Component.SERVE, extra_labels={LABEL_TRACK: TRACK_SHADOW}
+    )
+    spec = {
+        "type": "ClusterIP",
+        "selector": candidate_selector(model, TRACK_SHADOW),
+        "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+    }
+    return meta.with_spec_hash({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec})
+
+
+def shadow_url(model: Model) -> str:
+    return f"http://{shadow_service_name(model)}.{model.namespace}.svc"

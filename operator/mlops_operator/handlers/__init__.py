@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import kopf
 
-from mlops_operator.handlers import children, lifecycle, resources
+from mlops_operator.handlers import admission, children, lifecycle, resources
 
 
-def build_handler_registry() -> kopf.OperatorRegistry:
+def build_handler_registry(*, admission_webhook: bool = False) -> kopf.OperatorRegistry:
+    """`admission_webhook`: serve the approvals webhook too (MLOPS_ADMISSION_PORT)."""
     handler_registry = kopf.OperatorRegistry()
     lifecycle.register(handler_registry)
     resources.register(handler_registry)
     children.register(handler_registry)
+    if admission_webhook:
+        admission.register(handler_registry)
     return handler_registry
 
 

@@ -1,4 +1,10 @@
-"""Dataset, Model and DriftMonitor: create/update/resume all mean "reconcile this object now"."""
+"""The custom resources (PLURALS): every watch event goes to the controller, which
+keeps the object in kube's watch cache and reconciles it when what it asks for changed
+(`Controller.changed`: created, listed at start, spec, labels or annotations changed, deleting).
+
+No kopf create/update/resume handlers: those made kopf PATCH its last-handled-configuration
+annotation onto the object after every change (a request per change, and a watch event back).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,16 @@ from typing import Any
 import kopf
 
 from mlops_operator import contracts
+from mlops_operator.handlers.children import register_index
 from mlops_operator.reconcilers.context import Key
 from mlops_operator.reconcilers.controller import Controller
 
-PLURALS = {"Dataset": "datasets", "Model": "models", "DriftMonitor": "driftmonitors"}
+PLURALS = {
+    "Dataset": "datasets",
+    "Model": "models",
+    "DriftMonitor": "driftmonitors",
+    "BatchScoring": "batchscorings",
+}
 
 
 def register(handler_registry: kopf.OperatorRegistry) -> None:
@@ -20,15 +32,10 @@ def register(handler_registry: kopf.OperatorRegistry) -> None:
 
 def _register_kind(handler_registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:
     resource = (contracts.GROUP, contracts.VERSION, plural)
-    @kopf.on.resume(*resource, id=f"{plural}-resume", registry=handler_registry)
-    @kopf.on.create(*resource, id=f"{plural}-create", registry=handler_registry)
-    @kopf.on.update(*resource, id=f"{plural}-update", registry=handler_registry)
-    async def changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-        controller: Controller = memo["controller"]
-        await controller.reconcile(Key(kind, namespace or "", name))
 
-    @kopf.on.event(*resource, id=f"{plural}-deleted", registry=handler_registry)
-    async def deleted(name: str, namespace: str | None, type: str, memo: Any, **_: Any) -> None:
-        if type == "DELETED":
-            controller: Controller = memo["controller"]
-            controller.deleted(Key(kind, namespace or "", name))
+    @kopf.on.event(*resource, id=f"{plural}-events", registry=handler_registry)
+    async def event(name: str, namespace: str | None, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+        controller: Controller = memo["controller"]
+        controller.resource_event(Key(kind, namespace or "", name), type, body)
+
+    register_index(handler_registry, *resource, None)

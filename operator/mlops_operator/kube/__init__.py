@@ -4,6 +4,7 @@
 from mlops_operator.kube.blocking import BlockingKube, KubeconfigError, Unreachable, kubeconfig_namespace
 from mlops_operator.kube.client import ApiError, Conflict, ForeignObject, Kube, NotFound, Rejected
 from mlops_operator.kube.kinds import (
+    BATCH_SCORING,
     DATASET,
     DEPLOYMENT,
     DRIFT_MONITOR,
@@ -19,6 +20,7 @@ from mlops_operator.kube.kinds import (
 )
 
 __all__ = [
+    "BATCH_SCORING",
     "DATASET",
     "DEPLOYMENT",
     "DRIFT_MONITOR",

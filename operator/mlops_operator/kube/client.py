@@ -9,12 +9,14 @@ returning parsed JSON. Every call carries an explicit timeout (the client has no
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -23,14 +25,18 @@ import kubernetes
 from kubernetes.client import ApiClient
 
 from mlops_operator import contracts
-from mlops_operator.kube import guards
+from mlops_operator.kube import accounting, guards, reads
+from mlops_operator.kube.cache import CUSTOM, ObjectCache
 from mlops_operator.kube.kinds import EVENT, POD, Kind, kind_of
+from mlops_operator.kube.presence import Presence
 
 if TYPE_CHECKING:
     import kopf
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+POOL_SIZE = 16  # connections to the API server, and the threads that use them
 
 
 class ApiError(Exception):
@@ -140,6 +146,15 @@ class Kube:
         self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
         self._refusals = guards.RejectionMemo()
         self._events = guards.RecentEvents()
+        self.presence = Presence()  # fed by the watches of our ServiceAccounts, claims, Services, HPAs, PDBs
+        self.cache = ObjectCache()  # fed by the watches of our Jobs, Deployments, serving Pods and custom resources
+        self.requests: accounting.Requests = accounting.Requests()  # sent so far, by (verb, resource)
+        # Our own threads, as many as the connection pool has connections: the loop's default pool
+        # (CPUs + 4 threads) is shared with everything else that runs in a thread, and a resync's
+        # burst of requests there made a real change's requests wait seconds for a thread.
+        configuration = getattr(api_client, "configuration", None)
+        pool_size = int(getattr(configuration, "connection_pool_maxsize", 0) or POOL_SIZE)
+        self._threads = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="kube")
 
     @classmethod
     def from_environment(cls, *, kubeconfig: str | None = None, timeout: float = 30.0) -> Kube:
@@ -151,10 +166,11 @@ class Kube:
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, client_configuration=configuration
             )
-        configuration.connection_pool_maxsize = 16
+        configuration.connection_pool_maxsize = POOL_SIZE
         return cls(ApiClient(configuration), timeout=timeout)
 
     def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self._api.close()  # type: ignore[no-untyped-call]
 
     # --- the one request primitive ----------------------------------------------------------
@@ -166,11 +182,12 @@ class Kube:
         query: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """One blocking REST call returning parsed JSON (the async methods run it in a thread)."""
         if query:
             path = f"{path}?{urlencode(query)}"
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         method_, url, headers_, body_, _ = self._api.param_serialize(
             method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
@@ -194,15 +211,25 @@ class Kube:
         raise _error(status, reason or str(response.reason), message)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.request_sync, method, path, **kwargs)
+        accounting.note(self.requests, method, path)
+        call = functools.partial(self.request_sync, method, path, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     # --- reads ------------------------------------------------------------------------------
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = await self._request("GET", kind.path(namespace, name))
-            return obj
-        except NotFound:
-            return None
+    async def get(self, kind: Kind, namespace: str, name: str, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The object from the watch cache where it holds it (a miss of a custom resource is asked:
+        it may have been created a moment ago), else (and when `fresh`) from the API server."""
+        cached = self.cache.holds(kind) and not fresh
+        obj = self.cache.get(kind, namespace, name) if cached else None
+        if obj is None and (kind in CUSTOM or not cached):
+            try:
+                obj = await self._request("GET", kind.path(namespace, name))
+            except NotFound:
+                obj = None
+            if obj is not None:
+                self.cache.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **obj})
+        reads.note(kind, namespace, name, obj)
+        return obj
 
     async def job_pods(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         """The pods the Job controller made for `job`: selected by its controller-uid label (server
@@ -211,12 +238,22 @@ class Kube:
         uid = job["metadata"].get("uid")
         if not uid:
             return []
-        pods = await self.list(POD, job["metadata"]["namespace"], {guards.LABEL_CONTROLLER_UID: uid})
+        selector = {guards.LABEL_CONTROLLER_UID: uid}
+        # Asked every time, not read from the watch cache: the cache cannot tell whether it holds
+        # every pod of the Job yet (an Indexed Job's shards), nor each one's final status.
+        pods = await self.list(POD, job["metadata"]["namespace"], selector)
         return [p for p in pods if guards.controlled_by(p, uid)]
+
+    async def list_metadata(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]:
+        """The metadata of every `kind` object (a PartialObjectMetadataList: no spec, no status)."""
+        result = await self._request("GET", kind.path(namespace), accept=PARTIAL_METADATA)
+        return [item["metadata"] for item in result.get("items") or []]
 
     async def list(
         self, kind: Kind, namespace: str | None, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
+        if self.cache.answers(kind, labels):
+            return self.cache.list(kind, namespace, labels)
         query = {"labelSelector": _selector(labels)} if labels else None
         return list_items(await self._request("GET", kind.path(namespace), query=query), kind)
 
@@ -225,6 +262,7 @@ class Kube:
         kind = kind_of(obj)
         path = kind.path(obj["metadata"]["namespace"])
         created: dict[str, Any] = await self._send("POST", path, obj, f"{kind.kind} {_where(obj)}")
+        self.cache.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **(created or {})})
         return created
 
     async def _send(self, method: str, path: str, body: dict[str, Any], subject: str, **kwargs: Any) -> Any:
@@ -246,19 +284,32 @@ class Kube:
 
         A deterministic name makes a retried or restarted reconcile find its own child instead of
         creating a second one. An object of the same name that the owner does not control (no
-        controller ownerReference to its uid) is never adopted: ForeignObject.
+        controller ownerReference to its uid) is never adopted: ForeignObject. An object the
+        presence cache holds is not created again (no request at all).
         """
+        kind, meta, owner = kind_of(obj), obj["metadata"], guards.controller_uid(obj)
+        if self.presence.holds(kind):
+            cached = self.presence.get(kind, meta["namespace"], meta["name"])
+            if cached is not None and (owner is None or guards.controlled_by(cached, owner)):
+                return cached, False
         try:
-            return await self.create(obj), True
+            created = await self.create(obj)
+            self.presence.observe("ADDED", created)
+            return created, True
         except Conflict:
-            meta = obj["metadata"]
-            existing = await self.get(kind_of(obj), meta["namespace"], meta["name"])
+            existing = await self.get(kind, meta["namespace"], meta["name"], fresh=True)
             if existing is None:  # deleted in between: the next reconcile creates it
                 raise
-            owner = guards.controller_uid(obj)
             if owner is not None and not guards.controlled_by(existing, owner):
                 raise ForeignObject(obj, existing) from None
+            self.presence.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **existing})
             return existing, False
+
+    async def _existing(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object from the presence cache where it holds the kind, else from the API server."""
+        if self.presence.holds(kind):
+            return self.presence.get(kind, namespace, name)
+        return await self.get(kind, namespace, name)
 
     async def ensure(self, obj: dict[str, Any], existing: dict[str, Any] | None = None) -> str:
         """Create or bring up to date by the spec-hash annotation. Returns created|patched|unchanged.
@@ -268,7 +319,7 @@ class Kube:
         kind = kind_of(obj)
         meta = obj["metadata"]
         if existing is None:
-            existing = await self.get(kind, meta["namespace"], meta["name"])
+            existing = await self._existing(kind, meta["namespace"], meta["name"])
         if existing is None:
             await self.create_or_adopt(obj)
             return "created"
@@ -282,7 +333,9 @@ class Kube:
         patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
         patch["metadata"] = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
         path = kind.path(meta["namespace"], meta["name"])
-        await self._send("PATCH", path, patch, f"{kind.kind} {_where(obj)}", content_type=MERGE_PATCH)
+        patched = await self._send("PATCH", path, patch, f"{kind.kind} {_where(obj)}", content_type=MERGE_PATCH)
+        self.presence.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **(patched or {})})
+        self.cache.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **(patched or {})})
         return "patched"
 
     async def patch(
@@ -291,6 +344,8 @@ class Kube:
         result: dict[str, Any] = await self._request(
             "PATCH", kind.path(namespace, name, subresource), body=patch, content_type=MERGE_PATCH
         )
+        reads.note(kind, namespace, name, result)  # our own write moved the version: not a change to catch up on
+        self.cache.observe(None, {"apiVersion": kind.api_version, "kind": kind.kind, **(result or {})})
         return result
 
     async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +360,7 @@ class Kube:
         self, kind: Kind, namespace: str, name: str, owner_uid: str | None, *, propagation: str = "Background"
     ) -> bool:
         """Delete the child `name` if `owner_uid` controls it. False if gone or not ours (left alone)."""
-        existing = await self.get(kind, namespace, name)
+        existing = await self._existing(kind, namespace, name)
         if existing is None:
             return False
         existing.setdefault("apiVersion", kind.api_version)
@@ -334,11 +389,15 @@ class Kube:
             "propagationPolicy": propagation,
             "preconditions": {"uid": meta["uid"]},
         }
+        kind = kind_of(child)
         try:
-            await self._request("DELETE", kind_of(child).path(meta["namespace"], meta["name"]), body=options)
+            await self._request("DELETE", kind.path(meta["namespace"], meta["name"]), body=options)
             return True
         except (NotFound, Conflict):  # gone, or a new object of that name (precondition failed)
             return False
+        finally:
+            self.presence.forget(kind, meta["namespace"], meta["name"])  # the watch brings a successor
+            self.cache.deleted(kind, meta["namespace"], meta["name"], meta.get("uid"))
 
     async def event(self, involved: dict[str, Any], type_: str, reason: str, message: str, *, now: datetime) -> None:
         """Post a core/v1 Event. The name is derived from (object, reason, message), so re-posting the

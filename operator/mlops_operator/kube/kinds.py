@@ -44,10 +44,25 @@ PDB = Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 DATASET = Kind(contracts.GROUP, contracts.VERSION, "datasets", "Dataset")
 MODEL = Kind(contracts.GROUP, contracts.VERSION, "models", "Model")
 DRIFT_MONITOR = Kind(contracts.GROUP, contracts.VERSION, "driftmonitors", "DriftMonitor")
+BATCH_SCORING = Kind(contracts.GROUP, contracts.VERSION, "batchscorings", "BatchScoring")
 
 _BY_KIND = {
     (k.api_version, k.kind): k
-    for k in (JOB, POD, SERVICE, EVENT, SERVICE_ACCOUNT, PVC, DEPLOYMENT, HPA, PDB, DATASET, MODEL, DRIFT_MONITOR)
+    for k in (
+        JOB,
+        POD,
+        SERVICE,
+        EVENT,
+        SERVICE_ACCOUNT,
+        PVC,
+        DEPLOYMENT,
+        HPA,
+        PDB,
+        DATASET,
+        MODEL,
+        DRIFT_MONITOR,
+        BATCH_SCORING,
+    )
 }
 
 

@@ -124,7 +124,12 @@ def rollback_target(model: Model, requested: int | None) -> int:
 
 
 def approve_patch(version: int) -> dict[str, Any]:
-    return {"spec": {"approvedVersion": version}}
+    """Serve `version`, and count this person's approval of it even when spec.approvedVersion names it
+    already (the second of two approvers): the admission webhook records it and drops the annotation."""
+    return {
+        "spec": {"approvedVersion": version},
+        "metadata": {"annotations": {contracts.ANNOTATION_APPROVE: str(version)}},
+    }
 
 
 def reject_patch(annotations: Mapping[str, str], version: int, reason: str) -> dict[str, Any]:

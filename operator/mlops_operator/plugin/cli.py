@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from mlops_operator import __version__
-from mlops_operator.plugin import commands
+from mlops_operator.plugin import commands, serving_history
 from mlops_operator.plugin.cluster import Cluster
 from mlops_operator.plugin.output import printable
 from mlops_operator.plugin.resources import PluginError, resolve_kind
@@ -55,8 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", help="dataset|model|driftmonitor (or ds, mdl, dm)")
     p.add_argument("name", nargs="?")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="list the resources of every namespace")
-    p = command("history", commands.cmd_history, "a Model's versions: state, score, gate, lineage")
+    p = command("history", commands.cmd_history, "a Model's versions (state, score, gate, lineage) and serving periods")
     p.add_argument("model")
+    p.add_argument(
+        "--at",
+        type=serving_history.instant,
+        metavar="TIME",
+        help="the version that served at this RFC 3339 time: its dataset version, metrics and approver",
+    )
     p = command(
         "approve", commands.cmd_approve, "serve a validated version of a Manual Model (sets spec.approvedVersion)"
     )

@@ -9,12 +9,17 @@ from typing import Any, TypeVar
 
 from mlops_operator import kube
 from mlops_operator.api.base import Resource
-from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+from mlops_operator.api.v1alpha1 import BatchScoring, Dataset, DriftMonitor, Model
 from mlops_operator.plugin.resources import PluginError, parse_resource
 
 R = TypeVar("R", bound=Resource)
 
-KIND_OF: dict[type[Resource], kube.Kind] = {Dataset: kube.DATASET, Model: kube.MODEL, DriftMonitor: kube.DRIFT_MONITOR}
+KIND_OF: dict[type[Resource], kube.Kind] = {
+    Dataset: kube.DATASET,
+    Model: kube.MODEL,
+    DriftMonitor: kube.DRIFT_MONITOR,
+    BatchScoring: kube.BATCH_SCORING,
+}
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from mlops_operator.api.base import Resource
 from mlops_operator.api.v1alpha1 import ALL_KINDS, DriftMonitor, Model
-from mlops_operator.plugin import actions
+from mlops_operator.plugin import actions, serving_history
 from mlops_operator.plugin.explain import explain, explanation_text
 from mlops_operator.plugin.resources import PluginError, resolve_kind, rfc3339
 from mlops_operator.plugin.session import PluginSession
@@ -65,10 +65,18 @@ def _status_of_all(session: PluginSession, kinds: list[type[Resource]], namespac
 
 def cmd_history(session: PluginSession, args: argparse.Namespace) -> int:
     model = session.model(args.model)
+    if args.at is not None:
+        session.emit(*serving_history.answer_at(model, args.at, session.now))
+        return 0
     table = history_table(model, session.now)
     serving = model.status.serving_version if model.status else None
     header = f"Model {model.name}: serving version {cell(serving)}, approval {model.spec.approval.policy}"
-    session.emit(table.records(), f"{header}\n{table.text()}" if table.rows else f"{header}\nNo versions yet.")
+    text = f"{header}\n{table.text()}" if table.rows else f"{header}\nNo versions yet."
+    periods = serving_history.periods_table(model)
+    if periods.rows:
+        note = serving_history.older_history_note(model)
+        text += f"\n\nServing periods:\n{periods.text()}" + (f"\n{note}" if note else "")
+    session.emit(table.records(), text)
     return 0
 
 

@@ -35,6 +35,21 @@ HINTS: dict[str, str] = {
         "The API server refused an object the operator rendered from this spec (the message has its words, "
         "e.g. requests above limits, or a namespace quota). Fix the spec; the operator tries again when it changes."
     ),
+    R.IMAGE_NOT_ALLOWED: (
+        "trainer.image is not on this operator's list of trainer images: a custom image runs with the store's "
+        "credentials. Use trainer.estimator, or ask the cluster administrator to allow the image "
+        "(MLOPS_ALLOWED_TRAINER_IMAGES)."
+    ),
+    R.SOURCE_NOT_ALLOWED: (
+        "The Dataset's source is outside this namespace's own prefix of the store (or a file:// path off its "
+        "claim). Copy the data under the prefix the message names, or ask the administrator to allow the "
+        "source (MLOPS_ALLOWED_SOURCES)."
+    ),
+    R.SHARED_STORE_CREDENTIALS: (
+        "The object store's credentials are not declared per namespace, so every team's pods could read "
+        "every other's data. The cluster administrator gives each namespace its own Secret or identity "
+        "(store.credentials: perNamespace), or accepts sharing (store.credentials: shared)."
+    ),
     R.NAME_CONFLICT: (
         "An object the operator needs to create already exists and belongs to someone else, so it is left "
         "alone. Rename or delete that object (`kubectl -n {namespace} get all -l {kind_label}={name}` lists "
@@ -83,7 +98,8 @@ HINTS: dict[str, str] = {
     R.TARGET_MISSING: ("No target column: set spec.target on the Model or spec.schema.target on the Dataset."),
     R.AWAITING_APPROVAL: (
         "Approval policy Manual: a person decides. `kubectl mlops history {name}` lists the "
-        "candidates; `kubectl mlops approve {name} <version>` serves one."
+        "candidates; `kubectl mlops approve {name} <version>` serves one. With approval.requiredApprovers, "
+        "each approver runs it with their own credentials; the message says who is still missing."
     ),
     R.VERSION_NOT_FOUND: (
         "spec.approvedVersion names a version that does not exist; `kubectl mlops history {name}` lists them."
@@ -103,6 +119,11 @@ HINTS: dict[str, str] = {
     R.ROLLOUT_FAILED: (
         "The new model server pods did not become ready in time; the previous version keeps "
         "serving. `kubectl describe pods -n {namespace} -l {model_label}={name}` shows why."
+    ),
+    R.ANALYSIS_FAILED: (
+        "The candidate of a Canary or Shadow rollout broke spec.serving.rollout's bounds (error rate, p99 "
+        "latency or agreement: the numbers are in status.rollout and the RolledBack Event); the previous "
+        "version keeps serving. Fix the model, or loosen rollout.analysis, then retrain or approve it again."
     ),
     R.SERVING_DISABLED: "spec.serving.enabled is false: nothing is served until it is true again.",
     R.NOTHING_TO_SERVE: "There is no approved version to serve yet.",
@@ -172,6 +193,8 @@ CONDITION_WORDS: dict[tuple[str, str], str] = {
     (Type.READY, "True"): "is ready",
     (Type.READY, "False"): "is not ready",
     (Type.READY, "Unknown"): "is still being reconciled",
+    (Type.RECONCILING, "True"): "is working toward its spec",
+    (Type.STALLED, "True"): "is stuck until its spec or its data changes",
     (Type.PROFILED, "True"): "has a validated, profiled version",
     (Type.PROFILED, "False"): "has no validated, profiled version",
     (Type.PROFILED, "Unknown"): "is being profiled",

@@ -30,7 +30,9 @@ def resolve_kind(word: str) -> type[Resource]:
     try:
         return KINDS[word.lower()]
     except KeyError:
-        raise PluginError(f"unknown kind {word!r}: use dataset (ds), model (mdl) or driftmonitor (dm)") from None
+        raise PluginError(
+            f"unknown kind {word!r}: use dataset (ds), model (mdl), driftmonitor (dm) or batchscoring (bs)"
+        ) from None
 
 
 def parse_resource(cls: type[Resource], body: Mapping[str, Any]) -> Resource:

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlops_operator import contracts
 from mlops_operator.api.base import Condition, ConditionStatus, Resource
-from mlops_operator.api.v1alpha1 import Dataset, DriftMonitor, Model
+from mlops_operator.api.v1alpha1 import BatchScoring, Dataset, DriftMonitor, Model
 from mlops_operator.api.v1alpha1.model import VersionState
 from mlops_operator.plugin.output import printable
 from mlops_operator.plugin.resources import creation_time, human_age, rfc3339
@@ -85,10 +85,25 @@ def model_table(objects: Sequence[Model], now: datetime) -> Table:
                 s.phase if s else "Pending",
                 m.spec.approval.policy,
                 human_age(creation_time(m), now),
+                _rollout(m),
                 (s.message or _condition_summary(s.conditions)) if s else None,
             )
         )
-    return Table(("NAME", "LATEST", "SERVING", "METRIC", "PHASE", "APPROVAL", "AGE", "MESSAGE"), rows)
+    return Table(("NAME", "LATEST", "SERVING", "METRIC", "PHASE", "APPROVAL", "AGE", "ROLLOUT", "MESSAGE"), rows)
+
+
+def _rollout(model: Model) -> str | None:
+    """The latest Canary or Shadow: `Canary v4 50% (step 1/3)`, `Shadow v4 agreement 95.7%`, or how it ended."""
+    record = model.status.rollout if model.status else None
+    if record is None:
+        return None
+    head = f"{record.strategy} v{record.candidate}"
+    if record.phase != "Progressing":
+        return f"{head} {record.phase}"
+    if record.strategy == "Shadow":
+        agreement = record.shadow.agreement if record.shadow else None
+        return f"{head} agreement {agreement:.1%}" if agreement is not None else f"{head} waiting for mirrored requests"
+    return f"{head} {record.weight}% (step {record.step + 1}/{len(model.spec.serving.rollout.steps)})"
 
 
 def driftmonitor_table(objects: Sequence[DriftMonitor], now: datetime) -> Table:
@@ -109,10 +124,31 @@ def driftmonitor_table(objects: Sequence[DriftMonitor], now: datetime) -> Table:
     return Table(("NAME", "MODEL", "VERDICT", "DRIFTED", "LAST-CHECK", "NEXT-CHECK", "AGE"), rows)
 
 
+def batchscoring_table(objects: Sequence[BatchScoring], now: datetime) -> Table:
+    rows: list[tuple[object, ...]] = []
+    for b in objects:
+        s = b.status
+        shards = f"{s.shards_succeeded or 0}/{s.shards}" if s and s.shards else None
+        rows.append(
+            (
+                b.name,
+                b.spec.model_ref.name,
+                s.version if s else None,
+                s.phase if s else "Pending",
+                s.rows if s else None,
+                shards,
+                s.rows_per_second if s else None,
+                human_age(creation_time(b), now),
+            )
+        )
+    return Table(("NAME", "MODEL", "VERSION", "PHASE", "ROWS", "SHARDS", "ROWS/S", "AGE"), rows)
+
+
 _STATUS_TABLES: dict[type[Resource], Callable[[Any, datetime], Table]] = {
     Dataset: dataset_table,
     Model: model_table,
     DriftMonitor: driftmonitor_table,
+    BatchScoring: batchscoring_table,
 }
 
 

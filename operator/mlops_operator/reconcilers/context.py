@@ -115,6 +115,8 @@ async def record_invalid_spec(
         work.conditions = cond.set_condition(
             work.conditions, type_, cond.FALSE, reason, message, now=now, generation=generation
         )
+    # refused until the spec (or the administrator's policy) changes, whatever the reason
+    work.conditions = cond.with_kstatus(work.conditions, failed=True, now=now, generation=generation)
     mark_failed(work)
     work.observed_generation = generation
     patch = status_patch(old, work.dump())

@@ -13,6 +13,10 @@ the same address as `status.version` changes nothing, a new one records a versio
 `NewVersion` Event and wakes the Models that train on this Dataset. A refresh asked for with the
 annotation is recorded in `status.lastRefresh` (NewVersion, Unchanged or Failed) once its Job ends,
 which is what a DriftMonitor waits for before it retrains.
+
+Retention (spec.retention.versions): the plan also says which stored versions must stay, computed from
+the status of every Model in the namespace (reconcilers/retention.py); the Job deletes the others after
+its run, and what it deleted is added to `status.pruned`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from mlops_operator.api.v1alpha1.dataset import Dataset, DatasetPhase, DatasetSt
 from mlops_operator.api.v1alpha1.source import LastRefresh, RefreshOutcome
 from mlops_operator.builders import jobs, meta
 from mlops_operator.kube import DATASET, JOB, MODEL, POD
-from mlops_operator.reconcilers import annotated, observe, schedule
+from mlops_operator.reconcilers import annotated, observe, retention, schedule
 from mlops_operator.reconcilers.context import EventSpec, Key, ReconcileContext, ReconcileResult, normal, warning
 from mlops_operator.reconcilers.skeleton import KindReconciler, Run
 
@@ -197,7 +201,8 @@ def record_version(
 
 
 def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
-    """Ready: a usable version exists and the latest profiling did not fail."""
+    """Ready: a usable version exists and the latest profiling did not fail; Reconciling while a
+    profile Job runs (a refresh too), Stalled while Ready is False for a permanent reason."""
     profiled = cond.get(status.conditions, cond.Type.PROFILED)
     if status.version and (profiled is None or profiled.status != cond.FALSE):
         ready = cond.State(cond.TRUE, cond.Reason.READY, f"version {status.version[:12]} is ready")
@@ -206,7 +211,10 @@ def summarize(status: DatasetStatus, generation: int, now: datetime) -> None:
         ready = cond.State(profiled.status, profiled.reason, profiled.message)
     else:
         ready = cond.State(cond.UNKNOWN, cond.Reason.INITIALIZING, "not profiled yet")
-    status.conditions = cond.set_state(status.conditions, cond.Type.READY, ready, now=now, generation=generation)
+    conditions = cond.set_state(status.conditions, cond.Type.READY, ready, now=now, generation=generation)
+    profiling = profiled is not None and profiled.reason == cond.Reason.PROFILING
+    working = cond.State(cond.TRUE, profiled.reason, profiled.message) if profiled and profiling else None
+    status.conditions = cond.with_kstatus(conditions, working=working, now=now, generation=generation)
     status.observed_generation = generation
 
 
@@ -247,6 +255,9 @@ async def steps(run: DatasetRun) -> None:
         outcome = observe.job_outcome(profile_jobs[name], pods, ProfileResult, jobs.WORKLOAD_CONTAINER)
         found, new_version = apply_profile_outcome(work, dataset, name, outcome, now, ctx.settings.store_uri)
         run.note(*found)
+        if outcome.phase == observe.JobPhase.SUCCEEDED and outcome.result is not None:
+            keep = dataset.spec.retention.versions
+            run.note(*retention.record_dataset_pruned(work, outcome.result, keep, now))
         if new_version:
             ctx.logger.info("%s: new version %s", key, work.version)
     running = running_job(profile_jobs)
@@ -256,7 +267,8 @@ async def steps(run: DatasetRun) -> None:
         await ctx.prepare_namespace(key.namespace)
         # The plan carries the current version as this run leaves it (a Job settled above may have made one).
         current = dataset.model_copy(update={"status": work})
-        _, created = await ctx.kube.create_or_adopt(jobs.profile_job(current, ctx.settings, tick, request))
+        keeps = retention.dataset_plan(dataset, work, await ctx.kube.list(MODEL, key.namespace))
+        _, created = await ctx.kube.create_or_adopt(jobs.profile_job(current, ctx.settings, tick, request, keeps))
         if created:
             ctx.metrics.jobs_created.labels(contracts.Component.PROFILE).inc()
         start_profiling(work, job_name, dataset.generation, now, request)
@@ -282,15 +294,9 @@ async def _dependent_models(ctx: ReconcileContext, key: Key) -> tuple[Key, ...]:
     )
 
 
-def _mark_failed(status: DatasetStatus, message: str) -> None:
-    status.phase = DatasetPhase.FAILED
-
-
 RECONCILER = KindReconciler(
     kind=DATASET,
     resource=Dataset,
-    status=DatasetStatus,
     steps=steps,
     invalid_conditions=(cond.Type.PROFILED, cond.Type.READY),
-    mark_failed=_mark_failed,
 )

@@ -18,6 +18,7 @@ direction (for rmse/mae it is champion - challenger).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlops_operator.api.v1alpha1.model import (
     LOWER_IS_BETTER,
@@ -46,22 +47,49 @@ def evaluate(
     duel_rows: int | None = None,
 ) -> GateVerdict:
     """The verdict. `duel_metrics` / `duel_rows`: the challenger on the gate split and its size."""
+    decision = _decide(spec, metrics, champion_metrics, champion_version, duel_metrics, duel_rows)
+    return GateVerdict(
+        passed=decision.reason == GateReason.PASSED,
+        metric=spec.metric,
+        champion_version=champion_version,
+        **decision._asdict(),
+    )
+
+
+class Decision(NamedTuple):
+    """What the gate decided, and on which scores: the verdict less what every verdict repeats."""
+
+    reason: GateReason
+    message: str
+    score: float | None
+    champion_score: float | None = None
+    delta: float | None = None
+
+
+def _decide(
+    spec: ValidationSpec,
+    metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    champion_version: int | None,
+    duel_metrics: dict[str, float] | None,
+    duel_rows: int | None,
+) -> Decision:
     metric = str(spec.metric)
     score = metrics.get(metric)
     if score is None:
         found = ", ".join(sorted(metrics)) or "none"
-        missing = f"the training result has no {metric} (metrics reported: {found})"
-        return _verdict(spec, None, champion_version, False, GateReason.METRIC_MISSING, missing)
+        return Decision(
+            GateReason.METRIC_MISSING, f"the training result has no {metric} (metrics reported: {found})", None
+        )
     refusal = _threshold_refusal(spec, metric, score)
     if refusal is not None:
-        return _verdict(spec, score, champion_version, False, *refusal)
+        return Decision(*refusal, score)
     duel = duel_metrics.get(metric) if duel_metrics is not None else score
     champion = (champion_metrics or {}).get(metric)
     if champion_version is None or not spec.must_beat_champion:
         return _passed_without_duel(spec, metric, score, Duel(duel, champion, duel_rows), champion_version)
     if duel is None or champion is None:
-        why = _not_scored(champion_version, duel_rows)
-        return _verdict(spec, score, champion_version, False, GateReason.CHAMPION_NOT_SCORED, why)
+        return Decision(GateReason.CHAMPION_NOT_SCORED, _not_scored(champion_version, duel_rows), score)
     return _against_champion(spec, metric, Duel(duel, champion, duel_rows), champion_version)
 
 
@@ -91,28 +119,6 @@ def _not_scored(champion_version: int, duel_rows: int | None) -> str:
     )
 
 
-def _verdict(
-    spec: ValidationSpec,
-    score: float | None,
-    champion_version: int | None,
-    passed: bool,
-    reason: GateReason,
-    message: str,
-    champion: float | None = None,
-    delta: float | None = None,
-) -> GateVerdict:
-    return GateVerdict(
-        passed=passed,
-        reason=reason,
-        message=message,
-        metric=spec.metric,
-        score=score,
-        champion_score=champion,
-        delta=delta,
-        champion_version=champion_version,
-    )
-
-
 def _threshold_refusal(spec: ValidationSpec, metric: str, score: float) -> tuple[GateReason, str] | None:
     if spec.threshold is None:
         return None
@@ -126,7 +132,7 @@ def _threshold_refusal(spec: ValidationSpec, metric: str, score: float) -> tuple
 
 def _passed_without_duel(
     spec: ValidationSpec, metric: str, score: float, duel: Duel, champion_version: int | None
-) -> GateVerdict:
+) -> Decision:
     """No champion serves, or mustBeatChampion is off: the threshold alone decides (and it passed)."""
     bar = f" (threshold {spec.threshold:.6g})" if spec.threshold is not None else ""
     if champion_version is not None and duel.score is not None and duel.champion is not None:
@@ -137,12 +143,12 @@ def _passed_without_duel(
             f"{whole}{metric} {duel.score:.6g} vs champion v{champion_version} {duel.champion:.6g}"
             f"{duel.where()} (improvement {delta:+.6g}); mustBeatChampion is off"
         )
-        return _verdict(spec, duel.score, champion_version, True, GateReason.PASSED, message, duel.champion, delta)
+        return Decision(GateReason.PASSED, message, duel.score, duel.champion, delta)
     why = "no champion is serving" if champion_version is None else "mustBeatChampion is off"
-    return _verdict(spec, score, champion_version, True, GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}")
+    return Decision(GateReason.PASSED, f"{metric} {score:.6g}{bar}; {why}", score)
 
 
-def _against_champion(spec: ValidationSpec, metric: str, duel: Duel, champion_version: int) -> GateVerdict:
+def _against_champion(spec: ValidationSpec, metric: str, duel: Duel, champion_version: int) -> Decision:
     """mustBeatChampion: strictly better than the champion, by at least minImprovement."""
     assert duel.score is not None and duel.champion is not None
     score, champion = duel.score, duel.champion
@@ -157,10 +163,9 @@ def _against_champion(spec: ValidationSpec, metric: str, duel: Duel, champion_ve
         f"{metric} {score:.6g} vs champion v{champion_version} {champion:.6g}{duel.where()} (improvement {delta:+.6g})"
     )
     if delta <= 0:
-        reason, passed, message = GateReason.NOT_BETTER, False, f"{comparison}: does not beat the champion"
+        reason, message = GateReason.NOT_BETTER, f"{comparison}: does not beat the champion"
     elif gained < spec.min_improvement:
-        reason, passed = GateReason.INSUFFICIENT_IMPROVEMENT, False
-        message = f"{comparison}: below the required improvement {needed}"
+        reason, message = GateReason.INSUFFICIENT_IMPROVEMENT, f"{comparison}: below the required improvement {needed}"
     else:
-        reason, passed, message = GateReason.PASSED, True, f"{comparison}: beats the champion"
-    return _verdict(spec, score, champion_version, passed, reason, message, champion, delta)
+        reason, message = GateReason.PASSED, f"{comparison}: beats the champion"
+    return Decision(reason, message, score, champion, delta)

@@ -3,7 +3,9 @@
     1. fetch      the object, fresh; gone or being deleted → nothing to do
     2. validate   the typed model; a spec it rejects → InvalidSpec conditions and an Event, stop;
                   a spec beyond the administrator's ceilings (builders.limits.exceeds_ceilings,
-                  MLOPS_MAX_*) → ExceedsLimits, stop: no child is created
+                  MLOPS_MAX_*) → ExceedsLimits, stop: no child is created; an image, source or
+                  store the administrator does not allow this namespace (builders.tenancy) →
+                  ImageNotAllowed / SourceNotAllowed / SharedStoreCredentials, stop
     3. observe    ┐
     4. decide     ├ the kind's `steps(run)`: read children, decide (pure), act, summarise into `run.work`
     5. act        ┘
@@ -25,13 +27,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import ValidationError
 
 from mlops_operator import conditions as cond
-from mlops_operator.api.base import CRModel, Resource
-from mlops_operator.builders import limits
+from mlops_operator.api.base import Resource, ResourceStatus
+from mlops_operator.builders import limits, tenancy
 from mlops_operator.kube import ForeignObject, Kind, Rejected
 from mlops_operator.reconcilers.context import (
     EventSpec,
@@ -47,7 +49,7 @@ from mlops_operator.reconcilers.context import (
 from mlops_operator.settings import Settings
 
 R = TypeVar("R", bound=Resource)  # the kind's typed model: Dataset, Model, DriftMonitor
-S = TypeVar("S", bound=CRModel)  # its status model
+S = TypeVar("S", bound=ResourceStatus)  # its status model
 
 
 @dataclass
@@ -86,10 +88,6 @@ class Run(Generic[R, S]):
         return state
 
 
-def _no_failed_phase(status: Any, message: str) -> None:
-    """For kinds whose status has no phase to mark Failed."""
-
-
 PREDECESSOR_WAIT = 10.0  # a deleted parent's child: the GC removes it within seconds
 FOREIGN_WAIT = 300.0  # someone else's object: looked at again every 5 minutes (and at each resync)
 
@@ -118,10 +116,12 @@ class KindReconciler(Generic[R, S]):
 
     kind: Kind
     resource: type[R]
-    status: type[S]
     steps: Callable[[Run[R, S]], Awaitable[None]]  # 3. observe, 4. decide, 5. act (and summarise)
     invalid_conditions: tuple[str, ...]  # the conditions an invalid spec sets False/InvalidSpec
-    mark_failed: Callable[[S, str], None] = _no_failed_phase  # the failed phase of an invalid spec
+
+    @property
+    def status(self) -> type[S]:
+        return cast("type[S]", self.resource.status_model())
 
     async def reconcile(self, ctx: ReconcileContext, key: Key) -> ReconcileResult:
         # 1. fetch
@@ -141,6 +141,10 @@ class KindReconciler(Generic[R, S]):
         beyond = ceilings(resource, ctx.settings)
         if beyond:
             await self._invalid(ctx, body, beyond, now, cond.Reason.EXCEEDS_LIMITS)
+            return ReconcileResult()
+        refused = tenancy.refusal(resource, ctx.settings)
+        if refused is not None:
+            await self._invalid(ctx, body, refused.message, now, refused.reason)
             return ReconcileResult()
         run = Run(ctx, key, body, resource, self._working_status(resource), now)
         # 3.-5. the kind's own steps
@@ -169,7 +173,7 @@ class KindReconciler(Generic[R, S]):
         reason: str = cond.Reason.INVALID_SPEC,
     ) -> None:
         def mark_failed(work: S) -> None:
-            self.mark_failed(work, message)
+            work.mark_invalid_spec(message)
 
         await record_invalid_spec(
             ctx, self.kind, body, message, now, self.status, self.invalid_conditions, mark_failed, reason

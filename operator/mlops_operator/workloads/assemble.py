@@ -13,7 +13,9 @@ Two ways, by what the rules need:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +23,10 @@ import pandas as pd
 
 from mlops_operator.api.profile import FeatureProfile
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec, DuplicatePolicy, FeatureType, QualityFinding
-from mlops_operator.workloads import data, parts, quality, summaries
+from mlops_operator.workloads import data, npz, parts, quality, summaries
 from mlops_operator.workloads.summaries import FloatArray, TaskHint
+
+SORT_THREADS: Final = 2  # the row hashes sorted beside the samples' reading; the samples sorted two at a time
 
 
 @dataclass
@@ -37,10 +41,13 @@ class Built:
     task_hint: TaskHint | None
     frame: pd.DataFrame | None = None  # whole: the cleaned table to write as the snapshot
     part_uris: list[str] = field(default_factory=list)  # merged: the parts that are the snapshot
+    members: dict[str, npz.Member] = field(default_factory=dict)  # merged: reference.npz's members, CRCs made
 
 
 def build(found: Sequence[parts.Part], spec: DatasetSpec, seed: int) -> Built:
-    """Apply the rules across the parts and profile the result (merged, or whole when rules need it)."""
+    """Apply the rules across the parts and profile the result (merged, or whole when rules need it).
+    Two threads (numpy's sort and zlib's CRC release the GIL): the row hashes are sorted beside the
+    reading of the parts' samples, then the samples are sorted and their archive members made."""
     summaries_ = [p.summary for p in found]
     rows_read = sum(s.rows_read for s in summaries_)
     missing: dict[str, int] = {}
@@ -50,23 +57,29 @@ def build(found: Sequence[parts.Part], spec: DatasetSpec, seed: int) -> Built:
     quality.check_missing(missing, rows_read, spec.quality.max_missing_fraction)
     target = spec.schema_.target
     findings = quality.missing_target_findings(sum(s.missing_target for s in summaries_), target)
-    duplicates = count_duplicates(parts.read_row_hashes(found))
-    if quality.needs_whole_table(spec, duplicates):
-        return _whole(found, spec, findings, rows_read, seed)
-    findings += quality.duplicate_findings(duplicates, DuplicatePolicy(spec.quality.duplicates), findings)
-    rows = sum(s.rows for s in summaries_)
-    quality.check_min_rows(rows, spec.quality.min_rows)
-    features, samples = merged_features(found)
+    with ThreadPoolExecutor(max_workers=SORT_THREADS) as pool:
+        counting = pool.submit(count_duplicates, parts.read_row_hashes(found))
+        read = None if quality.needs_whole_table(spec, 0) else _read_samples(found)
+        duplicates = counting.result()
+        if read is None or quality.needs_whole_table(spec, duplicates):
+            return _whole(found, spec, findings, rows_read, seed)
+        findings += quality.duplicate_findings(duplicates, DuplicatePolicy(spec.quality.duplicates), findings)
+        rows = sum(s.rows for s in summaries_)
+        quality.check_min_rows(rows, spec.quality.min_rows)
+        features, samples, members = _merged(found, read, pool)
     return Built(rows_read, rows, features, samples, findings, _task_hint(found, target),
-                 part_uris=[p.data_uri for p in found])
+                 part_uris=[p.data_uri for p in found], members=members)
 
 
 def count_duplicates(hashes: npt.NDArray[np.uint64]) -> int:
-    """Rows whose hash an earlier row has (64-bit row hashes: a false match has a chance of 2^-64 a pair)."""
+    """Rows whose hash an earlier row has (64-bit row hashes: a false match has a chance of 2^-64 a pair).
+    Sorts `hashes` in place (a refresh's million hashes are not copied again), as int64: only equal
+    values next to each other matter, and numpy sorts signed 64-bit integers faster."""
     if hashes.size < 2:
         return 0
-    ordered = np.sort(hashes)
-    return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+    signed = hashes.view(np.int64)
+    signed.sort()
+    return int(np.count_nonzero(signed[1:] == signed[:-1]))
 
 
 def _whole(
@@ -94,22 +107,31 @@ def _task_hint(found: Sequence[parts.Part], target: str | None) -> TaskHint | No
     return "classification" if len(classes) <= summaries.CLASSIFICATION_MAX_CLASSES else "regression"
 
 
-def merged_features(found: Sequence[parts.Part]) -> tuple[list[FeatureProfile], dict[str, FloatArray]]:
-    """Every column's merged statistics and, for numeric ones, the merged sorted reference sample."""
+def _read_samples(found: Sequence[parts.Part]) -> dict[str, FloatArray]:
+    """Each numeric column's merged sample, unsorted (the parts' first sampled values by allocation)."""
+    by_part = [{f.name: f for f in p.summary.features} for p in found]
+    numeric = [f.name for f in found[0].summary.features if f.type == FeatureType.NUMERIC]
+    return _samples(found, {c: _allocation(found, by_part, c) for c in numeric})
+
+
+def _merged(
+    found: Sequence[parts.Part], read: dict[str, FloatArray], pool: ThreadPoolExecutor
+) -> tuple[list[FeatureProfile], dict[str, FloatArray], dict[str, npz.Member]]:
+    """The merged features from the unsorted samples `read` (sorted in place on `pool`, each with its
+    reference.npz member made on the same thread), in column order."""
+    sorting = {column: pool.submit(_sorted_member, sample) for column, sample in read.items()}
+    members: dict[str, npz.Member] = {}
     columns = [f.name for f in found[0].summary.features]
     by_part = [{f.name: f for f in p.summary.features} for p in found]
-    allocations = {c: _allocation(found, by_part, c) for c in columns if by_part[0][c].type == FeatureType.NUMERIC}
-    rows = [max((a[i] for a in allocations.values()), default=0) for i in range(len(found))]
-    matrices = [parts.read_sample_rows(p, n) if n else None for p, n in zip(found, rows, strict=True)]
     features: list[FeatureProfile] = []
     samples: dict[str, FloatArray] = {}
     for column in columns:
         pieces = [b[column] for b in by_part]
         merged = summaries.merge_feature(pieces)
-        if column in allocations:
-            sample = _sample(found, matrices, column, allocations[column])
+        if column in read:
+            sample, members[column] = read[column], sorting[column].result()
             if len(found) == 1 and pieces[0].numeric is not None:  # one file: its exact statistics
-                merged.numeric, samples[column] = pieces[0].numeric.model_copy(), np.sort(sample)
+                merged.numeric, samples[column] = pieces[0].numeric.model_copy(), sample
                 merged.numeric.reference_size = int(sample.size)
             else:
                 numeric = [p.numeric for p in pieces if p.numeric is not None]
@@ -119,7 +141,14 @@ def merged_features(found: Sequence[parts.Part]) -> tuple[list[FeatureProfile], 
         else:
             merged.categorical = summaries.merge_categorical([p.summary.categories.get(column, {}) for p in found])
         features.append(merged)
-    return features, samples
+    return features, samples, members
+
+
+def _sorted_member(sample: FloatArray) -> npz.Member:
+    """Sort in place, then the archive member (its CRC-32): the same bytes as sorting and writing one
+    column after another, since it is the same algorithm on the same values."""
+    sample.sort()
+    return npz.member(sample)
 
 
 def _allocation(found: Sequence[parts.Part], by_part: list[dict[str, FeatureProfile]], column: str) -> list[int]:
@@ -133,17 +162,30 @@ def _sampled(part: parts.Part, column: str) -> int:
     return summary.sample_lengths[summary.sample_columns.index(column)] if column in summary.sample_columns else 0
 
 
-def _sample(
-    found: Sequence[parts.Part], matrices: list[npt.NDArray[np.float64] | None], column: str, take: list[int]
-) -> FloatArray:
-    """The column's merged sample: the first `take[i]` sampled values of each part, in one new array."""
-    sample = np.empty(sum(take), dtype=np.float64)
+def _samples(found: Sequence[parts.Part], allocations: dict[str, list[int]]) -> dict[str, FloatArray]:
+    """Each numeric column's merged sample (unsorted): the first `allocations[column][i]` sampled
+    values of part i, in part order. Each part's blocks are read once, for every column. The samples
+    are views of one buffer: tens of MB in one allocation take huge pages (numpy advises them from
+    4 MiB), where one array per column would page-fault every 4 KiB of it."""
+    buffer = np.empty(sum(sum(take) for take in allocations.values()), dtype=np.float64)
+    samples: dict[str, FloatArray] = {}
     at = 0
-    for part, matrix, count in zip(found, matrices, take, strict=True):
-        if count and matrix is not None:
-            sample[at : at + count] = parts.column_values(matrix, part.summary.sample_columns.index(column), count)
-            at += count
-    return sample[:at]
+    for column, take in allocations.items():
+        samples[column], at = buffer[at : at + sum(take)], at + sum(take)
+    filled = dict.fromkeys(allocations, 0)
+    reader = parts.SampleReader()
+    for i, part in enumerate(found):
+        rows = max((take[i] for take in allocations.values()), default=0)
+        if not rows:
+            continue
+        blocks = reader.blocks(part, rows)
+        for column, take in allocations.items():
+            at, count = filled[column], take[i]
+            if count:
+                index = part.summary.sample_columns.index(column)
+                parts.copy_column_values(blocks, index, samples[column][at : at + count])
+                filled[column] = at + count
+    return {column: sample[: filled[column]] for column, sample in samples.items()}
 
 
-__all__ = ["Built", "build", "count_duplicates", "merged_features"]
+__all__ = ["Built", "build", "count_duplicates"]

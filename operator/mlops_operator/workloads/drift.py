@@ -42,7 +42,7 @@ from mlops_operator.drift import report, select, stats
 from mlops_operator.drift.features import FeatureReference
 from mlops_operator.drift.reference import NumericReference, Reference
 from mlops_operator.drift.select import CurrentCategorical, CurrentFeature, CurrentNumeric, Evaluation
-from mlops_operator.workloads import common, live_quality, prediction_drift
+from mlops_operator.workloads import common, live_quality, prediction_drift, retention
 from mlops_operator.workloads.collected import micros_since_epoch, partition_uris, utc
 
 log = logging.getLogger("mlops_operator.workloads.drift")
@@ -226,14 +226,22 @@ def _input_drift(
         shown = window.problems[:MAX_PROBLEMS]
         more = f" (and {len(window.problems) - len(shown)} more)" if len(window.problems) > len(shown) else ""
         message = "; ".join(shown) + more
-        return DriftResult(ok=True, verdict="SchemaMismatch", samples=window.rows, reason="SchemaMismatch",
-                           message=message), None, None
+        return (
+            DriftResult(
+                ok=True, verdict="SchemaMismatch", samples=window.rows, reason="SchemaMismatch", message=message
+            ),
+            None,
+            None,
+        )
     if window.rows < plan.min_samples:
         message = (
             f"{window.rows} rows in the window from {window.files} files, fewer than minSamples={plan.min_samples}"
         )
-        return DriftResult(ok=True, verdict="NotEnoughData", samples=window.rows, reason="NotEnoughData",
-                           message=message), None, None
+        return (
+            DriftResult(ok=True, verdict="NotEnoughData", samples=window.rows, reason="NotEnoughData", message=message),
+            None,
+            None,
+        )
     current = window.current(reference)
     try:
         evaluation = select.evaluate(reference, current, select.DriftCheckSettings.from_plan(plan))
@@ -318,7 +326,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    return common.run_plan("drift", args, DriftPlan, lambda plan: compact(check(plan, args.cache_dir)), failure)
+    return common.run_plan(
+        "drift", args, DriftPlan, lambda plan: compact(check_and_prune(plan, args.cache_dir)), failure
+    )
+
+
+def check_and_prune(plan: DriftPlan, cache_dir: Path | None) -> DriftResult:
+    """The check, then the retention the plan asks for; a failed prune is logged and retried next time."""
+    result = check(plan, cache_dir)
+    if plan.retention is not None:
+        try:
+            pruned = retention.enforce(plan.retention, plan.window_end, plan.output_dir)
+        except store.StoreError as exc:
+            log.warning("retention skipped this time: %s", exc)
+        else:
+            result.pruned_objects, result.pruned_bytes = pruned.objects, pruned.bytes
+    return result
 
 
 __all__ = ["check", "compact", "main", "partition_uris", "read_window", "schema_problems"]

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from mlops_operator import contracts, store
 from mlops_operator.api.plans import LiveQualityPlan
 from mlops_operator.api.results import LiveQualityResult
-from mlops_operator.api.v1alpha1.model import Task
+from mlops_operator.api.v1alpha1.model import Metric, Task
 from mlops_operator.drift import categories, quality
 from mlops_operator.drift.stats import FloatArray, IntArray
 from mlops_operator.workloads import collected, common
@@ -170,8 +170,10 @@ def _uniques(values: pa.Array) -> tuple[list[str | None], IntArray]:
     """The distinct values as canonical labels (None for null) and each row's index into them."""
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    encoded = pc.dictionary_encode(pc.cast(values, pa.string()), null_encoding="encode")
-    texts = [None if t is None else categories.canonical_label(t) for t in encoded.dictionary.to_pylist()]
+    # Encoded first, then only the distinct values turned into text (numbers to text is one-to-one).
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    distinct = pc.cast(encoded.dictionary, pa.string()).to_pylist()
+    texts = [None if t is None else categories.canonical_label(t) for t in distinct]
     return texts, np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -211,12 +213,16 @@ def _number(text: str | None) -> float:
 
 def probabilities(scores: list[pa.Array | None], sizes: list[int]) -> FloatArray | None:
     """The probability column over all files: (n,) floats or (n, k) from equal-length lists; NaN rows
-    where a file had none; None when no file had it or list lengths differ."""
+    where a file had none; None when no file had it or list lengths differ. Vectorised: a million
+    rows of lists are never turned into Python lists."""
     if all(s is None for s in scores):
         return None
     lists = [s for s in scores if s is not None and pa.types.is_list(s.type)]
-    width = {len(v) for s in lists for v in s.to_pylist() if v is not None}
-    if len(width) > 1 or (lists and len(lists) != sum(s is not None for s in scores)):
+    width: set[int] = set()
+    for s in lists:
+        lengths = pc.list_value_length(s).drop_null()
+        width.update(int(n) for n in np.unique(lengths.to_numpy(zero_copy_only=False)))
+    if len(width) > 1 or (lists and (len(lists) != sum(s is not None for s in scores) or not width or 0 in width)):
         return None
     shape: tuple[int, ...] = (0,) if not width else (0, width.pop())
     parts = []
@@ -226,34 +232,61 @@ def probabilities(scores: list[pa.Array | None], sizes: list[int]) -> FloatArray
         elif len(shape) == 1:
             parts.append(float_values(s))
         else:
-            rows = [v if v is not None else [np.nan] * shape[1] for v in s.to_pylist()]
-            parts.append(np.asarray(rows, dtype=np.float64).reshape(n, shape[1]))
+            parts.append(_list_rows(s, shape[1]))
     return np.concatenate(parts) if parts else None
+
+
+def _list_rows(values: pa.Array, width: int) -> FloatArray:
+    """A column of lists of `width` numbers as an (n, width) array; null rows and values NaN."""
+    rows = np.full((len(values), width), np.nan)
+    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    flat = pc.cast(pc.list_flatten(values), pa.float64()).to_numpy(zero_copy_only=False)
+    rows[valid] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
+    return rows
 
 
 # --- the whole -----------------------------------------------------------------------------------
 
 
-def assess(plan: LiveQualityPlan, collected_prefix: str, end: datetime, classes: Sequence[str]) -> LiveQualityResult:
-    """Read, encode, join and score; `classes` are the model's classes in sklearn's order ([] unknown)."""
+@dataclass
+class Inputs:
+    """What a check reads: the window's predictions, the ids of the span before it, the labels."""
+
+    predictions: Columns
+    earlier: Columns
+    labels: Columns
+    skipped: list[str] = field(default_factory=list)  # unreadable files, named in the note
+
+
+def read(plan: LiveQualityPlan, collected_prefix: str, end: datetime) -> Inputs:
     span = end - plan.window_start
     skipped: list[str] = []
     predictions = read_predictions(collected_prefix, plan.window_start, end, values=True, skipped=skipped)
     earlier = read_predictions(collected_prefix, plan.window_start - span, plan.window_start, values=False)
     labels = read_labels(plan.labels_prefix, plan.window_start, end, skipped)
-    p_ids, l_ids, e_ids = id_codes(predictions.ids, labels.ids, earlier.ids)
-    task = Task(plan.task)
+    return Inputs(predictions, earlier, labels, skipped)
+
+
+def assess(plan: LiveQualityPlan, collected_prefix: str, end: datetime, classes: Sequence[str]) -> LiveQualityResult:
+    """Read, encode, join and score; `classes` are the model's classes in sklearn's order ([] unknown)."""
+    return score(read(plan, collected_prefix, end), Task(plan.task), Metric(plan.metric), classes)
+
+
+def score(inputs: Inputs, task: Task, metric: Metric, classes: Sequence[str]) -> LiveQualityResult:
+    """Encode, join and score what read() returned (no I/O)."""
+    predictions, labels = inputs.predictions, inputs.labels
+    p_ids, l_ids, e_ids = id_codes(predictions.ids, labels.ids, inputs.earlier.ids)
     truth, predicted, known, scores = _encode_values(task, labels, predictions, classes)
     result = quality.assess(
         quality.Side(p_ids, _times(predictions), predicted, scores),
         quality.Side(l_ids, _times(labels), truth),
         e_ids,
         task=task,
-        metric=plan.metric,
+        metric=metric,
         model_classes=known,
     )
-    if skipped:
-        result.note = "; ".join(filter(None, [result.note, _skipped_note(skipped)]))
+    if inputs.skipped:
+        result.note = "; ".join(filter(None, [result.note, _skipped_note(inputs.skipped)]))
     return result
 
 
@@ -288,13 +321,16 @@ def _skipped_note(skipped: list[str]) -> str:
 
 __all__ = [
     "Columns",
+    "Inputs",
     "assess",
     "class_codes",
     "float_values",
     "id_codes",
     "probabilities",
+    "read",
     "read_labels",
     "read_predictions",
+    "score",
     "unify",
     "vocabulary",
 ]

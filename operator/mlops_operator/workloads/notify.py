@@ -30,7 +30,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 import mlops_operator
@@ -52,6 +52,16 @@ class DeliveryError(common.WorkloadError):
     def __init__(self, reason: str, message: str, status: int | None = None) -> None:
         super().__init__(contracts.ExitCode.DELIVERY_ERROR, reason, message)
         self.status = status
+
+
+class DestinationPolicy(Protocol):
+    """What a plan allows beyond https to a public address (NotifyPlan, EventsPlan)."""
+
+    @property
+    def allow_http(self) -> bool: ...
+
+    @property
+    def allow_private(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ def webhook_url() -> str:
     return url
 
 
-def destination_of(url: str, plan: NotifyPlan) -> Destination:
+def destination_of(url: str, plan: DestinationPolicy) -> Destination:
     """Check the URL and the addresses of its host; the errors never quote the URL."""
     if any(c.isspace() or not c.isprintable() for c in url):  # http.client would quote it in its error
         raise common.SpecError("InvalidWebhookUrl", "the webhook URL holds whitespace or control characters")
@@ -150,12 +160,13 @@ def non_public_kind(address: IPAddress) -> str | None:
     return kind or (None if address.is_global else "non-public")
 
 
-def post(destination: Destination, body: bytes, timeout: float) -> int:
+def post(destination: Destination, body: bytes, timeout: float, extra_headers: dict[str, str] | None = None) -> int:
     """POST `body` to the destination over a connection to one of its checked addresses."""
     connection = _connect(destination, timeout)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"mlops-operator/{mlops_operator.__version__}",
+        **(extra_headers or {}),
     }
     try:
         connection.request("POST", destination.target, body=body, headers=headers)
@@ -213,4 +224,13 @@ def _describe(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-__all__ = ["DeliveryError", "Destination", "destination_of", "main", "non_public_kind", "notify", "post"]
+__all__ = [
+    "DeliveryError",
+    "Destination",
+    "DestinationPolicy",
+    "destination_of",
+    "main",
+    "non_public_kind",
+    "notify",
+    "post",
+]

@@ -20,11 +20,13 @@ part linked into a snapshot shares one Parquet schema.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -232,46 +234,127 @@ def _variant(part: Part, kinds: dict[str, str], dataset_dir: str, spec: DatasetS
 
 
 # --- reading what a version needs ------------------------------------------------------------------
+# Reads go straight into their destination (readinto): a refresh reads tens of MB of samples and
+# hashes, and a fresh bytes object per file would cost a copy and a page fault per 4 KiB of it.
+class _Opener:
+    """Opens files of a few directories (a version's parts) with one fsspec lookup per directory:
+    parsing every file's URI anew costs about 0.1 ms a file, twice per part in a refresh."""
+
+    def __init__(self) -> None:
+        self._directories: dict[str, tuple[Any, str]] = {}
+
+    @contextlib.contextmanager
+    def open(self, uri: str) -> Iterator[IO[bytes]]:
+        directory, _, name = uri.rpartition("/")
+        if directory not in self._directories:
+            self._directories[directory] = store.filesystem(directory)
+        fs, path = self._directories[directory]
+        with store._translated(uri), fs.open(f"{path}/{name}", "rb") as handle:  # the store's error mapping
+            yield handle
+
+
 def read_row_hashes(parts: Sequence[Part]) -> npt.NDArray[np.uint64]:
-    arrays = [np.load(io.BytesIO(store.read_bytes(p.rows_uri)), allow_pickle=False) for p in parts]
-    return np.concatenate(arrays).astype(np.uint64, copy=False) if arrays else np.empty(0, dtype=np.uint64)
+    """Every kept row's hash, part after part, in one array."""
+    hashes = np.empty(sum(p.summary.rows for p in parts), dtype=np.uint64)
+    opener, at = _Opener(), 0
+    for part in parts:
+        with opener.open(part.rows_uri) as handle:
+            at += _read_vector_into(handle, part.rows_uri, hashes[at:], part.summary.rows)
+    return hashes[:at]
 
 
-def read_sample_rows(part: Part, rows: int) -> npt.NDArray[np.float64]:
-    """The first blocks of a part's sample holding at least `rows` values of each column (one ranged
-    read), as an array (blocks, columns, SAMPLE_BLOCK): column j's first n values are
-    `column_values(blocks, j, n)`."""
-    summary = part.summary
-    width = len(summary.sample_columns)
-    count = -(-min(rows, summary.sample_rows) // SAMPLE_BLOCK)
-    if count == 0 or width == 0:
-        return np.empty((0, width, SAMPLE_BLOCK), dtype=np.float64)
-    size = count * width * SAMPLE_BLOCK * 8
-    fs, path = store.filesystem(part.sample_uri)
-    with store._translated(part.sample_uri):  # the store's error mapping
-        raw: bytes = fs.cat_file(path, start=0, end=size)
-    if len(raw) != size:
-        raise store.StoreError("CorruptObject", f"short sample file: {store.redact(part.sample_uri)}")
-    return np.frombuffer(raw, dtype="<f8").reshape(count, width, SAMPLE_BLOCK)
+@functools.lru_cache(maxsize=64)
+def _hashes_header(rows: int) -> bytes:
+    """The .npy header np.save writes for `rows` row hashes (format 1.0)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<u8", "fortran_order": False, "shape": (rows,)})
+    return buffer.getvalue()
 
 
-def column_values(blocks: npt.NDArray[np.float64], column: int, count: int) -> npt.NDArray[np.float64]:
-    """The first `count` sampled values of one column from read_sample_rows' blocks."""
-    whole = -(-count // SAMPLE_BLOCK)
-    return blocks[:whole, column, :].reshape(-1)[:count]
+def _read_vector_into(handle: IO[bytes], uri: str, into: npt.NDArray[np.uint64], rows: int) -> int:
+    """An .npy file's uint64 vector into the start of `into`; how many values it held. The header
+    np.save writes for the part's `rows` is compared as bytes; any other is parsed (ast, slower)."""
+    expected = _hashes_header(rows)
+    if handle.read(len(expected)) == expected:
+        count = rows
+    else:
+        handle.seek(0)
+        count = _parse_hashes_header(handle, uri)
+    if count > into.size:
+        raise store.StoreError("CorruptObject", f"not the part's row hashes: {store.redact(uri)}")
+    if _read_into(handle, into[:count].data.cast("B")) != count * 8:
+        raise store.StoreError("CorruptObject", f"short row hashes file: {store.redact(uri)}")
+    return count
+
+
+def _parse_hashes_header(handle: IO[bytes], uri: str) -> int:
+    try:
+        version = np.lib.format.read_magic(handle)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = header(handle)
+    except ValueError as exc:
+        raise store.StoreError("CorruptObject", f"not an .npy file: {store.redact(uri)}") from exc
+    if len(shape) != 1 or dtype != np.dtype("<u8"):
+        raise store.StoreError("CorruptObject", f"not the part's row hashes: {store.redact(uri)}")
+    return int(shape[0])
+
+
+def _read_into(handle: Any, view: memoryview) -> int:
+    done = 0
+    while done < len(view):
+        read = handle.readinto(view[done:])
+        if not read:
+            break
+        done += read
+    return done
+
+
+class SampleReader:
+    """The first blocks of parts' sample files, read one part after another through one buffer."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, dtype="<f8")
+        self._opener = _Opener()
+
+    def blocks(self, part: Part, rows: int) -> npt.NDArray[np.float64]:
+        """The first blocks of the part's sample holding at least `rows` values of each column (one
+        ranged read), as an array (blocks, columns, SAMPLE_BLOCK), valid until the next call:
+        copy_column_values takes a column's first values from it."""
+        summary = part.summary
+        width = len(summary.sample_columns)
+        count = -(-min(rows, summary.sample_rows) // SAMPLE_BLOCK)
+        size = count * width * SAMPLE_BLOCK
+        if size == 0:
+            return np.empty((0, width, SAMPLE_BLOCK), dtype=np.float64)
+        if self._buffer.size < size:
+            self._buffer = np.empty(size, dtype="<f8")
+        values = self._buffer[:size]
+        with self._opener.open(part.sample_uri) as handle:
+            read = _read_into(handle, values.data.cast("B"))
+        if read != size * 8:
+            raise store.StoreError("CorruptObject", f"short sample file: {store.redact(part.sample_uri)}")
+        return values.reshape(count, width, SAMPLE_BLOCK)
+
+
+def copy_column_values(blocks: npt.NDArray[np.float64], column: int, into: npt.NDArray[np.float64]) -> None:
+    """The first `into.size` sampled values of one column from SampleReader.blocks, copied once."""
+    whole, rest = divmod(into.size, SAMPLE_BLOCK)
+    into[: whole * SAMPLE_BLOCK].reshape(whole, SAMPLE_BLOCK)[...] = blocks[:whole, column, :]
+    if rest:
+        into[whole * SAMPLE_BLOCK :] = blocks[whole, column, :rest]
 
 
 __all__ = [
     "PART_FORMAT",
     "Part",
     "PartSummary",
+    "SampleReader",
     "build",
-    "column_values",
+    "copy_column_values",
     "format_hint",
     "kind_of",
     "load",
     "part_key",
     "read_row_hashes",
-    "read_sample_rows",
     "unify",
 ]

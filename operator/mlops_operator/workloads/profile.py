@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -30,7 +31,18 @@ from mlops_operator.api.profile import PROFILE_FILE, REFERENCE_FILE, DatasetProf
 from mlops_operator.api.results import PROFILE_FIELDS, ProfileResult
 from mlops_operator.api.v1alpha1.dataset import DatasetSpec, QualityFinding, Severity
 from mlops_operator.api.v1alpha1.source import VersionLineage
-from mlops_operator.workloads import assemble, common, data, parts, quality, sources, summaries, versions
+from mlops_operator.workloads import (
+    assemble,
+    common,
+    confinement,
+    data,
+    parts,
+    quality,
+    retention,
+    sources,
+    summaries,
+    versions,
+)
 from mlops_operator.workloads.sources import SourceFile
 
 log = logging.getLogger(__name__)
@@ -54,9 +66,15 @@ def failed_result(error: common.WorkloadError) -> ProfileResult:
 
 
 def profile(plan: ProfilePlan) -> ProfileResult:
+    """The run, then the retention of the Dataset's versions that the plan asks for."""
+    return retention.after_profile(plan, _profile(plan))
+
+
+def _profile(plan: ProfilePlan) -> ProfileResult:
     spec = plan.spec
     rules = versions.rules_sha256(spec)
     listed = sources.list_source(spec.source.uri, spec.source.format)
+    confinement.check_source_files(spec.source.uri, listed, plan.store_uri)
     files = sources.apply_window(listed, spec.source.window, plan.as_of or datetime.now(UTC))
     fingerprint = sources.listing_fingerprint(spec.source.uri, files, rules)
     log.info("listed %s: %d files, %d in the window", store.redact(spec.source.uri), len(listed), len(files))
@@ -64,7 +82,7 @@ def profile(plan: ProfilePlan) -> ProfileResult:
         log.info("the listing matches version %s: unchanged, nothing read", (plan.current_version or "")[:12])
         return ProfileResult(ok=True, unchanged=True, version=plan.current_version, listing_fingerprint=fingerprint)
     dataset_dir = contracts.dataset_dir(plan.store_uri, plan.namespace, plan.dataset)
-    found = _parts(files, spec, dataset_dir)
+    found = _parts(files, spec, dataset_dir, plan.store_uri)
     version = versions.version_id(rules, [p.summary.sha256 for p in found])
     version_dir = contracts.dataset_version_dir(plan.store_uri, plan.namespace, plan.dataset, version)
     if versions.is_complete(version_dir):
@@ -114,62 +132,90 @@ def _unchanged(plan: ProfilePlan, fingerprint: str) -> bool:
     return versions.is_complete(current)
 
 
-def _parts(files: Sequence[SourceFile], spec: DatasetSpec, dataset_dir: str) -> list[parts.Part]:
-    """Each file's part: made from its bytes the first time, then reused by content hash."""
+def _parts(files: Sequence[SourceFile], spec: DatasetSpec, dataset_dir: str, store_uri: str) -> list[parts.Part]:
+    """Each file's part: made from its bytes the first time, then reused by content hash. The parts of
+    files whose hash is cached are loaded on a second thread meanwhile new files are read and parsed
+    (pyarrow's parsing and writing release the GIL)."""
     cache = sources.HashCache.load(dataset_dir)
-    found: list[parts.Part] = []
-    read = made = 0
-    for file in files:
-        sha256, raw = cache.get(file), None
-        if sha256 is None:
-            raw, read = _read(file), read + 1
-            sha256 = store.sha256_bytes(raw)
-            cache.put(file, sha256)
-        key = parts.part_key(sha256, spec, parts.format_hint(file.uri))
-        part = parts.load(dataset_dir, key)
-        if part is None:
-            raw = raw if raw is not None else _read(file)
-            part, made = parts.build(dataset_dir, key, file.path, file.uri, raw, sha256, spec), made + 1
-        found.append(part)
+    found: list[parts.Part | None] = [None] * len(files)
+    counts = {"read": 0, "made": 0}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = {}
+        for i, file in enumerate(files):
+            if (sha256 := cache.get(file)) is not None:
+                key = parts.part_key(sha256, spec, parts.format_hint(file.uri))
+                loading[i] = (sha256, key, pool.submit(parts.load, dataset_dir, key))
+        for i, file in enumerate(files):
+            if i not in loading:
+                raw = _read(file, store_uri)
+                counts["read"] += 1
+                sha256 = store.sha256_bytes(raw)
+                cache.put(file, sha256)
+                key = parts.part_key(sha256, spec, parts.format_hint(file.uri))
+                found[i] = parts.load(dataset_dir, key) or _build(file, key, raw, sha256, spec, dataset_dir, counts)
+        for i, (sha256, key, future) in loading.items():
+            part = future.result()
+            if part is None:  # its hash is cached but the part is gone (or of another format): made again
+                part = _build(files[i], key, _read(files[i], store_uri), sha256, spec, dataset_dir, counts)
+            found[i] = part
     cache.save(files)
-    log.info("%d files: %d read, %d parsed, %d reused", len(files), read, made, len(files) - made)
-    return found
+    made = counts["made"]
+    log.info("%d files: %d read, %d parsed, %d reused", len(files), counts["read"], made, len(files) - made)
+    return [p for p in found if p is not None]
 
 
-def _read(file: SourceFile) -> bytes:
-    return data.sklearn_csv(file.uri) if file.uri.startswith(sources.SKLEARN_SCHEME) else store.read_bytes(file.uri)
+def _build(
+    file: SourceFile, key: str, raw: bytes, sha256: str, spec: DatasetSpec, dataset_dir: str, counts: dict[str, int]
+) -> parts.Part:
+    counts["made"] += 1
+    return parts.build(dataset_dir, key, file.path, file.uri, raw, sha256, spec)
+
+
+def _read(file: SourceFile, store_uri: str) -> bytes:
+    """A file's bytes; a file:// one on the claim is opened beneath the store's root (confinement)."""
+    if file.uri.startswith(sources.SKLEARN_SCHEME):
+        return data.sklearn_csv(file.uri)
+    confined = confinement.read_source_file(file.uri, store_uri)
+    return confined if confined is not None else store.read_bytes(file.uri)
 
 
 def _write(
     directory: str, version_dir: str, plan: ProfilePlan, version: str, built: assemble.Built, record: dict[str, Any]
 ) -> None:
-    """The version's files into `directory` (its final place, or a temporary one renamed into it)."""
-    snapshot = store.join(directory, DATA_FILE)
-    if built.frame is not None:
-        data.write_snapshot(built.frame, store.join(snapshot, "part-00000.parquet"))
-    else:
-        versions.place(built.part_uris, snapshot)
-    profile_ = DatasetProfile(
-        namespace=plan.namespace,
-        dataset=plan.dataset,
-        version=version,
-        rows=built.rows,
-        columns=len(built.features),
-        target=plan.spec.schema_.target,
-        task_hint=built.task_hint,
-        features=built.features,
-        findings=built.findings,
-        reference_uri=store.join(version_dir, REFERENCE_FILE),
-        data_uri=store.join(version_dir, DATA_FILE),
-        created_at=datetime.now(UTC),
-    )
-    with store.atomic_writer(store.join(directory, REFERENCE_FILE)) as handle:
-        summaries.write_reference(handle, built.samples)
-    store.write_json_atomic(store.join(directory, PROFILE_FILE), profile_.dump())
-    store.write_json_atomic(store.join(directory, versions.LINEAGE_FILE), record)
+    """The version's files into `directory` (its final place, or a temporary one renamed into it).
+    reference.npz, the largest (tens of MB), is written and synced on a second thread meanwhile."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference = pool.submit(_write_reference, store.join(directory, REFERENCE_FILE), built)
+        snapshot = store.join(directory, DATA_FILE)
+        if built.frame is not None:
+            data.write_snapshot(built.frame, store.join(snapshot, "part-00000.parquet"))
+        else:
+            versions.place(built.part_uris, snapshot)
+        profile_ = DatasetProfile(
+            namespace=plan.namespace,
+            dataset=plan.dataset,
+            version=version,
+            rows=built.rows,
+            columns=len(built.features),
+            target=plan.spec.schema_.target,
+            task_hint=built.task_hint,
+            features=built.features,
+            findings=built.findings,
+            reference_uri=store.join(version_dir, REFERENCE_FILE),
+            data_uri=store.join(version_dir, DATA_FILE),
+            created_at=datetime.now(UTC),
+        )
+        store.write_json_atomic(store.join(directory, PROFILE_FILE), profile_.dump())
+        store.write_json_atomic(store.join(directory, versions.LINEAGE_FILE), record)
+        reference.result()
     # The marker goes last: a directory without it is not a version.
     marker = {"version": version, "rulesSha256": record["lineage"]["rulesSha256"]}
     store.write_json_atomic(store.join(directory, COMPLETE_MARKER), marker)
+
+
+def _write_reference(uri: str, built: assemble.Built) -> None:
+    with store.atomic_writer(uri) as handle:
+        summaries.write_reference(handle, built.samples, built.members)
 
 
 def _stored_result(version_dir: str) -> ProfileResult:

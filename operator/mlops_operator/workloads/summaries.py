@@ -17,9 +17,8 @@ summaries are merged (`merge_numeric`, `merge_categorical`):
 from __future__ import annotations
 
 import io
-import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any, Final, Literal
 
 import numpy as np
@@ -37,7 +36,7 @@ from mlops_operator.api.profile import (
     NumericSummary,
 )
 from mlops_operator.api.v1alpha1.dataset import FeatureType
-from mlops_operator.workloads import data
+from mlops_operator.workloads import data, npz
 
 # A target with at most this many distinct integer values suggests classification.
 CLASSIFICATION_MAX_CLASSES: Final = 20
@@ -204,13 +203,12 @@ def sample_allocation(finite: Sequence[int], available: Sequence[int]) -> list[i
     return [min(s, a) for s, a in zip(shares, available, strict=True)]
 
 
-def merge_numeric(parts: Sequence[NumericSummary], sample: FloatArray) -> tuple[NumericSummary, FloatArray]:
-    """One column's statistics from its files' (exact) ones and the merged sample (sorted in place: it
-    becomes the reference)."""
+def merge_numeric(parts: Sequence[NumericSummary], ordered: FloatArray) -> tuple[NumericSummary, FloatArray]:
+    """One column's statistics from its files' (exact) ones and the merged sample, sorted (it becomes
+    the reference)."""
     present = [(sum(p.histogram_counts), p) for p in parts if p.histogram_counts and p.mean is not None]
     total = sum(n for n, _ in present)
-    sample.sort()
-    reference = sample
+    reference = ordered
     if reference.size == total:  # the sample is every value: exact, as for a table read whole
         summary = sorted_stats(reference)
     else:
@@ -261,21 +259,19 @@ def merge_feature(parts: Sequence[FeatureProfile]) -> FeatureProfile:
 
 
 def reference_npz(samples: dict[str, FloatArray]) -> bytes:
-    """An .npz archive written member by member: np.savez would clash with columns named `file`."""
+    """reference.npz's bytes (workloads/npz.py: what np.savez would write, without its clash with
+    columns named `file`)."""
     buffer = io.BytesIO()
-    write_reference(buffer, samples)
+    npz.write(buffer, samples)
     return buffer.getvalue()
 
 
-def write_reference(handle: IO[bytes], samples: dict[str, FloatArray]) -> None:
-    """reference_npz straight into a seekable file object (no copy of the archive in memory)."""
-    if not handle.seekable():  # an object store's upload: zipfile would try to seek it
-        handle.write(reference_npz(samples))
-        return
-    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, values in samples.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, values, allow_pickle=False)
+def write_reference(
+    handle: IO[bytes], samples: dict[str, FloatArray], members: Mapping[str, npz.Member] | None = None
+) -> None:
+    """reference.npz straight into a file object, in one forward pass (no copy of the archive in
+    memory); `members`: the samples' members with their CRC-32 computed already (npz.member)."""
+    npz.write(handle, samples, members)
 
 
 __all__ = [

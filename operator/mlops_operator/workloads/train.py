@@ -3,7 +3,8 @@
     mlops-operator train --spec '<TrainingPlan JSON>'
 
 1. Build the allowlisted estimator with validated hyperparameters (before reading any data).
-2. Read the dataset snapshot (data_uri, written by `profile`), split it with the plan's seed
+2. Read the dataset snapshot (data_uri, written by `profile`) and, with plan.production, append
+   the labelled production rows (workloads/production_rows.py); split it with the plan's seed
    (stratified for classification).
 3. Fit one scikit-learn Pipeline: preprocessing (median imputation and scaling for numeric columns;
    most-frequent imputation and one-hot encoding for categorical ones) followed by the estimator, so
@@ -47,7 +48,7 @@ from mlops_operator.api.plans import ChampionRef, TrainingPlan
 from mlops_operator.api.results import GateSplit, TrainResult
 from mlops_operator.api.v1alpha1.dataset import FeatureType
 from mlops_operator.api.v1alpha1.model import Metric, Task
-from mlops_operator.workloads import artifacts, common, data
+from mlops_operator.workloads import artifacts, common, data, production_rows
 from mlops_operator.workloads.artifacts import (
     CATEGORICAL_BRANCH,
     ESTIMATOR_STEP,
@@ -94,7 +95,7 @@ def train(plan: TrainingPlan) -> TrainResult:
         log.info("version %d already trained by a previous attempt; reporting it", plan.version)
         return previous
 
-    frame = data.read_snapshot(plan.data_uri)
+    frame = production_rows.training_frame(plan)  # the snapshot (+ labelled production rows)
     distinct: dict[str, int] = frame.attrs.get(data.DISTINCT_ATTR, {})
     features, target = feature_frame(frame, plan.target, Task(plan.task))
     split = split_data(features, target, Task(plan.task), plan.test_size, plan.seed)
@@ -139,6 +140,7 @@ def train(plan: TrainingPlan) -> TrainResult:
     )
     lineage = lineage_record(plan, pipeline, result, len(frame), started_at, len(model_bytes))
     lineage["trainRows"] = artifacts.train_rows_record(train_rows, len(split.x_train))
+    lineage["productionRows"] = frame.attrs.get(production_rows.LINEAGE_ATTR)
     store.write_json_atomic(store.join(plan.output_dir, LINEAGE_FILE), lineage)
     log.info("saved %s (sha256 %s, %d bytes)", store.redact(artifact_uri), sha256[:12], len(model_bytes))
     return result

@@ -28,8 +28,17 @@ def test_profile_job(golden: Golden) -> None:
     golden("profile-job", jobs.profile_job(f.dataset(refreshIntervalSeconds=600), f.SETTINGS, tick=42))
 
 
-def _training_job(model_: Any, champion: ChampionRef | None, settings: Settings = f.SETTINGS) -> dict[str, Any]:
-    request = jobs.training_request(jobs.training_spec_hash(model_), "d" * 64, None) | {"version": "4"}
+def training_job(
+    model_: Any,
+    champion: ChampionRef | None,
+    settings: Settings = f.SETTINGS,
+    *,
+    retrain_request: str | None = None,
+    trigger: str = "initial",
+    production: Any = None,
+) -> dict[str, Any]:
+    """The rendered training Job of version 4 on dataset version d…d (the fixtures every golden shares)."""
+    request = jobs.training_request(jobs.training_spec_hash(model_), "d" * 64, retrain_request) | {"version": "4"}
     plan = jobs.training_plan(
         model_,
         version=4,
@@ -37,14 +46,15 @@ def _training_job(model_: Any, champion: ChampionRef | None, settings: Settings 
         dataset_version="d" * 64,
         data_uri="file:///var/lib/mlops/team-a/datasets/iris/" + "d" * 64 + "/data.parquet",
         champion=champion,
-        trigger="initial",
+        trigger=trigger,
         settings=settings,
+        production=production,
     )
     return jobs.training_job(model_, plan, request, settings)
 
 
-def test_training_job(golden: Golden) -> None:
-    golden("training-job", _training_job(f.model(), None))
+def testtraining_job(golden: Golden) -> None:
+    golden("training-job", training_job(f.model(), None))
 
 
 def test_training_job_custom_image_with_champion(golden: Golden) -> None:
@@ -53,7 +63,7 @@ def test_training_job_custom_image_with_champion(golden: Golden) -> None:
     golden(
         "training-job-custom-image",
         # an object store: no claim, and the store's account reaches the pod as a value
-        _training_job(model_, champion, AZURE),
+        training_job(model_, champion, AZURE),
     )
 
 
@@ -86,7 +96,7 @@ def test_training_job_on_a_gpu_node(golden: Golden) -> None:
             "priorityClassName": "ml-training",
         }
     )
-    golden("training-job-gpu", _training_job(model_, None, STEERED))
+    golden("training-job-gpu", training_job(model_, None, STEERED))
 
 
 def test_server_deployment_spread_over_nodes_with_a_disruption_budget(golden: Golden) -> None:
@@ -141,6 +151,11 @@ def test_server_deployment_with_autoscaling_and_no_collection(golden: Golden) ->
     model_ = f.model(serving={"autoscaling": {"minReplicas": 2, "maxReplicas": 5}, "collection": {"enabled": False}})
     golden("server-deployment-hpa", serving.deployment(model_, SERVED, f.SETTINGS))
     golden("server-hpa", serving.hpa(model_))
+
+
+def test_server_deployment_with_an_inference_token(golden: Golden) -> None:
+    model_ = f.model(serving={"auth": {"tokenSecretRef": {"name": "iris-token", "key": "bearer"}}})
+    golden("server-deployment-auth", serving.deployment(model_, SERVED, f.SETTINGS))
 
 
 def test_server_service(golden: Golden) -> None:

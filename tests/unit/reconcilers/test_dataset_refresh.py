@@ -107,7 +107,7 @@ class FakeApi:
 
 
 def dataset_body(interval: int | None = 600) -> dict[str, Any]:
-    spec: dict[str, Any] = {"source": {"uri": "s3://sales/events/", "window": {"last": "30d"}},
+    spec: dict[str, Any] = {"source": {"uri": "file:///var/lib/mlops/sales/events/", "window": {"last": "30d"}},
                             "schema": {"target": "amount"}}
     if interval:
         spec["refreshIntervalSeconds"] = interval

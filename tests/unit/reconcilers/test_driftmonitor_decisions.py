@@ -309,3 +309,34 @@ def test_the_plan_carries_quality_prediction_drift_and_the_quality_history() -> 
     assert full.prediction_drift.target == "species"
     assert full.baseline_note == "fallback"
     assert len(full.model_dump_json()) < 20_000
+
+
+def test_the_plan_carries_retention_never_shorter_than_the_windows() -> None:
+    chosen = Baseline(dataset="iris", version="v1", profile_uri="file:///p/v1/profile.json", message=None)
+    model = f.model(serving={"collection": {"retentionDays": 2}})
+    monitor = f.monitor(windowSeconds=600, qualityWindowSeconds=5 * 86400 + 1, retention={"reports": 3})
+    plan = jobs.drift_plan(monitor, tick=NOW, profile_uri=chosen.profile_uri, settings=f.SETTINGS)
+    full = reconciler.check_plan(plan, monitor, model, DriftMonitorStatus(), chosen, f.SETTINGS.store_uri)
+    assert full.retention is not None and full.quality is not None
+    assert full.retention.partition_prefixes == [plan.collected_prefix, full.quality.labels_prefix]
+    assert full.retention.max_age_days == 6  # the quality window reaches back 5 days and a second
+    assert full.retention.keep_runs == 20  # the status history (historyLimit 20) links to its reports
+    assert plan.output_dir == f"{full.retention.runs_dir}/{plan.output_dir.rsplit('/', 1)[1]}"
+    short = f.monitor(windowSeconds=600, historyLimit=5, retention={"reports": 50})
+    plan = jobs.drift_plan(short, tick=NOW, profile_uri=chosen.profile_uri, settings=f.SETTINGS)
+    full = reconciler.check_plan(plan, short, model, DriftMonitorStatus(), chosen, f.SETTINGS.store_uri)
+    assert full.retention is not None and (full.retention.max_age_days, full.retention.keep_runs) == (2, 50)
+
+
+def test_status_adds_up_what_retention_deleted() -> None:
+    monitor, work = f.monitor(), DriftMonitorStatus()
+    dm.record_check(work, monitor, "j1", NOW - timedelta(hours=2), checked(), NOW)
+    assert work.pruned is None  # nothing deleted yet
+    pruning = checked()
+    assert pruning.result is not None
+    pruning.result.pruned_objects, pruning.result.pruned_bytes = 3, 4096
+    dm.record_check(work, monitor, "j2", NOW - timedelta(hours=1), pruning, NOW)
+    dm.record_check(work, monitor, "j3", NOW - timedelta(minutes=30), checked(), NOW)
+    dm.record_check(work, monitor, "j4", NOW, pruning, NOW)
+    assert work.pruned is not None
+    assert (work.pruned.objects, work.pruned.bytes, work.pruned.last_time) == (6, 8192, NOW)

@@ -178,11 +178,11 @@ def test_a_model_that_stops_serving_loses_its_serving_version_series() -> None:
     ctx = ReconcileContext(settings=SETTINGS, kube=FakeKube(), metrics=metrics)
     model = f.model("m")
     run = Run(ctx, Key("Model", "team-a", "m"), model.dump(), model, ModelStatus(serving_version=2), f.NOW)
-    asyncio.run(reconciler._export_serving_version(run))
+    asyncio.run(reconciler._export_series(run, "Approved"))
     assert metrics.registry.get_sample_value("mlops_model_serving_version", {"namespace": "team-a", "model": "m"}) == 2
     run.work.serving_version = None  # serving disabled
-    asyncio.run(reconciler._export_serving_version(run))
-    asyncio.run(reconciler._export_serving_version(run))  # nothing to remove: no error
+    asyncio.run(reconciler._export_series(run, "Approved"))
+    asyncio.run(reconciler._export_series(run, "Approved"))  # nothing to remove: no error
     assert (
         metrics.registry.get_sample_value("mlops_model_serving_version", {"namespace": "team-a", "model": "m"}) is None
     )

@@ -176,7 +176,7 @@ def context(kube: FakeKube, **settings: Any) -> ReconcileContext:
 
 
 def reconciler(steps: Callable[[Run[Model, ModelStatus]], Awaitable[None]]) -> KindReconciler[Model, ModelStatus]:
-    return KindReconciler(MODEL, Model, ModelStatus, steps, (cond.Type.TRAINED, cond.Type.READY))
+    return KindReconciler(MODEL, Model, steps, (cond.Type.TRAINED, cond.Type.READY))
 
 
 def conditions_of(kube: FakeKube, name: str = "iris-clf") -> dict[str, tuple[str, str, str]]:

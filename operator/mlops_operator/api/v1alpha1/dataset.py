@@ -17,39 +17,20 @@ from mlops_operator.api.base import (
     PrinterColumn,
     Resource,
     Resources,
+    ResourceStatus,
     ShortText,
     Uri,
 )
 from mlops_operator.api.v1alpha1.pods import PodOptions
+from mlops_operator.api.v1alpha1.retention import StorePruned
 from mlops_operator.api.v1alpha1.source import LastRefresh, SourceWindow, VersionLineage
 
 
+# enum.auto() in a StrEnum is the member's name in lower case: the value in the CRD and in YAML.
 class DataFormat(enum.StrEnum):
-    CSV = "csv"
-    PARQUET = "parquet"
-    AUTO = "auto"
-
-
-class FeatureType(enum.StrEnum):
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-
-
-class DuplicatePolicy(enum.StrEnum):
-    WARN = "warn"
-    DROP = "drop"
-    FAIL = "fail"
-
-
-class OutlierMethod(enum.StrEnum):
-    NONE = "none"
-    IQR = "iqr"
-    ZSCORE = "zscore"
-
-
-class OutlierAction(enum.StrEnum):
-    WARN = "warn"
-    DROP = "drop"
+    CSV = enum.auto()
+    PARQUET = enum.auto()
+    AUTO = enum.auto()
 
 
 class DataSource(CRModel):
@@ -86,6 +67,11 @@ class DataSource(CRModel):
         return self
 
 
+class FeatureType(enum.StrEnum):
+    NUMERIC = enum.auto()
+    CATEGORICAL = enum.auto()
+
+
 class FeatureSchema(CRModel):
     """A declared feature column."""
 
@@ -105,6 +91,17 @@ class DatasetSchema(CRModel):
     column but the target is a feature, typed from the data."""
 
 
+class OutlierMethod(enum.StrEnum):
+    NONE = enum.auto()
+    IQR = enum.auto()
+    ZSCORE = enum.auto()
+
+
+class OutlierAction(enum.StrEnum):
+    WARN = enum.auto()
+    DROP = enum.auto()
+
+
 class OutlierRule(CRModel):
     """How outliers are found and what happens to them."""
 
@@ -115,6 +112,12 @@ class OutlierRule(CRModel):
     """The IQR multiplier (iqr) or the number of standard deviations (zscore)."""
     action: OutlierAction = OutlierAction.WARN
     """warn (a finding per feature) or drop (remove the rows)."""
+
+
+class DuplicatePolicy(enum.StrEnum):
+    WARN = enum.auto()
+    DROP = enum.auto()
+    FAIL = enum.auto()
 
 
 class QualityRules(CRModel):
@@ -128,6 +131,15 @@ class QualityRules(CRModel):
     """Outlier detection on numeric features."""
     min_rows: int = Field(default=10, ge=1, le=10**10)
     """Fewer rows than this left after cleaning fails the version (InsufficientData)."""
+
+
+class DatasetRetention(CRModel):
+    """How many of the Dataset's versions the store keeps (docs/security.md, Retention)."""
+
+    versions: int = Field(default=20, ge=1, le=1000)
+    """Version snapshots kept in the store: the newest this many, plus the current one and every
+    version a Model version in the namespace still lists in status.versions (what it trained on,
+    serving and rollback candidates). The rest are deleted by the next profile Job."""
 
 
 class DatasetSpec(PodOptions):
@@ -146,12 +158,14 @@ class DatasetSpec(PodOptions):
     mlops.dev/refresh-requested annotation)."""
     resources: Resources = Field(default_factory=Resources)
     """CPU, memory and devices of the profile Job."""
+    retention: DatasetRetention = Field(default_factory=DatasetRetention)
+    """Which version snapshots the store keeps."""
 
 
 class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
+    INFO = enum.auto()
+    WARNING = enum.auto()
+    ERROR = enum.auto()
 
 
 class QualityFinding(CRModel):
@@ -195,13 +209,11 @@ class DatasetPhase(enum.StrEnum):
     FAILED = "Failed"
 
 
-class DatasetStatus(CRModel):
+class DatasetStatus(ResourceStatus):
     """The observed state of a Dataset, written by the operator only."""
 
     phase: DatasetPhase = DatasetPhase.PENDING
     """Pending, Profiling (the first version is being read), Ready (a version is usable), or Failed."""
-    observed_generation: int | None = None
-    """The `metadata.generation` the operator last reconciled."""
     version: ShortText | None = None
     """Content address of the current version (what Models train on)."""
     rows: int | None = None
@@ -219,7 +231,7 @@ class DatasetStatus(CRModel):
     findings: Annotated[list[QualityFinding], Field(max_length=50)] = Field(default_factory=list)
     """Quality findings of the latest profiling, most severe first (the profile keeps all)."""
     versions: Annotated[list[DatasetVersion], Field(max_length=20)] = Field(default_factory=list)
-    """The newest versions, oldest first (the store keeps all)."""
+    """The newest versions, oldest first (the store keeps those spec.retention keeps)."""
     profile_job: ShortText | None = None
     """The latest profile Job."""
     last_refresh_time: datetime | None = None
@@ -230,8 +242,13 @@ class DatasetStatus(CRModel):
     the same is Unchanged without reading any data."""
     last_refresh: LastRefresh | None = None
     """The latest refresh asked for with the mlops.dev/refresh-requested annotation, and its outcome."""
+    pruned: StorePruned | None = None
+    """Version snapshots that retention (spec.retention) has deleted from the store; omitted: none yet."""
     conditions: Conditions = Field(default_factory=list)
     """Profiled and Ready (a usable version exists and the latest profiling did not fail)."""
+
+    def mark_invalid_spec(self, message: str) -> None:
+        self.phase = DatasetPhase.FAILED
 
 
 class Dataset(Resource):
@@ -239,8 +256,6 @@ class Dataset(Resource):
 
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="Dataset",
-        plural="datasets",
-        singular="dataset",
         short_names=("dset",),  # not "ds": kubectl resolves that to DaemonSets first
         max_name_length=46,  # 63 - len("-profile-<hash8>")
         printer_columns=(

@@ -18,6 +18,7 @@ from mlops_operator.api.base import (
     PrinterColumn,
     Resource,
     Resources,
+    ResourceStatus,
     SecretKeyReference,
     ShortText,
     Uri,
@@ -129,6 +130,13 @@ class Triggers(CRModel):
     """Fire when the live metric decays; omitted: live quality is reported, never acted on."""
 
 
+class DriftRetention(CRModel):
+    """Bounds on what the checks leave in the store."""
+
+    reports: int = Field(default=200, ge=1, le=100_000)
+    """Check runs (report.html and result.json) kept in the store, newest first; older ones are deleted."""
+
+
 class DriftMonitorSpec(PodOptions):
     """The desired state of a DriftMonitor: which Model, how often, which tests, what to do on drift;
     and where its drift-check pods run."""
@@ -170,6 +178,8 @@ class DriftMonitorSpec(PodOptions):
     """CPU, memory and devices of the drift-check Job."""
     history_limit: int = Field(default=20, ge=1, le=100)
     """Checks kept in status.history."""
+    retention: DriftRetention = Field(default_factory=DriftRetention)
+    """What the drift Job deletes after each check."""
 
 
 class FeatureScore(CRModel):
@@ -222,8 +232,8 @@ class CheckRecord(CRModel):
     """The dataset version whose profile was the baseline."""
 
 
-class LiveQuality(CRModel):
-    """Live quality at the latest check that read labels: ground truth joined to predictions by id."""
+class LiveQualityCounts(CRModel):
+    """The live metric and its counts: what the drift workload reports and status.liveQuality keeps."""
 
     metric: Annotated[str, StringConstraints(max_length=32)]
     """The metric (the performance trigger's, else the Model's validation metric)."""
@@ -239,8 +249,13 @@ class LiveQuality(CRModel):
     """Labels whose id matches no collected prediction."""
     duplicates: int = 0
     """Label rows replaced by a later label for the same id (the last one wins)."""
-    metrics: Annotated[dict[Annotated[str, StringConstraints(max_length=32)], float], Field(max_length=16)] = (
-        Field(default_factory=dict)
+
+
+class LiveQuality(LiveQualityCounts):
+    """Live quality at the latest check that read labels: ground truth joined to predictions by id."""
+
+    metrics: Annotated[dict[Annotated[str, StringConstraints(max_length=32)], float], Field(max_length=16)] = Field(
+        default_factory=dict
     )
     """Every metric of the Model's task that could be computed."""
     time: datetime
@@ -249,8 +264,9 @@ class LiveQuality(CRModel):
     """Why a metric is missing (no labels yet, no probabilities for roc_auc, one class only)."""
 
 
-class PredictionDriftScore(CRModel):
-    """The latest check's prediction drift: collected predictions against the target's distribution."""
+class PredictionDriftTest(CRModel):
+    """A prediction-drift test and its outcome: what the drift workload reports and
+    status.predictionDrift keeps."""
 
     test: DriftTest
     """The test that ran."""
@@ -262,6 +278,11 @@ class PredictionDriftScore(CRModel):
     """Whether the predictions drifted."""
     samples: int = 0
     """Predictions in the window."""
+
+
+class PredictionDriftScore(PredictionDriftTest):
+    """The latest check's prediction drift: collected predictions against the target's distribution."""
+
     message: Message | None = None
     """Why no score could be computed."""
 
@@ -296,11 +317,20 @@ class PendingRefresh(CRModel):
     """The retrain reason, if the refresh brings new data."""
 
 
-class DriftMonitorStatus(CRModel):
+class PrunedTotals(CRModel):
+    """What the checks' retention has deleted from the store (spec.retention, the Model's retentionDays)."""
+
+    objects: int = 0
+    """Objects deleted, all checks together."""
+    bytes: int = 0
+    """Their bytes."""
+    last_time: datetime | None = None
+    """The scheduled time of the latest check that deleted something."""
+
+
+class DriftMonitorStatus(ResourceStatus):
     """The observed state of a DriftMonitor, written by the operator only."""
 
-    observed_generation: int | None = None
-    """The `metadata.generation` the operator last reconciled."""
     last_check: datetime | None = None
     """The scheduled time of the latest check started (recorded when its Job is created)."""
     next_check: datetime | None = None
@@ -336,6 +366,8 @@ class DriftMonitorStatus(CRModel):
     """HTML report of the latest check with a verdict on drift."""
     history: Annotated[list[CheckRecord], Field(max_length=100)] = Field(default_factory=list)
     """The latest spec.historyLimit checks, oldest first."""
+    pruned: PrunedTotals | None = None
+    """What retention has deleted so far; omitted: nothing yet."""
     conditions: Conditions = Field(default_factory=list)
     """Ready (checks can run), DriftDetected (the latest verdict) and RetrainRequested (what the
     latest fired trigger led to: a retrain, a pending Dataset refresh, or NoNewData)."""
@@ -346,8 +378,6 @@ class DriftMonitor(Resource):
 
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="DriftMonitor",
-        plural="driftmonitors",
-        singular="driftmonitor",
         short_names=("dm",),
         max_name_length=41,  # 63 - len("-notify-<yyyymmddhhmmss>"); also "-drift-<yyyymmddhhmmss>"
         printer_columns=(

@@ -18,10 +18,19 @@ from mlops_operator.api.base import (
     PrinterColumn,
     Resource,
     Resources,
+    ResourceStatus,
     ShortText,
     Uri,
 )
+from mlops_operator.api.v1alpha1.approvals import Approval, ApprovalSpec
+from mlops_operator.api.v1alpha1.approvals import ApprovalPolicy as ApprovalPolicy  # re-exported: imported from here
+from mlops_operator.api.v1alpha1.events import EventsSpec, EventsStatus
 from mlops_operator.api.v1alpha1.pods import DisruptionBudget, PodOptions
+from mlops_operator.api.v1alpha1.production import ProductionLabelsSpec
+from mlops_operator.api.v1alpha1.retention import StorePruned
+from mlops_operator.api.v1alpha1.rollout import RolloutSpec, RolloutStatus
+from mlops_operator.api.v1alpha1.serving_auth import ServingAuth
+from mlops_operator.api.v1alpha1.serving_periods import MAX_SERVING_PERIODS, ServingPeriod
 
 EstimatorPath = Annotated[
     str, StringConstraints(min_length=3, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -31,20 +40,21 @@ ParamValue = int | float | bool | str | None
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
+# enum.auto() in a StrEnum is the member's name in lower case: the value in the CRD and in YAML.
 class Task(enum.StrEnum):
-    CLASSIFICATION = "classification"
-    REGRESSION = "regression"
+    CLASSIFICATION = enum.auto()
+    REGRESSION = enum.auto()
 
 
 class Metric(enum.StrEnum):
-    ACCURACY = "accuracy"
-    F1 = "f1"
-    ROC_AUC = "roc_auc"
-    PRECISION = "precision"
-    RECALL = "recall"
-    R2 = "r2"
-    RMSE = "rmse"
-    MAE = "mae"
+    ACCURACY = enum.auto()
+    F1 = enum.auto()
+    ROC_AUC = enum.auto()
+    PRECISION = enum.auto()
+    RECALL = enum.auto()
+    R2 = enum.auto()
+    RMSE = enum.auto()
+    MAE = enum.auto()
 
 
 CLASSIFICATION_METRICS: tuple[Metric, ...] = (
@@ -58,14 +68,9 @@ REGRESSION_METRICS: tuple[Metric, ...] = (Metric.R2, Metric.RMSE, Metric.MAE)
 LOWER_IS_BETTER: frozenset[str] = frozenset({Metric.RMSE, Metric.MAE})
 
 
-class ApprovalPolicy(enum.StrEnum):
-    AUTOMATIC = "Automatic"
-    MANUAL = "Manual"
-
-
 class ImprovementMode(enum.StrEnum):
-    ABSOLUTE = "absolute"
-    RELATIVE = "relative"
+    ABSOLUTE = enum.auto()
+    RELATIVE = enum.auto()
 
 
 class TrainerSpec(PodOptions):
@@ -117,14 +122,6 @@ class ValidationSpec(CRModel):
     """minImprovement in metric units (absolute) or as a share of the champion's score (relative)."""
 
 
-class ApprovalSpec(CRModel):
-    """Who approves a validated version for serving."""
-
-    policy: ApprovalPolicy = ApprovalPolicy.AUTOMATIC
-    """Automatic: every validated version is approved and the newest serves. Manual: the version in
-    spec.approvedVersion serves (`kubectl mlops approve` sets it)."""
-
-
 class AutoscalingSpec(CRModel):
     """A HorizontalPodAutoscaler on CPU for the model server; it then owns the replica count."""
 
@@ -147,6 +144,10 @@ class CollectionSpec(CRModel):
     """Write the buffered rows at least this often."""
     flush_rows: int = Field(default=5000, ge=1, le=1_000_000)
     """Write the buffer once it holds this many rows."""
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    """Collected rows and feedback labels older than this are deleted: after each drift check (never
+    less than a DriftMonitor's window), or, for a Model no DriftMonitor checks, by its registry Job
+    at least once a day."""
 
 
 class ServingSpec(PodOptions):
@@ -163,11 +164,15 @@ class ServingSpec(PodOptions):
     """Scale the server on CPU; omitted: a fixed number of replicas."""
     collection: CollectionSpec = Field(default_factory=CollectionSpec)
     """Collection of scoring inputs for drift checks."""
+    auth: ServingAuth | None = None
+    """A bearer token required on inference; omitted: any client the NetworkPolicy admits may infer."""
     progress_deadline_seconds: int = Field(default=180, ge=30, le=3600)
     """A rollout that makes no progress for this long fails, and the previous version serves again
     (RolledBack)."""
     disruption_budget: DisruptionBudget | None = None
     """A PodDisruptionBudget for the server pods; omitted: none."""
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    """How a new version replaces the serving one: Replace, Canary or Shadow (docs/serving.md)."""
 
 
 class RetrainSpec(CRModel):
@@ -178,6 +183,8 @@ class RetrainSpec(CRModel):
     cooldown_seconds: int = Field(default=600, ge=0, le=30 * 24 * 3600)
     """Least time between retrainings asked for by the retrain annotation (a DriftMonitor or
     `kubectl mlops retrain`); a request within it waits for the end of the cooldown."""
+    production_labels: ProductionLabelsSpec = Field(default_factory=ProductionLabelsSpec)
+    """Labelled production rows appended to the next version's training data (off by default)."""
 
 
 class ModelSpec(CRModel):
@@ -203,8 +210,10 @@ class ModelSpec(CRModel):
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     """When to retrain without a spec change."""
     max_versions: int = Field(default=20, ge=2, le=100)
-    """Versions kept in status.versions (never dropping the serving or training one); the store keeps
-    all."""
+    """Versions kept in status.versions (never dropping the serving or training one). The store's
+    registry.json keeps every record; the artifacts of versions dropped from status are deleted."""
+    events: EventsSpec | None = None
+    """Send registry transitions as signed CloudEvents to HTTP sinks."""
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> ModelSpec:
@@ -295,10 +304,23 @@ class ModelVersion(CRModel):
     """When training finished."""
     approved_at: datetime | None = None
     """When it was approved."""
+    approved_by: ShortText | None = None
+    """Who approved it: the authenticated users whose approvals count, in order ("operator" for
+    Automatic)."""
+    approvals: Annotated[list[Approval], Field(max_length=20)] | None = None
+    """Approvals and rejections recorded by the admission webhook, oldest first (at most 20)."""
+    triggered_by: ShortText | None = None
+    """Who last created or edited the spec or asked for a retrain before this version's training
+    (the authenticated user, recorded by the admission webhook)."""
     serving_at: datetime | None = None
     """When its rollout completed."""
     retired_at: datetime | None = None
     """When a newer version replaced it."""
+    serving_periods: Annotated[list[ServingPeriod], Field(max_length=MAX_SERVING_PERIODS)] | None = None
+    """Every time it served, oldest first, never overwritten; the newest MAX_SERVING_PERIODS (10) in
+    status, all of them in the store's registry.json."""
+    earlier_periods: int | None = Field(default=None, ge=1)
+    """Serving periods older than these, kept only in the store's registry.json."""
 
 
 class ActiveTraining(CRModel):
@@ -342,13 +364,11 @@ class ModelPhase(enum.StrEnum):
     FAILED = "Failed"
 
 
-class ModelStatus(CRModel):
+class ModelStatus(ResourceStatus):
     """The observed state of a Model, written by the operator only."""
 
     phase: ModelPhase = ModelPhase.PENDING
     """Pending, Training, AwaitingApproval, RollingOut, Serving or Failed."""
-    observed_generation: int | None = None
-    """The `metadata.generation` the operator last reconciled."""
     latest_version: int | None = None
     """The newest version number handed out."""
     serving_version: int | None = None
@@ -373,10 +393,21 @@ class ModelStatus(CRModel):
     """The registry: the newest spec.maxVersions versions with their lineage, oldest first."""
     registry: RegistryMirror | None = None
     """The state of the registry's copy in the store."""
+    events: EventsStatus | None = None
+    """Release events sent, and the dead letters."""
+    pruned: StorePruned | None = None
+    """What retention has deleted from the store: artifacts of versions beyond spec.maxVersions, and
+    collected rows and labels when no DriftMonitor prunes them; omitted: nothing yet."""
+    rollout: RolloutStatus | None = None
+    """The latest Canary or Shadow rollout: its steps, traffic split and analysis."""
     conditions: Conditions = Field(default_factory=list)
     """DatasetResolved, Trained, Validated, Approved, Serving, and Ready (derived from them)."""
     message: Message | None = None
     """Why the Model is not Ready, or what it serves."""
+
+    def mark_invalid_spec(self, message: str) -> None:
+        self.phase = ModelPhase.FAILED
+        self.message = message[:1024]
 
 
 class Model(Resource):
@@ -384,8 +415,6 @@ class Model(Resource):
 
     crd: ClassVar[CRDMeta] = CRDMeta(
         kind="Model",
-        plural="models",
-        singular="model",
         short_names=("mdl",),
         max_name_length=45,  # 63 - len("-registry-<hash8>"); also "-train-<hash8>", "-server", the Service
         printer_columns=(

@@ -6,6 +6,8 @@
               NewVersion → the Model retrains: by itself on a dataset change (retrain.onDatasetChange),
                            else the monitor writes the retrain annotation
               Unchanged  → NoNewData: condition, Events on the monitor and on the Model, no retrain
+                           (with the Model's retrain.productionLabels: the retrain annotation, and
+                           the Model trains if labels arrived since its serving version trained)
               Failed / no answer in refreshTimeoutSeconds → RefreshFailed / RefreshTimedOut
       └ refreshDataset false: the retrain annotation at once (the Model answers a drift or quality
         request on the data its serving version was trained on with NoNewData itself)
@@ -77,6 +79,8 @@ async def follow_refresh(run: DriftMonitorRun, model: Model, model_body: dict[st
     if found.state == refresh.State.NEW_DATA:
         return await _on_new_data(run, model, pending.request, found)
     if found.state == refresh.State.NO_NEW_DATA:
+        if model.spec.retrain.production_labels.enabled:  # the Model trains if labels arrived since its champion
+            return await request_retrain(run, model, pending.request)
         return await _on_no_new_data(run, model_body, pending.request, found)
     reason = cond.Reason.REFRESH_FAILED if found.state == refresh.State.FAILED else cond.Reason.REFRESH_TIMED_OUT
     message = f"no retrain for {pending.request!r}: {found.message}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
-from mlops_operator.api.results import DriftResult
+from mlops_operator.api.results import LIVE_QUALITY_FIELDS, PREDICTION_DRIFT_FIELDS, DriftResult
 from mlops_operator.api.v1alpha1.driftmonitor import (
     Baseline,
     CheckRecord,
@@ -17,6 +17,7 @@ from mlops_operator.api.v1alpha1.driftmonitor import (
     FeatureScore,
     LiveQuality,
     PredictionDriftScore,
+    PrunedTotals,
 )
 from mlops_operator.reconcilers import observe
 from mlops_operator.reconcilers.context import EventSpec, warning
@@ -52,24 +53,14 @@ def _record_quality(work: DriftMonitorStatus, result: DriftResult, tick: datetim
     if quality is not None and (quality.labelled > 0 or work.live_quality is None):
         skipped = "; ".join(f"{k}: {v}" for k, v in sorted(quality.skipped.items()))
         work.live_quality = LiveQuality(
-            metric=quality.metric[:32],
-            value=quality.value,
-            labelled=quality.labelled,
-            predictions=quality.predictions,
-            late=quality.late,
-            unknown=quality.unknown,
-            duplicates=quality.duplicates,
+            **quality.model_dump(include=set(LIVE_QUALITY_FIELDS)),
             metrics={k[:32]: v for k, v in list(quality.metrics.items())[:16]},
             time=tick,
             message="; ".join(filter(None, [quality.note, skipped]))[:1024] or None,
         )
     if prediction is not None:
         work.prediction_drift = PredictionDriftScore(
-            test=prediction.test,
-            score=prediction.score,
-            threshold=prediction.threshold,
-            drifted=prediction.drifted,
-            samples=prediction.samples,
+            **prediction.model_dump(include=set(PREDICTION_DRIFT_FIELDS)),
             message=(prediction.note or "")[:1024] or None,
         )
 
@@ -99,6 +90,11 @@ def record_check(
     work.fired = firing.fired
     triggers.count_breaches(work, firing)
     _record_quality(work, result, tick)
+    if result.pruned_objects:
+        totals = work.pruned or PrunedTotals()
+        work.pruned = PrunedTotals(
+            objects=totals.objects + result.pruned_objects, bytes=totals.bytes + result.pruned_bytes, last_time=tick
+        )
     work.history = [*work.history, _record(tick, verdict, message, job_name, result, firing, baseline)][
         -monitor.spec.history_limit :
     ]
@@ -176,6 +172,8 @@ def summarize(work: DriftMonitorStatus, monitor: DriftMonitor, ready: cond.State
         last = work.history[-1].message if work.history else ""
         detected = cond.State(cond.UNKNOWN, VERDICT_REASONS.get(verdict, cond.Reason.CHECK_FAILED), last or verdict)
     work.conditions = cond.set_state(work.conditions, cond.Type.DRIFT_DETECTED, detected, now=now, generation=gen)
+    # checks on a schedule are the steady state, not reconciling: only waiting for the Model or baseline is
+    work.conditions = cond.with_kstatus(work.conditions, now=now, generation=gen)
     work.observed_generation = gen
 
 

@@ -9,6 +9,7 @@ decide whether it is a breach; what a breach leads to is in actions.py.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from mlops_operator import conditions as cond
 from mlops_operator import contracts
-from mlops_operator.api.plans import DriftPlan, LiveQualityPlan, PredictionDriftPlan, QualityPoint
+from mlops_operator.api.plans import DriftPlan, LiveQualityPlan, PredictionDriftPlan, QualityPoint, RetentionPlan
 from mlops_operator.api.results import DriftResult
 from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.driftmonitor import Baseline, DriftMonitor, DriftMonitorStatus
@@ -105,7 +106,28 @@ def check_plan(
         test=spec.triggers.prediction_drift.test,
         threshold=spec.triggers.prediction_drift.threshold,
     )
-    return plan.model_copy(update={"quality": quality, "prediction_drift": prediction, "baseline_note": chosen.message})
+    retention = retention_plan(monitor, model, quality.labels_prefix, plan)
+    return plan.model_copy(
+        update={
+            "quality": quality,
+            "prediction_drift": prediction,
+            "baseline_note": chosen.message,
+            "retention": retention,
+        }
+    )
+
+
+def retention_plan(monitor: DriftMonitor, model: Model, labels_prefix: str, plan: DriftPlan) -> RetentionPlan:
+    """Collected rows and labels past the Model's retention (never less than this monitor's windows
+    reach back), and check runs past the monitor's bound."""
+    reach = max(monitor.spec.window_seconds, monitor.spec.quality_window_seconds or 0)
+    days = max(model.spec.serving.collection.retention_days, math.ceil(reach / 86400))
+    return RetentionPlan(
+        partition_prefixes=[plan.collected_prefix, labels_prefix],
+        max_age_days=days,
+        runs_dir=plan.output_dir.rstrip("/").rsplit("/", 1)[0],
+        keep_runs=max(monitor.spec.retention.reports, monitor.spec.history_limit),  # status links to them
+    )
 
 
 async def _start_due_check(run: DriftMonitorRun, model: Model, chosen: Baseline) -> None:
@@ -182,7 +204,6 @@ def _export(ctx: ReconcileContext, monitor: DriftMonitor, work: DriftMonitorStat
 RECONCILER = KindReconciler(
     kind=DRIFT_MONITOR,
     resource=DriftMonitor,
-    status=DriftMonitorStatus,
     steps=steps,
     invalid_conditions=(cond.Type.READY,),
 )

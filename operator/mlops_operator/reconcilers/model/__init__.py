@@ -5,6 +5,7 @@
     training.py    what to train, its Job, adopting Jobs the status never recorded, results
     versions.py    the ledger of versions (`status.versions`): pure transitions, pruning, rebuild
     mirror.py      the Job that copies the ledger to the store's registry.json, and reads it back
+    events.py      release events: the notify Jobs that send the ledger's transitions as CloudEvents
     serving.py     approval, rollout, rollback
     status.py      conditions, phase and message (pure)
 """

@@ -24,6 +24,7 @@ class Children:
     dataset: dict[str, Any] | None  # the Dataset of spec.datasetRef, as read
     train_jobs: list[dict[str, Any]]
     mirror_jobs: list[dict[str, Any]]  # the Jobs that write the versions to the store's registry.json
+    events_jobs: list[dict[str, Any]]  # the notify Jobs that deliver release events (model/events.py)
 
 
 async def read(run: ModelRun) -> Children:
@@ -37,6 +38,7 @@ async def read(run: ModelRun) -> Children:
         dataset=dataset,
         train_jobs=[j for j in owned if _component(j) == contracts.Component.TRAIN],
         mirror_jobs=[j for j in owned if _component(j) == contracts.Component.REGISTRY],
+        events_jobs=[j for j in owned if _component(j) == contracts.Component.EVENTS],
     )
 
 

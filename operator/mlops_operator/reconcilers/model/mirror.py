@@ -5,6 +5,11 @@ named after the content it writes (and the Model's uid), so a crash and retry fi
 writing twice; one runs at a time per Model, later changes wait for it (its completion wakes the
 Model) and are written together. The first mirror of a Model is also a read: a Model that has no
 versions while the store has some (recreated, restored from a backup without status) is rebuilt.
+
+The Job also applies retention (reconcilers/retention.py): it deletes the artifacts of versions status
+no longer lists and, for a Model that collects and that no DriftMonitor checks, collected rows and
+labels past retentionDays; for those the Job's name includes the day, so one runs at least daily
+(status.registry.digest stays the digest of the versions' content).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from mlops_operator import contracts
 from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import RegistryMirror
 from mlops_operator.builders import jobs
-from mlops_operator.reconcilers import observe
+from mlops_operator.kube import DRIFT_MONITOR
+from mlops_operator.reconcilers import observe, retention
 from mlops_operator.reconcilers.context import normal, warning
 from mlops_operator.reconcilers.model import versions
 from mlops_operator.reconcilers.model.children import ModelRun
@@ -25,13 +31,28 @@ def _name(job: dict[str, Any]) -> str:
     return str(job["metadata"]["name"])
 
 
+async def collection_tick(run: ModelRun) -> int | None:
+    """The day on which the registry Job prunes collected rows (None: it does not); asks for a wake-up
+    at the next one."""
+    model = run.resource
+    if not (model.spec.serving.enabled and model.spec.serving.collection.enabled):
+        return None
+    monitors = await run.ctx.kube.list(DRIFT_MONITOR, run.key.namespace)
+    monitored = any(((m.get("spec") or {}).get("modelRef") or {}).get("name") == model.name for m in monitors)
+    tick = retention.collection_tick(model, monitored, run.now)
+    if tick is not None:
+        run.wake_in(retention.seconds_to_next_tick(tick, run.now))
+    return tick
+
+
 async def observe_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> None:
     """Record the mirror Job of the current versions once it finished; rebuild an empty status from it."""
     work, model = run.work, run.resource
     digest = jobs.registry_digest(work.versions)
-    if work.registry is not None and work.registry.digest == digest:
+    name = jobs.registry_job_name(model, digest, await collection_tick(run))
+    await _count_superseded(run, mirror_jobs, {name, work.registry.job if work.registry else None})
+    if _mirrored(run, digest, name):
         return
-    name = jobs.registry_job_name(model, digest)
     job = next((j for j in mirror_jobs if _name(j) == name), None)
     if job is None or observe.job_phase(job).active:
         return
@@ -45,6 +66,7 @@ async def observe_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> No
         work.registry = (previous or RegistryMirror()).model_copy(update={"job": name, "message": message})
         return
     result = outcome.result
+    run.note(*retention.record_model_pruned(work, result, run.now))
     work.registry = RegistryMirror(
         digest=digest,
         job=name,
@@ -76,24 +98,45 @@ def _restore(run: ModelRun, result: RegistryResult) -> None:
     )
 
 
+def _mirrored(run: ModelRun, digest: str, name: str) -> bool:
+    """The store holds this content; and, on a collection day, that day's Job (the one named) ran."""
+    registry = run.work.registry
+    if registry is None or registry.digest != digest:
+        return False
+    return registry.job == name or name == jobs.registry_job_name(run.resource, digest)
+
+
+async def _count_superseded(run: ModelRun, mirror_jobs: list[dict[str, Any]], recorded: set[str | None]) -> None:
+    """What superseded mirror Jobs deleted (the versions changed again before their result was read):
+    added to status.pruned now, as start_mirror removes them once this status is written."""
+    for job in mirror_jobs:
+        if _name(job) in recorded or job["metadata"].get("deletionTimestamp") or observe.job_phase(job).active:
+            continue  # recorded, counted by an earlier run (being deleted), or still running
+        outcome = observe.job_outcome(job, await run.ctx.kube.job_pods(job), RegistryResult, jobs.WORKLOAD_CONTAINER)
+        if outcome.phase == observe.JobPhase.SUCCEEDED and outcome.result is not None:
+            run.note(*retention.record_model_pruned(run.work, outcome.result, run.now))
+
+
 async def start_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> None:
     """After the status patch: a Job that writes the recorded versions to the store, one at a time.
 
     Superseded finished mirror Jobs are removed.
     """
     work, model, kube, ns = run.work, run.resource, run.ctx.kube, run.key.namespace
+    tick = await collection_tick(run)
     digest = jobs.registry_digest(work.versions)
-    wanted = jobs.registry_job_name(model, digest)
+    wanted = jobs.registry_job_name(model, digest, tick)
     keep = {wanted, work.registry.job if work.registry else None}
     for job in mirror_jobs:
         if _name(job) not in keep and not observe.job_phase(job).active:
             await kube.delete_child(job, model.uid)
-    if work.registry is not None and work.registry.digest == digest:
+    if _mirrored(run, digest, wanted):
         return
     if any(_name(j) == wanted for j in mirror_jobs):
         return
     if any(observe.job_phase(j).active for j in mirror_jobs):
         return
     await run.ctx.prepare_namespace(ns)
-    await kube.create_or_adopt(jobs.registry_job(model, work.versions, run.ctx.settings))
+    plan = retention.model_plan(model, work, run.ctx.settings.store_uri, tick)
+    await kube.create_or_adopt(jobs.registry_job(model, work.versions, run.ctx.settings, plan, tick))
     run.ctx.metrics.jobs_created.labels(contracts.Component.REGISTRY).inc()

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 
+from prometheus_client import Gauge
+
 from mlops_operator import conditions as cond
-from mlops_operator.api.v1alpha1.model import Model, ModelPhase, ModelStatus
+from mlops_operator.api.v1alpha1.model import Model
 from mlops_operator.kube import MODEL
 from mlops_operator.reconcilers import annotated
 from mlops_operator.reconcilers.context import Key, ReconcileContext, ReconcileResult
 from mlops_operator.reconcilers.model import children, mirror, serving, status, training, versions
+from mlops_operator.reconcilers.model import events as release_events
 from mlops_operator.reconcilers.model.children import ModelRun
 from mlops_operator.reconcilers.skeleton import KindReconciler
 
@@ -35,6 +38,7 @@ async def steps(run: ModelRun) -> None:
     run.note(*training.recover_jobs(work, found.train_jobs, run.now))
     await training.observe_training(run, found.train_jobs)
     await mirror.observe_mirror(run, found.mirror_jobs)
+    await release_events.observe_events(run, found.events_jobs)
     dataset_state, dataset = training.resolve_dataset(model, found.dataset)
     # 4. decide and 5. act: train when a request is pending (nothing trains before the store has
     # said which versions it already holds), then approve and serve
@@ -51,29 +55,33 @@ async def steps(run: ModelRun) -> None:
         work, model, dataset=dataset_state, approval=approval, serving_=serving_state, now=run.now, blocked=blocked
     )
     run.after_status(lambda: mirror.start_mirror(run, found.mirror_jobs))
-    run.after_status(lambda: _export_serving_version(run))
+    run.after_status(lambda: release_events.start_events(run, found.events_jobs))
+    run.after_status(lambda: _export_series(run, approval.reason))
 
 
-async def _export_serving_version(run: ModelRun) -> None:
-    """The served version's series; none while nothing serves (serving disabled, rolled back to nothing)."""
-    gauge, labels = run.ctx.metrics.serving_version, (run.key.namespace, run.key.name)
-    if run.work.serving_version is not None:
-        gauge.labels(*labels).set(run.work.serving_version)
+async def _export_series(run: ModelRun, approval_reason: str) -> None:
+    """The Model's series: the served version (none while nothing serves), since when a version
+    waits for approval (none while none waits), and its failure counters from 0 (`increase` sees
+    the first failure only when the series existed before it)."""
+    metrics, labels = run.ctx.metrics, (run.key.namespace, run.key.name)
+    metrics.training_failures.labels(*labels)
+    metrics.rollout_failures.labels(*labels)
+    _set_or_remove(metrics.serving_version, labels, run.work.serving_version)
+    since = versions.awaiting_approval_since(run.work.versions, approval_reason)
+    _set_or_remove(metrics.awaiting_approval_since, labels, since.timestamp() if since else None)
+
+
+def _set_or_remove(gauge: Gauge, labels: tuple[str, str], value: float | None) -> None:
+    if value is not None:
+        gauge.labels(*labels).set(value)
     else:
         with contextlib.suppress(KeyError):
             gauge.remove(*labels)
 
 
-def _mark_failed(work: ModelStatus, message: str) -> None:
-    work.phase = ModelPhase.FAILED
-    work.message = message[:1024]
-
-
 RECONCILER = KindReconciler(
     kind=MODEL,
     resource=Model,
-    status=ModelStatus,
     steps=steps,
     invalid_conditions=(cond.Type.TRAINED, cond.Type.READY),
-    mark_failed=_mark_failed,
 )

@@ -2,7 +2,8 @@
 
 `Ready` is derived: `DatasetResolved` and `Serving` (or `Approved` when serving is disabled), plus
 `Trained` while nothing serves and training failed or is blocked; the first that is not True
-explains why.
+explains why. kstatus' `Reconciling` holds while a version trains or rolls out, `Stalled` while Ready
+is False for a reason only a change heals.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ def validated_state(gated: ModelVersion | None) -> cond.State:
         return cond.State(cond.UNKNOWN, cond.Reason.NOT_TRAINED, "no version has been validated yet")
     status = cond.TRUE if gated.gate.passed else cond.FALSE
     return cond.State(status, gated.gate.reason, f"version {gated.version}: {gated.gate.message}")
+
+
+def working_state(work: ModelStatus, serving: cond.State, blocked: cond.State | None) -> cond.State | None:
+    """What the Model is busy with (kstatus Reconciling): a rollout, a training, reading the registry."""
+    if serving.reason == cond.Reason.ROLLING_OUT:
+        return cond.State(cond.TRUE, cond.Reason.ROLLING_OUT, serving.message)
+    if work.active_training is not None:
+        training = f"Job {work.active_training.job} is training version {work.active_training.version}"
+        return cond.State(cond.TRUE, cond.Reason.JOB_RUNNING, training)
+    if blocked is not None and blocked.reason == cond.Reason.READING_REGISTRY:
+        return cond.State(cond.TRUE, blocked.reason, blocked.message)
+    return None
 
 
 def phase_of(work: ModelStatus, approval: cond.State, serving: cond.State, ready: cond.State) -> ModelPhase:
@@ -86,7 +99,11 @@ def summarize(
     if work.serving_version is None and (training_failed or blocked is not None):
         ready_deps.insert(1, cond.Type.TRAINED)  # nothing serves and training failed: that is the news
     ready = cond.ready_from(c, ready_deps)
-    work.conditions = cond.set_state(c, cond.Type.READY, ready, now=now, generation=gen)
+    c = cond.set_state(c, cond.Type.READY, ready, now=now, generation=gen)
+    working = working_state(work, serving_, blocked)
+    # a failed training is not retried until the spec, the data or a retrain request changes
+    failed = work.serving_version is None and training_failed
+    work.conditions = cond.with_kstatus(c, working=working, failed=failed, now=now, generation=gen)
     work.observed_generation = gen
     work.phase = phase_of(work, approval, serving_, ready)
     work.message = ready.message[:1024] if ready.status != cond.TRUE else f"serving version {work.serving_version}"

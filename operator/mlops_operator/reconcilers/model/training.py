@@ -24,7 +24,7 @@ from mlops_operator.api.v1alpha1.dataset import Dataset
 from mlops_operator.api.v1alpha1.model import ActiveTraining, Model, ModelStatus, ModelVersion, VersionState
 from mlops_operator.builders import jobs
 from mlops_operator.kube import ForeignObject, Rejected
-from mlops_operator.reconcilers import annotated, gates, observe
+from mlops_operator.reconcilers import annotated, approvals, gates, observe
 from mlops_operator.reconcilers.context import EventSpec, normal, warning
 from mlops_operator.reconcilers.model import versions
 from mlops_operator.reconcilers.model.children import ModelRun
@@ -127,6 +127,9 @@ def finish_training(
     if problem is not None:
         versions.fail(record, "InvalidResult", f"the training result cannot be registered: {problem}", now)
         return [warning("InvalidResult", f"version {record.version}: {problem}")]
+    if outcome.phase != observe.JobPhase.SUCCEEDED and outcome.reason == cond.Reason.NO_NEW_DATA:
+        work.versions.remove(record)  # a labels-only request that found none: no version (its number stays unused)
+        return [warning(cond.Reason.NO_NEW_DATA, f"retrain not acted on: {outcome.message}")]
     if outcome.phase != observe.JobPhase.SUCCEEDED or result is None:
         versions.fail(record, outcome.reason or cond.Reason.JOB_FAILED, outcome.message, now)
         return [warning(record.reason or cond.Reason.JOB_FAILED, f"version {record.version} failed: {outcome.message}")]
@@ -152,6 +155,9 @@ class TrainingDecision:
     deferred_for: float | None = None  # seconds until the cooldown ends
     deferred_message: str = ""
     no_new_data: bool = False  # a drift or quality request on the champion's data: handled, nothing trained
+    # The same request with spec.retrain.productionLabels: the Job trains only if labels arrived since the
+    # champion was trained (it alone reads the store), else answers NoNewData before fitting.
+    labels_only: bool = False
 
 
 def retrain_reason(annotation: str) -> str:
@@ -173,7 +179,8 @@ def decide_training(
         return TrainingDecision(f"dataset version {dataset_version[:12]}")
     annotation, _ = annotated.retrain_request(model.annotations)  # a malformed one is ignored (and said so)
     if annotation and annotation != work.handled_retrain_request:
-        if no_new_data(annotation, work, dataset_version):
+        same_data = no_new_data(annotation, work, dataset_version)
+        if same_data and not model.spec.retrain.production_labels.enabled:
             return TrainingDecision(retrain_request=annotation, no_new_data=True)
         cooldown = timedelta(seconds=model.spec.retrain.cooldown_seconds)
         if work.last_retrain_time is not None and now < work.last_retrain_time + cooldown:
@@ -186,7 +193,10 @@ def decide_training(
                     f"{model.spec.retrain.cooldown_seconds}"
                 ),
             )
-        return TrainingDecision(f"retrain: {retrain_reason(annotation)}"[:256], retrain_request=annotation)
+        trigger = f"retrain: {retrain_reason(annotation)}"
+        if same_data:
+            return TrainingDecision(f"{trigger} (new production labels)"[:256], annotation, labels_only=True)
+        return TrainingDecision(trigger[:256], retrain_request=annotation)
     return TrainingDecision()
 
 
@@ -211,11 +221,17 @@ def no_new_data_state(model: Model, work: ModelStatus, dataset_version: str, fre
         return None
     if not no_new_data(request, work, dataset_version):
         return None
+    no_labels = ", and no labelled production row arrived since" if model.spec.retrain.production_labels.enabled else ""
     message = (
         f"retrain request {request!r} not acted on: the Dataset is still at version {dataset_version[:12]}, which "
-        f"serving version {work.serving_version} was trained on; retraining on the same data cannot help"
+        f"serving version {work.serving_version} was trained on{no_labels}; retraining on the same data cannot help"
     )
     return cond.State(cond.TRUE, cond.Reason.NO_NEW_DATA, message)
+
+
+def _answered_no_new_data(run: ModelRun) -> bool:
+    """Whether this reconcile read a labels-only training Job that found no new labels (finish_training)."""
+    return any(e.reason == cond.Reason.NO_NEW_DATA for e in run.events)
 
 
 def champion_of(work: ModelStatus) -> ChampionRef | None:
@@ -317,7 +333,7 @@ async def maybe_train(run: ModelRun, dataset: Dataset, train_jobs: list[dict[str
         run.note(warning(cond.Reason.NO_NEW_DATA, state.message if state else decision.retrain_request))
         return state
     if decision.trigger is None and decision.deferred_for is None:
-        return no_new_data_state(model, work, ds_status.version)
+        return no_new_data_state(model, work, ds_status.version, fresh=_answered_no_new_data(run))
     if decision.deferred_for is not None:
         run.note(normal("RetrainDeferred", decision.deferred_message))
         run.wake_in(decision.deferred_for + 1)
@@ -347,6 +363,14 @@ async def _start_training(
     version = versions.next_version(work.versions, job_versions, work.latest_version)
     request = jobs.training_request(spec_hash, ds_status.version, decision.retrain_request)
     request["version"] = str(version)  # an A→B→A spec flip must not collide with a Job still in its TTL
+    champion = versions.find(work.versions, work.serving_version)
+    production = jobs.production_rows_plan(
+        model,
+        ctx.settings,
+        now=run.now,
+        new_since=(champion.created_at or champion.trained_at) if champion else None,
+        require_new=decision.labels_only,
+    )
     plan = jobs.training_plan(
         model,
         version=version,
@@ -356,6 +380,7 @@ async def _start_training(
         champion=champion_of(work),
         trigger=decision.trigger,
         settings=ctx.settings,
+        production=production,
     )
     await ctx.prepare_namespace(run.key.namespace)
     try:
@@ -374,7 +399,7 @@ def _record_started(
     model, work, now = run.resource, run.work, run.now
     assert decision.trigger
     job_name = job["metadata"]["name"]
-    versions.start(
+    record = versions.start(
         work.versions,
         version=version,
         job=job_name,
@@ -384,6 +409,7 @@ def _record_started(
         params=dict(model.spec.trainer.params),
         now=now,
     )
+    record.triggered_by = approvals.trigger_user(model.annotations)
     work.active_training = ActiveTraining(
         job=job_name, version=version, trigger=decision.trigger, dataset_version=dataset_version, started_at=now
     )

@@ -3,7 +3,9 @@
 (The store's `registry.json` is a copy of this ledger, written by the mirror Job: `mirror.py`.)
 
 States: Training → Failed | Validated | Rejected; Validated → Approved → Serving → Retired;
-Approved/Serving → RolledBack when its rollout fails. The functions work on a working copy of the
+Approved/Serving → RolledBack when its rollout fails. Beside the state, each version keeps its
+serving periods (from, to, why it ended, by whom), appended and closed, never rewritten, so "what
+served at time T" has an answer (api/history.py). The functions work on a working copy of the
 status that the reconciler owns; the clock is passed in.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from mlops_operator.api import history
 from mlops_operator.api.results import TrainResult
 from mlops_operator.api.v1alpha1.model import (
     ApprovalPolicy,
@@ -20,6 +23,7 @@ from mlops_operator.api.v1alpha1.model import (
     ModelVersion,
     VersionState,
 )
+from mlops_operator.api.v1alpha1.serving_periods import PeriodEnd, ServingPeriod
 from mlops_operator.conditions import Reason
 
 SERVABLE = frozenset({VersionState.APPROVED, VersionState.SERVING})
@@ -173,8 +177,20 @@ def candidate(
     return record, Reason.APPROVED, ""
 
 
-def mark_serving(versions: list[ModelVersion], version: int, now: datetime) -> list[ModelVersion]:
-    """`version` serves; every older Approved/Serving version retires. Returns the retired ones."""
+def mark_serving(versions: list[ModelVersion], version: int, now: datetime, by: str = "operator") -> list[ModelVersion]:
+    """`version` serves; every older Approved/Serving version retires. Returns the retired ones.
+
+    The serving history follows: the period of the version that served until now is closed (why:
+    a newer version superseded it, an older one was rolled back to, or it was rejected) and one is
+    opened for `version` (put in service `by` whom), both at `now`.
+    """
+    target = find(versions, version)
+    if target is not None and history.open_period(target) is None:
+        end_serving(versions, now, _ended_by(versions, version))
+        # a version serving since before periods existed (an upgrade): its period began at servingAt
+        upgraded = target.state == VersionState.SERVING and not target.serving_periods and target.serving_at
+        start = target.serving_at if upgraded else now
+        history.append_bounded(target, ServingPeriod.model_validate({"from": start, "by": by[:256]}))
     retired = []
     for record in versions:
         if record.version == version:
@@ -192,6 +208,35 @@ def mark_serving(versions: list[ModelVersion], version: int, now: datetime) -> l
             record.message = f"replaced by version {version}"
             retired.append(record)
     return retired
+
+
+def _ended_by(versions: Iterable[ModelVersion], successor: int) -> PeriodEnd:
+    serving = next((v for v in versions if history.open_period(v) is not None), None)
+    if serving is not None and serving.state == VersionState.REJECTED:
+        return PeriodEnd.REJECTED
+    if serving is not None and serving.version > successor:
+        return PeriodEnd.ROLLED_BACK
+    return PeriodEnd.SUPERSEDED
+
+
+def end_serving(versions: Iterable[ModelVersion], now: datetime, ended_by: PeriodEnd) -> list[ModelVersion]:
+    """Close every open serving period at `now` (at most one is open); returns the versions it ended."""
+    ended = []
+    for record in versions:
+        period = history.open_period(record)
+        if period is not None:
+            period.to, period.ended_by = now, ended_by
+            ended.append(record)
+    return ended
+
+
+def awaiting_approval_since(versions: Iterable[ModelVersion], approval_reason: str) -> datetime | None:
+    """When the version a manual approval waits for passed validation; None when none waits."""
+    if approval_reason != Reason.AWAITING_APPROVAL:
+        return None
+    waiting = [v for v in versions if v.state == VersionState.VALIDATED]
+    newest = max(waiting, key=lambda v: v.version, default=None)
+    return newest.trained_at if newest is not None else None
 
 
 def roll_back(record: ModelVersion, reason: str, message: str, now: datetime) -> None:
@@ -226,5 +271,7 @@ def restore(
     for record in kept:
         if record.state == VersionState.TRAINING:
             fail(record, Reason.JOB_LOST, "the Model was recreated while this version trained", now)
+    # the deleted Model's server went with it: its last period ends (no later than now)
+    end_serving(kept, now, PeriodEnd.DELETED)
     latest = max([highest or 0, *(r.version for r in kept)]) or None
     return kept, latest

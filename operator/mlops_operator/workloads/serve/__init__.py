@@ -28,6 +28,13 @@ def main(argv: Sequence[str]) -> int:
     if options.workers > 1:
         # Before prometheus_client is first imported: every worker then writes its own files.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="mlops-serve-metrics-"))
+    if options.auth_token_file:
+        from mlops_operator.workloads.serve.auth import TokenCheck, TokenFileError
+
+        try:
+            TokenCheck(options.auth_token_file)  # before the port opens: never serve unchecked
+        except TokenFileError as exc:
+            return _refuse(str(exc), ExitCode.SPEC_ERROR)
     from mlops_operator.workloads.serve.artifact import load_verified_model
     from mlops_operator.workloads.serve.errors import ArtifactRefused, ArtifactUnavailable
     from mlops_operator.workloads.serve.model import ServedModel

@@ -20,6 +20,7 @@ import orjson
 
 from mlops_operator import __version__, contracts
 from mlops_operator.workloads.serve import feedback, ids, protocol
+from mlops_operator.workloads.serve.auth import CHALLENGE, TokenCheck, Unauthorized
 from mlops_operator.workloads.serve.collector import Collector
 from mlops_operator.workloads.serve.errors import (
     InvalidInput,
@@ -31,6 +32,7 @@ from mlops_operator.workloads.serve.errors import (
     UnsupportedMediaType,
 )
 from mlops_operator.workloads.serve.metrics import ServeMetrics
+from mlops_operator.workloads.serve.mirror import Mirror, Mirrored
 from mlops_operator.workloads.serve.model import Batch, Prediction, ServedModel
 
 log = logging.getLogger(__name__)
@@ -69,18 +71,27 @@ class ServeApp:
         predict_pool: ThreadPoolExecutor | None = None,
         label_writer: feedback.LabelWriter | None = None,
         collect_proba: bool = False,
+        auth: TokenCheck | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
+        self.ids = ids.Issuer(model_name)
         self.model = model
         self.metrics = metrics
         self.collector = collector
         self.limits = limits
-        # For a model-bound estimator (trees release the GIL while they predict), predictions run
-        # in these threads so several requests use several cores; a cheap model runs inline, where
-        # the hand-off would cost more than the prediction.
+        # For a slow model (runner.MODEL_BOUND_SECONDS), predictions run in this pool so that health
+        # checks are not queued behind them; every other model runs inline, where the hand-off and
+        # the GIL hand-backs would cost more than they give (a predict mostly holds the GIL).
         self.predict_pool = predict_pool
         self.label_writer = label_writer
+        # Inference and feedback (every POST) need the bearer token; health, readiness, metadata and
+        # /metrics stay open for the kubelet's probes and Prometheus (docs/security.md).
+        self.auth = auth
+        # Shadow (spec.serving.rollout): a sample of the inference requests, after their answer is
+        # computed, queued for the candidate; never awaited on the request path (serve/mirror.py).
+        self.mirror = mirror
         # Compute probabilities for every prediction so collected rows carry them (live roc_auc).
         self.collect_proba = collect_proba and collector is not None and model is not None and model.has_proba
         self.shutting_down = False
@@ -122,6 +133,8 @@ class ServeApp:
                     self.collector.start()
                 if self.label_writer is not None:
                     self.label_writer.start()
+                if self.mirror is not None:
+                    self.mirror.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.shutting_down = True
@@ -129,6 +142,8 @@ class ServeApp:
                     self.collector.stop()
                 if self.label_writer is not None:
                     self.label_writer.stop()
+                if self.mirror is not None:
+                    await self.mirror.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -152,6 +167,8 @@ class ServeApp:
             if scope["method"] != method and not (method == "GET" and scope["method"] == "HEAD"):
                 raise MethodNotAllowed(f"use {method} for {path}", method)
             if method == "POST":
+                if self.auth is not None:
+                    self.auth.check(scope["headers"])  # before the body is read
                 body = await self._read_body(scope, receive)
                 status, payload, prediction_id = await handler(body, scope)
                 if prediction_id is not None:
@@ -162,6 +179,8 @@ class ServeApp:
             status, payload = exc.status, orjson.dumps({"error": exc.message})
             if isinstance(exc, MethodNotAllowed):
                 extra_headers.append((b"allow", exc.allow.encode()))
+            elif isinstance(exc, Unauthorized):
+                extra_headers.append((b"www-authenticate", CHALLENGE))
         except Exception:
             log.exception("unexpected error serving %s %s", scope.get("method"), path)
             status, payload = 500, b'{"error":"internal server error"}'
@@ -246,9 +265,10 @@ class ServeApp:
     async def _infer(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         model = self._require_model()
         request = protocol.parse_v2(body, model, self.limits.max_batch_rows)
-        request.id = request.id or _request_id(scope)
+        request.id = request.id or _request_id(scope, self.ids)
         requested = protocol.PROBA_OUTPUT in request.outputs
         prediction = await self._run(model, request.batch, requested, request.id, len(body))
+        self._mirror(f"/v2/models/{self.model_name}/infer", body, scope, prediction)
         if not requested:
             prediction.proba = None
         return 200, protocol.v2_response(model, request, prediction), request.id
@@ -256,12 +276,20 @@ class ServeApp:
     async def _predict(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         model = self._require_model()
         batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
-        request_id = _request_id(scope)
-        return 200, protocol.records_response(await self._run(model, batch, False, request_id, len(body))), request_id
+        request_id = _request_id(scope, self.ids)
+        prediction = await self._run(model, batch, False, request_id, len(body))
+        self._mirror("/predict", body, scope, prediction)
+        return 200, protocol.records_response(prediction), request_id
+
+    def _mirror(self, path: str, body: bytes, scope: Scope, prediction: Prediction) -> None:
+        if self.mirror is None:
+            return
+        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        self.mirror.offer(Mirrored(path, body, authorization, prediction.labels))
 
     async def _feedback(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         assert self.label_writer is not None
-        labels = feedback.parse(protocol.loads(body))
+        labels = feedback.parse(protocol.loads(body), self.ids)
         self.label_writer.offer(labels)
         return 202, orjson.dumps({"accepted": len(labels)}), None
 
@@ -285,12 +313,12 @@ class ServeApp:
         return prediction
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Scope, issuer: ids.Issuer) -> str:
     """The client's X-Request-Id (checked), else a new id."""
     for key, value in scope["headers"]:
         if key == _REQUEST_ID:
             return ids.checked(value.decode("latin-1"), "the X-Request-Id header")
-    return ids.new_id()
+    return issuer.new_id()
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -50,8 +50,9 @@ def labels_uri(collect_uri: str | None, model_name: str) -> str | None:
     return f"{head}/labels/{model_name}"
 
 
-def parse(doc: Any) -> list[tuple[str, str]]:
-    """The (id, label text) pairs of a feedback request; InvalidInput for any client mistake."""
+def parse(doc: Any, issuer: ids.Issuer) -> list[tuple[str, str]]:
+    """The (id, label text) pairs of a feedback request; InvalidInput for any client mistake,
+    including an id in the servers' own form that no server of this model issued."""
     if not isinstance(doc, dict) or not isinstance(doc.get("labels"), list):
         raise InvalidInput("a feedback request must be a JSON object with a list 'labels'")
     items = doc["labels"]
@@ -59,13 +60,18 @@ def parse(doc: Any) -> list[tuple[str, str]]:
         raise InvalidInput("'labels' is empty")
     if len(items) > MAX_LABELS:
         raise PayloadTooLarge(f"{len(items)} labels are over the limit of {MAX_LABELS} per request")
-    return [_item(item, i) for i, item in enumerate(items)]
+    return [_item(item, i, issuer) for i, item in enumerate(items)]
 
 
-def _item(item: Any, i: int) -> tuple[str, str]:
+def _item(item: Any, i: int, issuer: ids.Issuer) -> tuple[str, str]:
     if not isinstance(item, dict) or "id" not in item or "label" not in item:
         raise InvalidInput(f"labels[{i}] must be an object with 'id' and 'label'")
     id_ = ids.checked(item["id"], f"labels[{i}].id")
+    if issuer.foreign(id_):
+        raise InvalidInput(
+            f"labels[{i}].id {id_!r} is an unknown prediction id: no server of this model issued it "
+            "(mistyped, cut short, or from another model)"
+        )
     label = item["label"]
     if isinstance(label, bool):
         return id_, "true" if label else "false"

@@ -16,6 +16,16 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000)
 
 
+def _store_writer_counters(name: str, what: str, registry: CollectorRegistry) -> tuple[Counter, Counter]:
+    """Written and dropped (by reason) counters of one of the server's buffered store writers (the
+    collector, the label writer): `mlops_serve_<name>_written` and `..._dropped`."""
+    written = Counter(f"mlops_serve_{name}_written", f"{what} written to the store", registry=registry)
+    dropped = Counter(
+        f"mlops_serve_{name}_dropped", f"{what} dropped (buffer full or store error)", ["reason"], registry=registry
+    )
+    return written, dropped
+
+
 class ServeMetrics:
     def __init__(self) -> None:
         # Each server owns a registry, so tests can run several in one process.
@@ -36,29 +46,13 @@ class ServeMetrics:
             "mlops_serve_batch_rows", "Rows per prediction request", buckets=BATCH_BUCKETS, registry=reg
         )
         self.predictions = Counter("mlops_serve_predictions", "Rows predicted", registry=reg)
-        self.collector_written = Counter(
-            "mlops_serve_collector_rows_written", "Scoring rows written to the store", registry=reg
-        )
-        self.collector_dropped = Counter(
-            "mlops_serve_collector_rows_dropped",
-            "Scoring rows dropped (buffer full or store error)",
-            ["reason"],
-            registry=reg,
-        )
+        self.collector_written, self.collector_dropped = _store_writer_counters("collector_rows", "Scoring rows", reg)
         self.collector_truncated = Counter(
             "mlops_serve_collector_values_truncated",
             "Collected string values cut to the per-value limit",
             registry=reg,
         )
-        self.labels_written = Counter(
-            "mlops_serve_labels_written", "Feedback labels written to the store", registry=reg
-        )
-        self.labels_dropped = Counter(
-            "mlops_serve_labels_dropped",
-            "Feedback labels dropped (buffer full or store error)",
-            ["reason"],
-            registry=reg,
-        )
+        self.labels_written, self.labels_dropped = _store_writer_counters("labels", "Feedback labels", reg)
         self._request_children: dict[tuple[str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 

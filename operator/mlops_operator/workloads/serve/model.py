@@ -4,7 +4,8 @@ A trained artifact is a scikit-learn Pipeline (ColumnTransformer preprocessing +
 a DataFrame. `pipeline.predict(DataFrame)` costs ~0.5 ms of pandas and validation per call even for
 one row, more than the whole HTTP round trip. When every feature is numeric, `ServedModel` runs the
 same fitted steps on a float64 ndarray instead: each ColumnTransformer branch on its column slice,
-the results stacked in the same order, then the final estimator. The numbers are the same
+the results stacked in the same order, then the final estimator (as a kernel, kernels.py, where one
+reproduces its predict without scikit-learn's per-call validation). The numbers are the same
 operations on the same values; `_probe_fast_path` checks this at load time against the reference
 path and turns the fast path off on any difference (the component tests check it on real data too).
 """
@@ -23,6 +24,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
+
+from mlops_operator.workloads.serve.kernels import fast_final
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +244,15 @@ def _without_feature_names(estimator: Any) -> Any:
 
 
 def _compile_fast_path(estimator: Any) -> tuple[Callable[[Matrix], Any], Any] | None:
-    """(transform, final estimator) running the fitted steps on an ndarray, or None if unsupported."""
+    """(transform, final estimator) running the fitted steps on an ndarray, or None if unsupported.
+
+    The final estimator is a kernel (kernels.py) where one reproduces its predict exactly."""
     if not hasattr(estimator, "n_features_in_"):
         return None
     model = _without_feature_names(estimator)
     names = [str(n) for n in getattr(estimator, "feature_names_in_", [])]
     if not isinstance(model, Pipeline):
-        return (lambda x: x), model
+        return (lambda x: x), fast_final(model)
     stages: list[Callable[[Any], Any]] = []
     for _, step in model.steps[:-1]:
         if step is None or step == "passthrough":
@@ -262,7 +267,7 @@ def _compile_fast_path(estimator: Any) -> tuple[Callable[[Matrix], Any], Any] | 
         else:
             return None
         names = []  # after the first stage, columns are positional
-    final = model.steps[-1][1]
+    final = fast_final(model.steps[-1][1])
 
     def transform(x: Matrix) -> Any:
         for stage in stages:

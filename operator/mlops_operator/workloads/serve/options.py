@@ -35,7 +35,12 @@ class ServeOptions:
     body_timeout: float
     max_header_bytes: int
     max_connections: int
+    auth_token_file: str | None
     log_level: str
+    shadow_url: str | None = None
+    shadow_sample_percent: float = 100.0
+    shadow_version: str | None = None
+    shadow_max_abs_diff: float = 0.0
 
 
 def _positive_int(text: str) -> int:
@@ -71,7 +76,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(ServeFlags.PORT, type=int, default=contracts.SERVER_PORT)
     _collection_arguments(p)
     _limit_arguments(p)
+    p.add_argument(
+        "--auth-token-file",
+        default=None,
+        help="require Authorization: Bearer <the file's content> on inference and feedback (re-read on change)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _shadow_arguments(p)
     return p
 
 
@@ -98,6 +109,20 @@ def _collection_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _percent(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be within (0, 100], got {text}")
+    return value
+
+
+def _shadow_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shadow-url", default=None, help="mirror sampled inference requests to this http:// server")
+    p.add_argument("--shadow-sample-percent", type=_percent, default=100.0, help="share of requests mirrored")
+    p.add_argument("--shadow-version", default=None, help="the mirrored candidate's version (informational)")
+    p.add_argument("--shadow-max-abs-diff", type=float, default=0.0, help="a regressor's rows agree within this")
+
+
 def _limit_arguments(p: argparse.ArgumentParser) -> None:
     """Processes, threads, and what one client may cost: sizes, deadlines, connections."""
     p.add_argument(ServeFlags.WORKERS, type=_positive_int, default=1, help="server processes on the port")
@@ -105,8 +130,8 @@ def _limit_arguments(p: argparse.ArgumentParser) -> None:
         "--predict-threads",
         type=int,
         default=-1,
-        help="threads for predictions; 0 = inline on the event loop; -1 (default) = threads only "
-        "when a one-row prediction takes over 1 ms",
+        help="threads for predictions; 0 = inline on the event loop; -1 (default) = one thread only "
+        "when a one-row prediction takes over 10 ms",
     )
     p.add_argument("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)
     p.add_argument("--max-batch-rows", type=_positive_int, default=10_000)

@@ -22,7 +22,14 @@ from numpy.typing import NDArray
 from mlops_operator.workloads.serve import ids
 from mlops_operator.workloads.serve.errors import InvalidInput, PayloadTooLarge
 from mlops_operator.workloads.serve.model import Batch, Prediction, ServedModel
-from mlops_operator.workloads.serve.tensors import DATATYPES, brief, holds_bool, to_array, values_or_missing
+from mlops_operator.workloads.serve.tensors import (
+    DATATYPES,
+    brief,
+    holds_bool,
+    may_hold_bools,
+    to_array,
+    values_or_missing,
+)
 
 PREDICT_OUTPUT = "predict"
 PROBA_OUTPUT = "predict_proba"
@@ -60,7 +67,8 @@ def parse_v2(body: bytes, model: ServedModel, max_rows: int) -> V2Request:
     parameters = doc.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InvalidInput("'parameters' must be an object")
-    tensors = [_tensor(t, i, max_rows, len(model.features)) for i, t in enumerate(inputs)]
+    bools = may_hold_bools(body)
+    tensors = [_tensor(t, i, max_rows, len(model.features), bools) for i, t in enumerate(inputs)]
     if len(tensors) == 1 and tensors[0].shape_rank == 2:
         batch = _batch_from_matrix(tensors[0], model)
     else:
@@ -80,7 +88,7 @@ class _Tensor:
         return len(self.shape)
 
 
-def _tensor(raw: Any, position: int, max_rows: int, n_features: int) -> _Tensor:
+def _tensor(raw: Any, position: int, max_rows: int, n_features: int, bools: bool = True) -> _Tensor:
     if not isinstance(raw, dict):
         raise InvalidInput(f"inputs[{position}] must be an object with name, shape, datatype, data")
     name, datatype = raw.get("name"), raw.get("datatype")
@@ -94,7 +102,7 @@ def _tensor(raw: Any, position: int, max_rows: int, n_features: int) -> _Tensor:
     size, raw_data = math.prod(shape), raw["data"]
     if isinstance(raw_data, list) and len(raw_data) not in (size, shape[0]):  # before converting it
         raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {len(raw_data)} items")
-    data = to_array(raw_data, name, datatype)
+    data = to_array(raw_data, name, datatype, bools)
     if data.size != size:
         raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {data.size}")
     return _Tensor(name, datatype, shape, data.reshape(shape))
@@ -271,7 +279,7 @@ def parse_records(body: bytes, model: ServedModel, max_rows: int) -> Batch:
             matrix = np.array(rows)
         except (ValueError, TypeError):
             raise InvalidInput("records hold values that are not numbers") from None
-        if matrix.dtype.kind in "fiu" and not holds_bool(rows, 2):  # numpy reads true as 1.0
+        if matrix.dtype.kind in "fiu" and not (may_hold_bools(body) and holds_bool(rows, 2)):  # true reads as 1.0
             return Batch(n, matrix=matrix.astype(np.float64, copy=False))
         if matrix.dtype.kind not in "Ofiu":
             raise InvalidInput("records hold values that are not numbers (or null for missing)")

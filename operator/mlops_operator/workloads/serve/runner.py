@@ -20,16 +20,20 @@ from types import FrameType
 import uvicorn
 
 from mlops_operator.workloads.serve.app import Limits, ServeApp
+from mlops_operator.workloads.serve.auth import TokenCheck
 from mlops_operator.workloads.serve.collector import Collector, CollectorSettings
 from mlops_operator.workloads.serve.deadlines import deadline_protocol
 from mlops_operator.workloads.serve.feedback import LabelSettings, LabelWriter, labels_uri
 from mlops_operator.workloads.serve.metrics import ServeMetrics
+from mlops_operator.workloads.serve.mirror import Mirror, MirrorSettings, ShadowMetrics
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import ServeOptions
 
 log = logging.getLogger("mlops_operator.serve")
-# A one-row prediction slower than this is model-bound: worth a thread hand-off (~50 µs).
-MODEL_BOUND_SECONDS = 0.001
+# A one-row prediction slower than this runs in one thread off the event loop, so health checks
+# are not queued behind it. Below it, inline: a scikit-learn predict holds the GIL for most of its
+# time, and predictions in a pool of threads served a 100-tree forest at 0.4-0.65x inline (issue 13).
+MODEL_BOUND_SECONDS = 0.01
 
 
 def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
@@ -54,16 +58,35 @@ def build_app(options: ServeOptions, model: ServedModel | None) -> ServeApp:
     limits = Limits(max_body_bytes=options.max_body_bytes, max_batch_rows=options.max_batch_rows)
     pool = None
     threads = options.predict_threads
-    if threads < 0 and model is not None:  # auto: threads only for a model-bound estimator
-        threads = (os.cpu_count() or 1) if model.seconds_per_call() >= MODEL_BOUND_SECONDS else 0
+    if threads < 0 and model is not None:  # auto: a thread only for a model-bound estimator
+        threads = 1 if model.seconds_per_call() >= MODEL_BOUND_SECONDS else 0
     if threads > 0:
         pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
     log.info("predictions run %s", f"in {threads} threads" if pool else "inline on the event loop")
     writer = _label_writer(options, metrics)
     return ServeApp(
-        options.model_name, options.model_version, model, metrics, collector, limits, pool,
-        label_writer=writer, collect_proba=_collect_proba(options, model),
+        options.model_name,
+        options.model_version,
+        model,
+        metrics,
+        collector,
+        limits,
+        pool,
+        label_writer=writer,
+        collect_proba=_collect_proba(options, model),
+        auth=TokenCheck(options.auth_token_file) if options.auth_token_file else None,
+        mirror=_mirror(options, model, metrics),
     )
+
+
+def _mirror(options: ServeOptions, model: ServedModel | None, metrics: ServeMetrics) -> Mirror | None:
+    if not options.shadow_url or model is None:
+        return None
+    settings = MirrorSettings(
+        url=options.shadow_url, sample_percent=options.shadow_sample_percent, max_abs_diff=options.shadow_max_abs_diff
+    )
+    log.info("mirroring %s%% of inference requests to %s", options.shadow_sample_percent, options.shadow_url)
+    return Mirror(settings, ShadowMetrics(metrics.registry), regression=model.classes is None)
 
 
 def _label_writer(options: ServeOptions, metrics: ServeMetrics) -> LabelWriter | None:

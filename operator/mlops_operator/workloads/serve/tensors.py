@@ -41,8 +41,10 @@ def brief(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def to_array(data: Any, name: str, datatype: str) -> NDArray[Any]:
-    """The tensor's values: float64 (NaN = missing) for numeric datatypes, object for BYTES."""
+def to_array(data: Any, name: str, datatype: str, bools_possible: bool = True) -> NDArray[Any]:
+    """The tensor's values: float64 (NaN = missing) for numeric datatypes, object for BYTES.
+
+    `bools_possible=False` (see may_hold_bools) skips the value-by-value search for booleans."""
     if not isinstance(data, list):
         data = [data]
     try:
@@ -60,7 +62,7 @@ def to_array(data: Any, name: str, datatype: str) -> NDArray[Any]:
         return values_or_missing(values.ravel(), label, datatype).reshape(arr.shape)
     if kind not in "biuf":
         raise _refusal(label, datatype, "strings")
-    if kind != "b" and datatype != "BOOL" and holds_bool(data, arr.ndim):
+    if bools_possible and kind != "b" and datatype != "BOOL" and holds_bool(data, arr.ndim):
         raise _refusal(label, datatype, "a boolean")
     if (kind == "b") != (datatype == "BOOL"):
         raise _refusal(label, datatype, "booleans" if kind == "b" else "numbers")
@@ -69,6 +71,13 @@ def to_array(data: Any, name: str, datatype: str) -> NDArray[Any]:
     elif datatype in ("FP16", "FP32"):  # every JSON number fits FP64 (orjson refuses 1e400)
         _check_range(arr, label, datatype, -FLOAT_MAX[datatype], FLOAT_MAX[datatype])
     return arr.astype(np.float64, copy=False)
+
+
+def may_hold_bools(body: bytes) -> bool:
+    """Whether a JSON document can hold a boolean at all. A boolean is only ever the literal `true`
+    or `false`, so a body without those bytes has none, and the search of every value (a tenth of
+    a 64-row request's time) is skipped."""
+    return b"true" in body or b"false" in body
 
 
 def holds_bool(data: list[Any], ndim: int) -> bool:
