@@ -191,6 +191,15 @@ def labels_prefix(root: str, namespace: str, model: str) -> str:
     return _join(root, namespace, "labels", model)
 
 
+def shadow_prefix(root: str, namespace: str, model: str) -> str:
+    """A Shadow rollout's candidate answers, recorded by the mirroring champion beside its collected rows:
+    <prefix>/date=YYYY-MM-DD/hour=HH/<part>.parquet with COLLECT_ID_COLUMN, COLLECT_TIME_COLUMN,
+    COLLECT_PREDICTION_COLUMN and COLLECT_MODEL_VERSION_COLUMN (the candidate's), and
+    SHADOW_CHAMPION_PREDICTION_COLUMN and SHADOW_CHAMPION_VERSION_COLUMN (the champion's answer to the
+    same row), so both can be scored on the same labelled rows."""
+    return _join(root, namespace, "shadow", model)
+
+
 def drift_run_dir(root: str, namespace: str, monitor: str, stamp: str) -> str:
     return _join(root, namespace, "drift", monitor, stamp)
 
@@ -214,6 +223,10 @@ COLLECT_MODEL_VERSION_COLUMN: Final = "_mlops_model_version"
 # request id is kept. One id per request; row i of a batch is "<id>" for one row, "<id>:<i>" otherwise.
 COLLECT_ID_COLUMN: Final = "_mlops_id"
 PREDICTION_ID_HEADER: Final = "X-Prediction-Id"
+
+# Columns of a shadow file under shadow_prefix() besides the collected ones: the champion's answer.
+SHADOW_CHAMPION_PREDICTION_COLUMN: Final = "_mlops_champion_prediction"
+SHADOW_CHAMPION_VERSION_COLUMN: Final = "_mlops_champion_version"
 
 # Columns of a label file under labels_prefix().
 LABEL_ID_COLUMN: Final = "id"

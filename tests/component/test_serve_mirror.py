@@ -1,5 +1,7 @@
 """Shadow mirroring over real HTTP: two real servers on 127.0.0.1, the champion mirrors to the
-candidate; the client only ever gets the champion's answers, and agreement is counted per row."""
+candidate; the client only ever gets the champion's answers, and agreement is counted per row. A
+collecting champion also records both answers by prediction id, which live quality scores with the
+labels posted to its feedback endpoint."""
 
 from __future__ import annotations
 
@@ -7,24 +9,38 @@ import json
 import socket
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import skops.io as sio
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn import metrics as skm
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
+from mlops_operator import contracts
+from mlops_operator.api.v1alpha1.model import Metric, Task
+from mlops_operator.workloads import live_quality
 from mlops_operator.workloads.serve.app import ServeApp
 from mlops_operator.workloads.serve.artifact import load_verified_model
 from mlops_operator.workloads.serve.metrics import ServeMetrics
-from mlops_operator.workloads.serve.mirror import Mirror, MirrorSettings, ShadowMetrics
+from mlops_operator.workloads.serve.mirror import (
+    Mirror,
+    MirrorSettings,
+    RecorderSettings,
+    ShadowMetrics,
+    ShadowRecorder,
+    shadow_uri,
+)
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import parse
 from mlops_operator.workloads.serve.runner import build_app
@@ -211,3 +227,104 @@ def test_a_connection_the_candidate_closed_is_retried_once_not_counted_as_a_fail
         stub.shutdown()
         stub.server_close()
     assert (counters["mirrored"], counters["failed"], counters["agreed_rows"]) == (10, 0, 10)
+
+
+def test_a_collecting_champion_records_both_answers_by_prediction_id_and_they_score_with_the_labels(
+    models: tuple[ServedModel, ServedModel], tmp_path: Path
+) -> None:
+    champion, candidate = models
+    root = (tmp_path / "store").as_uri()
+    argv = [
+        "--model-name",
+        "cancer",
+        "--model-version",
+        "1",
+        "--artifact-uri",
+        "file:///x",
+        "--sha256",
+        "0" * 64,
+        "--collect-uri",
+        contracts.collected_prefix(root, "team-a", "cancer"),
+        "--flush-interval",
+        "3600",
+    ]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with ThreadServer(ServeApp("cancer", "2", candidate, ServeMetrics())) as shadow_server:
+        app = build_app(parse([*argv, "--shadow-url", shadow_server.url, "--shadow-version", "2"]), champion)
+        answered: dict[str, int] = {}  # the row's prediction id -> its row of X
+        with ThreadServer(app) as server:
+            for n, first in enumerate(range(0, 150, 3)):  # batches of 3 rows, every second with its own id
+                own = {"id": f"order-{n}"} if n % 2 else {}
+                r = httpx.post(
+                    server.url + "/v2/models/cancer/infer", json=matrix_request(X.iloc[first : first + 3], **own)
+                )
+                answered |= {f"{r.json()['id']}:{i}": first + i for i in range(3)}
+            for row in range(150, 200):  # one row each: the row's id is the request's
+                r = httpx.post(server.url + "/predict", json=X.iloc[row : row + 1].to_dict(orient="records"))
+                answered[r.headers[contracts.PREDICTION_ID_HEADER]] = row
+            wait_for(server.url, "compared_rows", 200.0)
+            labelled = sorted(answered)[::2]
+            feedback = [{"id": i, "label": int(Y.iloc[answered[i]])} for i in labelled]
+            assert httpx.post(server.url + "/v2/models/cancer/feedback", json={"labels": feedback}).status_code == 202
+        # the graceful shutdown flushed the recorded rows (and the labels)
+    assert app.mirror is not None and app.mirror.recorder is not None
+    assert app.mirror.metrics.recorded_rows._value.get() == 200  # type: ignore[attr-defined]
+    prefix = contracts.shadow_prefix(root, "team-a", "cancer")
+    files = sorted((tmp_path / "store" / "team-a" / "shadow" / "cancer").rglob("*.parquet"))
+    assert files and all(f.parent.name.startswith("hour=") and not f.name.startswith(".") for f in files)
+    table = pq.ParquetDataset(files).read().to_pandas().set_index(contracts.COLLECT_ID_COLUMN)
+    assert set(table.index) == set(answered)
+    rows = [answered[i] for i in table.index]
+    assert table[contracts.COLLECT_PREDICTION_COLUMN].tolist() == [
+        str(v) for v in candidate.estimator.predict(X.iloc[rows])
+    ]
+    assert table[contracts.SHADOW_CHAMPION_PREDICTION_COLUMN].tolist() == [
+        str(v) for v in champion.estimator.predict(X.iloc[rows])
+    ]
+    assert set(table[contracts.COLLECT_MODEL_VERSION_COLUMN]) == {"2"}
+    assert set(table[contracts.SHADOW_CHAMPION_VERSION_COLUMN]) == {"1"}
+
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    recorded = live_quality.read_shadow(prefix, start, end, [])
+    labels = live_quality.read_labels(contracts.labels_prefix(root, "team-a", "cancer"), start, end, [])
+    assert recorded is not None
+    scored = live_quality.score_shadow(recorded, labels, Task.CLASSIFICATION, Metric.F1, ["0", "1"])
+    truth_rows = [answered[i] for i in labelled]
+    y = Y.iloc[truth_rows]
+    mine, theirs = candidate.estimator.predict(X.iloc[truth_rows]), champion.estimator.predict(X.iloc[truth_rows])
+    assert (mine != theirs).any()  # the two models differ on the labelled rows: the scores can tell
+    assert (scored.labelled, scored.predictions, scored.version, scored.champion_version) == (100, 200, "2", "1")
+    assert scored.value == pytest.approx(skm.f1_score(y, mine))
+    assert scored.champion_value == pytest.approx(skm.f1_score(y, theirs))
+    assert scored.metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, mine))
+
+
+def test_the_recorder_is_bounded_and_a_store_failure_costs_only_its_rows(tmp_path: Path) -> None:
+    written: list[int] = []
+    dropped: list[int] = []
+    settings = RecorderSettings(
+        uri=(tmp_path / "shadow").as_uri(),
+        candidate_version="2",
+        champion_version="1",
+        regression=False,
+        max_buffer_rows=5,
+    )
+    recorder = ShadowRecorder(settings, on_written=written.append, on_dropped=dropped.append)
+    recorder.record("a", [1, 0, 1], [1, 1, 1])
+    recorder.record("b", [0, 0, 0], [0, 0, 0])  # 6 rows would pass the bound of 5: dropped, counted
+    recorder.record("c", [1], [0])
+    assert dropped == [3] and recorder.flush() == 4 and written == [4]
+    table = pq.ParquetDataset(sorted((tmp_path / "shadow").rglob("*.parquet"))).read()
+    assert table.column(contracts.COLLECT_ID_COLUMN).to_pylist() == ["a:0", "a:1", "a:2", "c"]
+
+    (tmp_path / "file").write_text("not a directory")
+    broken = ShadowRecorder(replace(settings, uri=(tmp_path / "file").as_uri()), on_dropped=dropped.append)
+    broken.record("d", [1, 1], [1, 1])
+    assert broken.flush() == 0 and dropped[-1] == 2
+
+
+def test_the_shadow_prefix_sits_beside_the_collected_one() -> None:
+    collected = contracts.collected_prefix("s3://bucket/mlops", "team-a", "cancer")
+    assert shadow_uri(collected, "cancer") == contracts.shadow_prefix("s3://bucket/mlops", "team-a", "cancer")
+    assert shadow_uri("s3://bucket/elsewhere", "cancer") is None
+    assert shadow_uri(collected, "other") is None and shadow_uri(None, "cancer") is None

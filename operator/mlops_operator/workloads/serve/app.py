@@ -268,7 +268,7 @@ class ServeApp:
         request.id = request.id or _request_id(scope, self.ids)
         requested = protocol.PROBA_OUTPUT in request.outputs
         prediction = await self._run(model, request.batch, requested, request.id, len(body))
-        self._mirror(f"/v2/models/{self.model_name}/infer", body, scope, prediction)
+        self._mirror(f"/v2/models/{self.model_name}/infer", body, scope, prediction, request.id)
         if not requested:
             prediction.proba = None
         return 200, protocol.v2_response(model, request, prediction), request.id
@@ -278,14 +278,14 @@ class ServeApp:
         batch = protocol.parse_records(body, model, self.limits.max_batch_rows)
         request_id = _request_id(scope, self.ids)
         prediction = await self._run(model, batch, False, request_id, len(body))
-        self._mirror("/predict", body, scope, prediction)
+        self._mirror("/predict", body, scope, prediction, request_id)
         return 200, protocol.records_response(prediction), request_id
 
-    def _mirror(self, path: str, body: bytes, scope: Scope, prediction: Prediction) -> None:
+    def _mirror(self, path: str, body: bytes, scope: Scope, prediction: Prediction, request_id: str) -> None:
         if self.mirror is None:
             return
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        self.mirror.offer(Mirrored(path, body, authorization, prediction.labels))
+        self.mirror.offer(Mirrored(path, body, authorization, prediction.labels, request_id))
 
     async def _feedback(self, body: bytes, scope: Scope) -> tuple[int, bytes, str | None]:
         assert self.label_writer is not None

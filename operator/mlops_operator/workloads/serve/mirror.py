@@ -6,8 +6,14 @@ answer is the champion's, sent as if no mirror existed. A few tasks on the serve
 the queued requests to the candidate over keep-alive HTTP/1.1 connections, with a timeout, and
 compare its predictions with the champion's row by row: a classifier's rows agree when the labels
 are equal, a regressor's when they differ by at most `max_abs_diff` (the absolute differences are
-summed too). Only counters leave this module, as `mlops_serve_shadow_*` metrics, which the operator
+summed too). The counters leave this module as `mlops_serve_shadow_*` metrics, which the operator
 reads into the Model's status.rollout.shadow.
+
+When the champion collects (--collect-uri), a ShadowRecorder also keeps every compared row, by its
+prediction id (ids.row_ids, the id the collector and the feedback endpoint use), with the candidate's
+and the champion's answers: Parquet parts under contracts.shadow_prefix(), beside the collected rows,
+written off the request path like the collector's (bounded buffer, a background flush, atomic parts).
+The drift workload joins the labels to them and scores both models on the same labelled rows.
 """
 
 from __future__ import annotations
@@ -16,14 +22,23 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
+import pyarrow as pa
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter
+
+from mlops_operator import contracts
+from mlops_operator.workloads.serve import ids
+from mlops_operator.workloads.serve.collector import BackgroundFlush, write_part
 
 log = logging.getLogger(__name__)
 SENDERS = 4
@@ -45,6 +60,7 @@ class Mirrored:
     body: bytes
     authorization: bytes | None
     champion: NDArray[Any]  # the champion's predicted labels, one per row
+    request_id: str | None = None  # the prediction id the client got (rows: ids.row_ids); None: not recorded
 
 
 class ShadowMetrics:
@@ -58,10 +74,142 @@ class ShadowMetrics:
         self.compared_rows = counter("compared_rows", "Rows whose predictions were compared")
         self.agreed_rows = counter("agreed_rows", "Compared rows on which the candidate agreed")
         self.abs_diff = counter("abs_diff", "Sum of |candidate - champion| over a regressor's compared rows")
+        self.recorded_rows = counter("recorded_rows", "Compared rows written to the store by prediction id")
+        self.unrecorded_rows = counter(
+            "unrecorded_rows", "Compared rows not written: the record buffer was full or the store failed"
+        )
+
+
+def shadow_uri(collect_uri: str | None, model_name: str) -> str | None:
+    """The shadow prefix next to a collect prefix built by contracts.collected_prefix():
+    <root>/<ns>/collected/<model> → <root>/<ns>/shadow/<model>; None when it is not of that form."""
+    if not collect_uri:
+        return None
+    head, sep, tail = collect_uri.rstrip("/").rpartition("/collected/")
+    if not sep or tail != model_name:
+        return None
+    return f"{head}/shadow/{model_name}"
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    uri: str  # contracts.shadow_prefix()
+    candidate_version: str
+    champion_version: str
+    regression: bool
+    flush_rows: int = 10_000
+    flush_interval: float = 60.0
+    max_buffer_rows: int = 200_000
+
+
+@dataclass(frozen=True)
+class _Answers:
+    ts: float
+    request_id: str
+    candidate: list[Any]
+    champion: list[Any]
+
+
+class ShadowRecorder(BackgroundFlush):
+    """Both models' answers per row, by prediction id, written as Parquet under the shadow prefix.
+
+    `record` runs on the event loop (a sender, after the comparison): it only appends to a buffer
+    bounded in rows (a full buffer drops the rows, counted); a thread writes the buffer every
+    `flush_interval` seconds or at `flush_rows`, and once more on stop, one part per UTC hour, with
+    the collector's atomic part writer. A failed write costs its rows (counted), never the server."""
+
+    def __init__(
+        self,
+        settings: RecorderSettings,
+        on_written: Callable[[int], None] = lambda n: None,
+        on_dropped: Callable[[int], None] = lambda n: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__("shadow-flush", settings.flush_interval)
+        self.settings = settings
+        self._on_written, self._on_dropped, self._clock = on_written, on_dropped, clock
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: list[_Answers] = []
+        self._rows = 0
+
+    def record(self, request_id: str, candidate: list[Any], champion: list[Any]) -> None:
+        rows = len(candidate)
+        with self._lock:
+            full = self._rows + rows > self.settings.max_buffer_rows
+            if not full:
+                self._pending.append(_Answers(self._clock(), request_id, candidate, champion))
+                self._rows += rows
+            due = self._rows >= self.settings.flush_rows
+        if full:
+            self._on_dropped(rows)
+        elif due:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write everything buffered; returns rows written."""
+        with self._write_lock:
+            with self._lock:
+                pending, self._pending, self._rows = self._pending, [], 0
+            by_hour: dict[str, list[_Answers]] = {}
+            for answers in pending:
+                hour = datetime.fromtimestamp(answers.ts, UTC)
+                by_hour.setdefault(f"date={hour:%Y-%m-%d}/hour={hour:%H}", []).append(answers)
+            written = 0
+            for partition, group in by_hour.items():
+                rows = sum(len(a.candidate) for a in group)
+                try:
+                    write_part(self.settings.uri, partition, self._table(group))
+                except Exception as exc:  # a store failure costs these rows (counted), never the server
+                    self._on_dropped(rows)
+                    log.warning("shadow: dropped %d recorded rows, store write failed: %s", rows, exc)
+                    continue
+                written += rows
+                self._on_written(rows)
+            return written
+
+    def _table(self, group: list[_Answers]) -> pa.Table:
+        settings = self.settings
+        row_ids = [r for a in group for r in ids.row_ids(a.request_id, len(a.candidate))]
+        stamps = [int(a.ts * 1_000_000) for a in group for _ in a.candidate]
+        candidate = [v for a in group for v in a.candidate]
+        champion = [v for a in group for v in a.champion]
+        return pa.table(
+            {
+                contracts.COLLECT_ID_COLUMN: pa.array(row_ids, pa.string()),
+                contracts.COLLECT_TIME_COLUMN: pa.array(stamps, pa.timestamp("us", tz="UTC")),
+                contracts.COLLECT_PREDICTION_COLUMN: _values(candidate, settings.regression),
+                contracts.COLLECT_MODEL_VERSION_COLUMN: pa.array([settings.candidate_version] * len(row_ids)),
+                contracts.SHADOW_CHAMPION_PREDICTION_COLUMN: _values(champion, settings.regression),
+                contracts.SHADOW_CHAMPION_VERSION_COLUMN: pa.array([settings.champion_version] * len(row_ids)),
+            }
+        )
+
+
+def _values(values: list[Any], regression: bool) -> pa.Array:
+    """A regressor's answers as float64 (null where not a number); a classifier's as text, which live
+    quality reads like the labels' text ("1", "1.0" and 1 are one class; True and "true" too)."""
+    if regression:
+        return pa.array([_float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class Mirror:
-    def __init__(self, settings: MirrorSettings, metrics: ShadowMetrics, *, regression: bool) -> None:
+    def __init__(
+        self,
+        settings: MirrorSettings,
+        metrics: ShadowMetrics,
+        *,
+        regression: bool,
+        recorder: ShadowRecorder | None = None,
+    ) -> None:
         parts = urlsplit(settings.url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--shadow-url must be http://host[:port], got {settings.url!r}")
@@ -69,6 +217,7 @@ class Mirror:
         self.settings = settings
         self.metrics = metrics
         self.regression = regression
+        self.recorder = recorder
         self._queue: asyncio.Queue[Mirrored] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -76,6 +225,8 @@ class Mirror:
         """On the server's event loop (the ASGI lifespan's startup)."""
         self._queue = asyncio.Queue(self.settings.queue_size)
         self._tasks = [asyncio.create_task(self._sender(), name=f"shadow-{i}") for i in range(SENDERS)]
+        if self.recorder is not None:
+            self.recorder.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,6 +235,9 @@ class Mirror:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.recorder is not None:
+            # The last flush blocks: off the loop, which may still be finishing other requests.
+            await asyncio.get_running_loop().run_in_executor(None, self.recorder.stop)
 
     def offer(self, item: Mirrored) -> None:
         """Never waits and never raises: sampled out, queued, or dropped (counted)."""
@@ -120,7 +274,9 @@ class Mirror:
             if answer is None or answer[0] != 200:
                 self.metrics.failed.inc()
                 continue
-            self.compare(item.champion, answer[1])
+            candidate = self.compare(item.champion, answer[1])
+            if candidate is not None and self.recorder is not None and item.request_id is not None:
+                self.recorder.record(item.request_id, candidate, _first_output(_plain(item.champion)))
 
     async def _post(
         self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None, item: Mirrored
@@ -154,16 +310,17 @@ class Mirror:
             return None, status, body
         return connection, status, body
 
-    def compare(self, champion: NDArray[Any], answer: bytes) -> None:
-        """Count the rows on which the candidate's answer agrees with the champion's labels."""
+    def compare(self, champion: NDArray[Any], answer: bytes) -> list[Any] | None:
+        """Count the rows on which the candidate's answer agrees with the champion's labels; the
+        candidate's predictions (the first output's, one per row), or None when its answer is unusable."""
         try:
             candidate = _predictions(orjson.loads(answer))
         except (ValueError, KeyError, TypeError):
             self.metrics.failed.inc()
-            return
+            return None
         if candidate is None or len(candidate) != len(champion):
             self.metrics.failed.inc()
-            return
+            return None
         self.metrics.compared_rows.inc(len(champion))
         if self.regression:
             diff = np.abs(np.asarray(candidate, dtype=np.float64) - champion.astype(np.float64))
@@ -172,6 +329,7 @@ class Mirror:
         else:
             agreed = sum(str(a) == str(b) for a, b in zip(candidate, _plain(champion), strict=True))
             self.metrics.agreed_rows.inc(agreed)
+        return _first_output(candidate)
 
 
 def _predictions(doc: Any) -> list[Any] | None:
@@ -188,6 +346,11 @@ def _plain(labels: NDArray[Any]) -> list[Any]:
     """The labels as Python values, compared by their text with what the candidate's JSON gives back."""
     values: list[Any] = labels.tolist()
     return values
+
+
+def _first_output(rows: list[Any]) -> list[Any]:
+    """One prediction per row: the first output of a multi-output model, as the collector keeps."""
+    return [row[0] if isinstance(row, list) and row else row for row in rows]
 
 
 def _close(

@@ -25,7 +25,14 @@ from mlops_operator.workloads.serve.collector import Collector, CollectorSetting
 from mlops_operator.workloads.serve.deadlines import deadline_protocol
 from mlops_operator.workloads.serve.feedback import LabelSettings, LabelWriter, labels_uri
 from mlops_operator.workloads.serve.metrics import ServeMetrics
-from mlops_operator.workloads.serve.mirror import Mirror, MirrorSettings, ShadowMetrics
+from mlops_operator.workloads.serve.mirror import (
+    Mirror,
+    MirrorSettings,
+    RecorderSettings,
+    ShadowMetrics,
+    ShadowRecorder,
+    shadow_uri,
+)
 from mlops_operator.workloads.serve.model import ServedModel
 from mlops_operator.workloads.serve.options import ServeOptions
 
@@ -86,7 +93,24 @@ def _mirror(options: ServeOptions, model: ServedModel | None, metrics: ServeMetr
         url=options.shadow_url, sample_percent=options.shadow_sample_percent, max_abs_diff=options.shadow_max_abs_diff
     )
     log.info("mirroring %s%% of inference requests to %s", options.shadow_sample_percent, options.shadow_url)
-    return Mirror(settings, ShadowMetrics(metrics.registry), regression=model.classes is None)
+    shadow_metrics = ShadowMetrics(metrics.registry)
+    regression = model.classes is None
+    recorder = None
+    uri = shadow_uri(options.collect_uri, options.model_name)
+    if uri is not None:  # collecting: the candidate's answers are kept by id, to be scored with the labels
+        recorder = ShadowRecorder(
+            RecorderSettings(
+                uri=uri,
+                candidate_version=options.shadow_version or "",
+                champion_version=options.model_version,
+                regression=regression,
+                flush_rows=options.flush_rows,
+                flush_interval=options.flush_interval,
+            ),
+            on_written=shadow_metrics.recorded_rows.inc,
+            on_dropped=shadow_metrics.unrecorded_rows.inc,
+        )
+    return Mirror(settings, shadow_metrics, regression=regression, recorder=recorder)
 
 
 def _label_writer(options: ServeOptions, metrics: ServeMetrics) -> LabelWriter | None:
