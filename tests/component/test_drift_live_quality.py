@@ -1,6 +1,7 @@
 """Live quality and prediction drift, run for real: the drift workload (CLI) on collected Parquet
 partitions with prediction ids and probabilities, and label files with late labels, duplicates,
-unknown ids, labels that arrive after the check, mixed label types and a torn file.
+unknown ids, labels that arrive after the check, mixed label types and a torn file; and a Shadow
+rollout's recorded rows (written by the server's own recorder), scored with the same labels.
 
 The model is a real LogisticRegression trained on one half of the breast-cancer data (the profiled
 reference, with its target); the other half is what the server collected, one request per row.
@@ -25,12 +26,14 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from mlops_operator import contracts
 from mlops_operator.api.plans import DriftPlan, LiveQualityPlan, PredictionDriftPlan, QualityPoint
 from mlops_operator.api.profile import PROFILE_FILE
 from mlops_operator.api.results import DriftResult
 from mlops_operator.workloads import drift
+from mlops_operator.workloads.serve.mirror import RecorderSettings, ShadowRecorder
 from tests.unit.drift.profiles import build_profile, npz_bytes, samples_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +54,9 @@ def world() -> dict[str, object]:
     features = [c for c in frame.columns if c != "target"]
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(reference[features], reference["target"])
+    stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(reference[features], reference["target"])
     return {
+        "shadowed": stump.predict(current[features]),  # a weaker candidate
         "reference": reference,
         "current": current,
         "features": features,
@@ -217,3 +222,57 @@ def test_without_labels_or_ids_the_check_still_gives_its_verdict(scene: dict[str
     assert result.verdict == "NoDrift" and result.quality is not None
     assert (result.quality.labelled, result.quality.predictions) == (0, 285)
     assert "no label has arrived" in (result.quality.note or "")
+
+
+def _record(
+    prefix: str, at: datetime, version: str, ids: list[str], candidate: list[object], champion: list[object]
+) -> None:
+    """Rows as a mirroring champion records them (its own recorder), one one-row request each."""
+    settings = RecorderSettings(uri=prefix, candidate_version=version, champion_version="1", regression=False)
+    recorder = ShadowRecorder(settings, clock=lambda: at.timestamp())
+    for id_, mine, theirs in zip(ids, candidate, champion, strict=True):
+        recorder.record(id_, [mine], [theirs])
+    assert recorder.flush() == len(ids)
+
+
+def test_a_shadowed_candidate_is_scored_beside_the_champion_on_the_same_labelled_rows(
+    scene: dict[str, object], world: dict[str, object], tmp_path: Path
+) -> None:
+    shadow = (tmp_path / "shadow").as_uri()
+    rows = len(world["current"])  # type: ignore[arg-type]
+    champion, candidate = np.asarray(world["predicted"]), np.asarray(world["shadowed"])
+    mirrored = np.arange(0, rows, 3)  # a third of the requests was mirrored
+    _record(shadow, DRIFT_START + timedelta(minutes=1), "2", [f"req-{i}" for i in mirrored],
+            candidate[mirrored].tolist(), champion[mirrored].tolist())
+    # an earlier candidate, rolled back, earlier in the quality window: counted, not scored
+    _record(shadow, QUALITY_START + timedelta(hours=1), "1b", [f"req-{i}" for i in range(10)], [0] * 10, [1] * 10)
+    code, result, message = _run_cli(_plan(scene, shadow_prefix=shadow), tmp_path)
+    assert code == 0 and len(message) <= contracts.TERMINATION_MESSAGE_LIMIT
+    assert result.quality is not None and result.quality.shadow is not None
+    scored = result.quality.shadow
+    both = np.intersect1d(mirrored, np.asarray(scene["labelled"]))  # mirrored and labelled: every sixth row
+    truth = np.asarray(world["current"]["target"])[both]  # type: ignore[index]
+    assert (scored.version, scored.champion_version, scored.metric) == ("2", "1", "f1")
+    assert (scored.labelled, scored.predictions) == (both.size, mirrored.size)
+    assert scored.value == pytest.approx(skm.f1_score(truth, candidate[both]))
+    assert scored.champion_value == pytest.approx(skm.f1_score(truth, champion[both]))
+    assert scored.metrics["accuracy"] == pytest.approx(skm.accuracy_score(truth, candidate[both]))
+    assert scored.champion_metrics["recall"] == pytest.approx(skm.recall_score(truth, champion[both]))
+    assert scored.value != scored.champion_value  # the stump is a different model: the test can tell them apart
+    assert "10 recorded rows of an earlier candidate left out" in (scored.message or "")
+    # the champion's own live quality is unchanged by the shadow rows: all its labelled predictions
+    assert result.quality.labelled == len(np.asarray(scene["labelled"]))
+
+    full = DriftResult.model_validate_json((Path(str(scene["out"])) / "result.json").read_bytes())
+    assert full.quality is not None and full.quality.shadow == scored
+    html = (Path(str(scene["out"])) / "report.html").read_text()
+    assert 'id="shadow-quality"' in html and 'id="shadow-metrics"' in html
+    assert f'<td class="candidate">{scored.value:.4f}</td>' in html
+    assert f'<td class="champion">{scored.champion_value:.4f}</td>' in html
+
+
+def test_without_recorded_shadow_rows_there_is_no_shadow_score(scene: dict[str, object], tmp_path: Path) -> None:
+    plan = _plan(scene, shadow_prefix=(tmp_path / "no-shadow").as_uri())
+    result = drift.check(plan, tmp_path / "cache")
+    assert result.quality is not None and result.quality.labelled > 0 and result.quality.shadow is None
+    assert 'id="shadow-quality"' not in (Path(str(scene["out"])) / "report.html").read_text()

@@ -106,6 +106,9 @@ class LiveQualityPlan(CRModel):
     """Join ground truth to the collected predictions by id and score them (docs/drift.md)."""
 
     labels_prefix: str  # contracts.labels_prefix(): <prefix>/date=YYYY-MM-DD/<part>.parquet
+    # contracts.shadow_prefix(): a Shadow rollout's recorded answers, scored with the same labels; None:
+    # not read (a plan from before shadow scoring).
+    shadow_prefix: str | None = None
     window_start: datetime  # predictions scored: window_start <= time < DriftPlan.window_end
     task: Task
     metric: Metric  # the headline metric (all of the task's metrics are computed)

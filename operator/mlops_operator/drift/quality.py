@@ -22,6 +22,11 @@ else their macro average over the classes present in either side, zero where und
 (`zero_division=0`); roc_auc from the collected probabilities (binary, or one-vs-rest macro with one
 column per model class) and left out with a reason when there are none or a class is absent; r2, rmse
 and mae (r2 needs two rows; a constant truth gives 1.0 for a perfect fit, else 0.0, as sklearn does).
+
+A Shadow rollout's recorded rows (each with the candidate's and the champion's answer to one mirrored
+row, by prediction id) are joined to the same labels the same way (`assess_shadow`), and both models
+are scored on exactly the labelled rows both answered validly: the candidate against the champion on
+equal terms, whatever share of the traffic was mirrored.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlops_operator.api.results import LiveQualityResult
+from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.api.v1alpha1.model import Metric, Task
 from mlops_operator.drift.stats import FloatArray, IntArray
 
@@ -290,6 +296,61 @@ def assess(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A Shadow rollout's recorded rows of one candidate version, encoded as a Side is: the candidate's
+    answers in `answers.values`, the champion's to the same rows in `champion` (same encoding)."""
+
+    answers: Side
+    champion: npt.NDArray[Any]
+    version: str
+    champion_version: str | None = None
+
+
+def assess_shadow(
+    recorded: Recorded, labels: Side, *, task: Task, metric: Metric, model_classes: int = 0
+) -> ShadowLiveQuality:
+    """Join the labels to the recorded rows (as `join` does: the latest label per id) and score the
+    candidate and the champion on the same labelled rows; roc_auc is never computed (no probabilities
+    are recorded)."""
+    joined = join(recorded.answers, labels, np.empty(0, dtype=np.int64))
+    truth = labels.values[joined.label_rows]
+    candidate = recorded.answers.values[joined.prediction_rows]
+    champion = recorded.champion[joined.prediction_rows]
+    valid = _valid(task, truth, candidate) & _valid(task, truth, champion)
+    truth, candidate, champion = truth[valid], candidate[valid], champion[valid]
+    if task == Task.CLASSIFICATION:
+        mine, theirs = (classification_metrics(truth, side, model_classes) for side in (candidate, champion))
+        for scores in (mine, theirs):
+            if Metric.ROC_AUC in scores.skipped:
+                scores.skipped[Metric.ROC_AUC] = "the mirror records no probabilities"
+    else:
+        mine, theirs = regression_metrics(truth, candidate), regression_metrics(truth, champion)
+    value = mine.metrics.get(metric)
+    if truth.size == 0:
+        note = (
+            "no recorded shadow row in the quality window"
+            if joined.counts.predictions == 0
+            else "no label has arrived yet for the recorded shadow rows"
+        )
+    elif value is None:
+        note = f"{metric} not computed: {mine.skipped.get(metric, 'not a metric of this task')}"
+    else:
+        note = None
+    return ShadowLiveQuality(
+        version=recorded.version[:64],
+        champion_version=None if recorded.champion_version is None else recorded.champion_version[:64],
+        metric=str(metric),
+        value=value,
+        champion_value=theirs.metrics.get(metric),
+        labelled=int(truth.size),
+        predictions=joined.counts.predictions,
+        metrics={str(k): v for k, v in mine.metrics.items()},
+        champion_metrics={str(k): v for k, v in theirs.metrics.items()},
+        message=note,
+    )
+
+
 def _note(value: float | None, metric: Metric, labelled: int, scores: Scores, counts: JoinCounts) -> str | None:
     if labelled == 0:
         if counts.predictions == 0:
@@ -312,9 +373,11 @@ __all__ = [
     "MISSING_CLASS",
     "JoinCounts",
     "Joined",
+    "Recorded",
     "Scores",
     "Side",
     "assess",
+    "assess_shadow",
     "average_ranks",
     "classification_metrics",
     "join",

@@ -24,6 +24,7 @@ import numpy as np
 
 from mlops_operator.api.plans import QualityPoint
 from mlops_operator.api.results import LiveQualityResult, PredictionDriftResult
+from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.drift import features, select
 from mlops_operator.drift.select import Evaluation, FeatureVerdict
 from mlops_operator.drift.stats import FloatArray
@@ -351,6 +352,43 @@ def live_quality_section(
     return ReportSection("live-quality", f"Live quality ({esc(current.metric)})", body)
 
 
+def shadow_quality_section(shadow: ShadowLiveQuality) -> ReportSection:
+    """A Shadow rollout's candidate against the champion on the same labelled rows: every metric of
+    both, the headline one marked, and the rows they were scored on."""
+    esc = html.escape
+    champion = f"champion {shadow.champion_version}" if shadow.champion_version else "champion"
+    names = sorted({*shadow.metrics, *shadow.champion_metrics})
+    rows = "".join(
+        f'<tr data-metric="{esc(k)}"{" class=headline" if k == shadow.metric else ""}><td>{esc(k)}</td>'
+        f'<td class="champion">{_fmt(shadow.champion_metrics.get(k))}</td>'
+        f'<td class="candidate">{_fmt(shadow.metrics.get(k))}</td>'
+        f'<td class="difference">{_difference(shadow.metrics.get(k), shadow.champion_metrics.get(k))}</td></tr>'
+        for k in names
+    )
+    counts = (
+        f'<p class="shadow-join">{shadow.labelled:,} labelled of {shadow.predictions:,} recorded rows of '
+        f"candidate {esc(shadow.version)}; {esc(shadow.metric)}: {esc(champion)} {_fmt(shadow.champion_value)}, "
+        f"candidate {_fmt(shadow.value)}</p>"
+    )
+    note = f'<p class="message">{esc(shadow.message)}</p>' if shadow.message else ""
+    table = (
+        f'<table id="shadow-metrics"><thead><tr><th>Metric</th><th>{esc(champion)}</th>'
+        f"<th>candidate {esc(shadow.version)}</th><th>candidate - champion</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return ReportSection(
+        "shadow-quality", "Shadow candidate against the champion, on the same labelled rows", counts + note + table
+    )
+
+
+def _difference(candidate: float | None, champion: float | None) -> str:
+    if candidate is None or champion is None:
+        return "—"
+    return f"{candidate - champion:+.4f}"
+
+
 def _history(metric: str, points: Sequence[QualityPoint]) -> str:
     """A table of the checks that had labels, and a line of the metric over them."""
     shown = [p for p in points if p.value is not None and p.labelled > 0]
@@ -395,4 +433,5 @@ __all__ = [
     "numeric_plot",
     "prediction_drift_section",
     "render",
+    "shadow_quality_section",
 ]

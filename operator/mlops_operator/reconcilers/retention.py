@@ -97,9 +97,14 @@ def seconds_to_next_tick(tick: int, now: datetime) -> float:
 
 def model_plan(model: Model, status: ModelStatus, store_uri: str, tick: int | None) -> ModelRetentionPlan:
     """What the Model's next registry Job deletes: artifacts of versions status no longer lists, and
-    collected rows and labels past retentionDays on a collection `tick` (counted from its start)."""
+    collected rows, labels and recorded shadow rows past retentionDays on a collection `tick` (counted
+    from its start)."""
     ns, name = model.namespace, model.name
-    prefixes = [contracts.collected_prefix(store_uri, ns, name), contracts.labels_prefix(store_uri, ns, name)]
+    prefixes = [
+        contracts.collected_prefix(store_uri, ns, name),
+        contracts.labels_prefix(store_uri, ns, name),
+        contracts.shadow_prefix(store_uri, ns, name),
+    ]
     return ModelRetentionPlan(
         model_dir=contracts.model_registry_uri(store_uri, ns, name).rsplit("/", 1)[0],
         keep_versions=[v.version for v in status.versions],

@@ -11,8 +11,10 @@ timestamp columns, keeps rows with window_start <= timestamp < window_end, and t
 
 When the plan asks for them, the same run scores the predictions' drift against the target's
 distribution in the profile (workloads/prediction_drift.py) and the live quality of the quality
-window's predictions with the labels that arrived (workloads/live_quality.py); both go into the result
-and the report, whatever the input verdict.
+window's predictions with the labels that arrived (workloads/live_quality.py), and, when a Shadow
+rollout's champion recorded the candidate's answers (plan.quality.shadow_prefix), the candidate and
+the champion on the same labelled rows (quality.shadow); all go into the result and the report,
+whatever the input verdict.
 
 Every valid outcome writes report.html and then result.json (the full DriftResult) into
 plan.output_dir, and prints a compact DriftResult (≤ 4 KiB, drifted features first) on stdout and to
@@ -268,6 +270,8 @@ def _sections(plan: DriftPlan, result: DriftResult) -> list[report.ReportSection
         sections.append(report.prediction_drift_section(result.prediction_drift))
     if result.quality is not None and plan.quality is not None:
         sections.append(report.live_quality_section(result.quality, plan.quality.history, plan.window_end))
+        if result.quality.shadow is not None:
+            sections.append(report.shadow_quality_section(result.quality.shadow))
     return sections
 
 
@@ -301,9 +305,17 @@ def compact(result: DriftResult, limit: int = contracts.TERMINATION_MESSAGE_LIMI
     """The result trimmed for the termination message: drifted scores first, the rest while they fit.
 
     drifted_features and the verdict always stay (common.encode_result shortens them only if the
-    names alone exceed the limit); result.json keeps every score.
+    names alone exceed the limit); result.json keeps every score. A shadowed candidate's per-metric
+    values (both models') go only when the result does not fit even without scores; its headline
+    values and counts stay.
     """
     small = result.model_copy(deep=True)
+    shadow = small.quality.shadow if small.quality is not None else None
+    bare = small.model_copy(update={"scores": []})
+    if shadow is not None and len(common.encode_result(bare, limit=1 << 30)) > limit - 128:
+        # not even without scores: the shadow's headline values and counts stay, every metric of both
+        # models is in result.json
+        shadow.metrics, shadow.champion_metrics = {}, {}
     small.scores = sorted(small.scores, key=lambda s: not s.drifted)
     total = len(small.scores)
     while small.scores and len(common.encode_result(small, limit=1 << 30)) > limit - 64:

@@ -16,6 +16,11 @@ A file that cannot be parsed (torn, or a label file without the three columns) i
 in the note: a team's own pipeline may drop files here, and one bad file must not hide the quality of
 the rest; a store that cannot be read fails the check (it is retried).
 
+- shadow rows (when the plan names contracts.shadow_prefix()): the id, time, the candidate's answer
+  and version and the champion's answer and version of the rows a mirroring champion recorded in the
+  quality window; only the newest candidate version's rows are scored (an older one's are counted in
+  the note).
+
 Then the ids become integer codes shared by all sides, and the values class codes or floats
 (drift/quality.py joins and scores them).
 """
@@ -37,6 +42,7 @@ import pyarrow.parquet as pq
 from mlops_operator import contracts, store
 from mlops_operator.api.plans import LiveQualityPlan
 from mlops_operator.api.results import LiveQualityResult
+from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.api.v1alpha1.model import Metric, Task
 from mlops_operator.drift import categories, quality
 from mlops_operator.drift.stats import FloatArray, IntArray
@@ -51,6 +57,14 @@ ID, PREDICTION, TIME, PROBABILITY = (
     contracts.COLLECT_PROBABILITY_COLUMN,
 )
 LABEL_COLUMNS: Final = (contracts.LABEL_ID_COLUMN, contracts.LABEL_VALUE_COLUMN, contracts.LABEL_TIME_COLUMN)
+SHADOW_COLUMNS: Final = (
+    ID,
+    TIME,
+    PREDICTION,
+    contracts.COLLECT_MODEL_VERSION_COLUMN,
+    contracts.SHADOW_CHAMPION_PREDICTION_COLUMN,
+    contracts.SHADOW_CHAMPION_VERSION_COLUMN,
+)
 MAX_NAMED_FILES: Final = 3
 
 
@@ -136,6 +150,58 @@ def read_labels(prefix: str, start: datetime, end: datetime, skipped: list[str])
         has_id = np.asarray(pc.is_valid(table.column(LABEL_COLUMNS[0])).to_numpy(zero_copy_only=False), dtype=bool)
         side.add(table, (stamps < high) & has_id, stamps, (LABEL_COLUMNS[0], LABEL_COLUMNS[1]))
     return side
+
+
+@dataclass
+class ShadowRows:
+    """The newest candidate version's recorded rows in the quality window (see read_shadow)."""
+
+    ids: pa.Array
+    times: FloatArray
+    candidate: pa.Array
+    champion: pa.Array
+    version: str
+    champion_version: str | None
+    older_rows: int = 0  # rows of other candidate versions in the window, left out
+
+
+def read_shadow(prefix: str, start: datetime, end: datetime, skipped: list[str]) -> ShadowRows | None:
+    """Recorded shadow rows with an id and start <= time < end, of the candidate version recorded
+    last; None when there are none. Unreadable files are named in `skipped`."""
+    low, high = collected.micros(start), collected.micros(end)
+    parts: list[tuple[pa.Table, FloatArray]] = []
+    for uri in collected.parquet_files(collected.partition_uris(prefix, start, end)):
+        try:
+            table = _read(uri, SHADOW_COLUMNS, SHADOW_COLUMNS)
+            stamps = collected.micros_since_epoch(table.column(TIME))
+        except (Unreadable, common.DataError) as exc:
+            skipped.append(f"{store.redact(uri)} ({exc})"[:200])
+            continue
+        has_id = np.asarray(pc.is_valid(table.column(ID)).to_numpy(zero_copy_only=False), dtype=bool)
+        keep = (stamps >= low) & (stamps < high) & has_id
+        if keep.any():
+            parts.append((table.filter(pa.array(keep)), np.asarray(stamps[keep], dtype=np.float64)))
+    if not parts:
+        return None
+
+    def column(name: str, type_: pa.DataType | None = None) -> pa.Array:
+        return unify([t.column(name).combine_chunks() for t, _ in parts], type_)
+
+    times = np.concatenate([stamps for _, stamps in parts])
+    versions = np.asarray(column(contracts.COLLECT_MODEL_VERSION_COLUMN, pa.string()).to_pylist(), dtype=object)
+    newest = versions[int(np.argmax(times))]  # the candidate recorded last: the one being rolled out now
+    mine = versions == newest
+    champions = column(contracts.SHADOW_CHAMPION_VERSION_COLUMN, pa.string()).filter(pa.array(mine))
+    last_champion = champions[len(champions) - 1].as_py() if len(champions) else None
+    return ShadowRows(
+        ids=column(ID, pa.string()).filter(pa.array(mine)),
+        times=times[mine],
+        candidate=column(PREDICTION).filter(pa.array(mine)),
+        champion=column(contracts.SHADOW_CHAMPION_PREDICTION_COLUMN).filter(pa.array(mine)),
+        version="" if newest is None else str(newest),
+        champion_version=last_champion,
+        older_rows=int((~mine).sum()),
+    )
 
 
 # --- encoding ---------------------------------------------------------------------------------------
@@ -256,6 +322,7 @@ class Inputs:
     earlier: Columns
     labels: Columns
     skipped: list[str] = field(default_factory=list)  # unreadable files, named in the note
+    shadow: ShadowRows | None = None  # a Shadow rollout's recorded rows, when the plan names them
 
 
 def read(plan: LiveQualityPlan, collected_prefix: str, end: datetime) -> Inputs:
@@ -264,7 +331,8 @@ def read(plan: LiveQualityPlan, collected_prefix: str, end: datetime) -> Inputs:
     predictions = read_predictions(collected_prefix, plan.window_start, end, values=True, skipped=skipped)
     earlier = read_predictions(collected_prefix, plan.window_start - span, plan.window_start, values=False)
     labels = read_labels(plan.labels_prefix, plan.window_start, end, skipped)
-    return Inputs(predictions, earlier, labels, skipped)
+    shadow = read_shadow(plan.shadow_prefix, plan.window_start, end, skipped) if plan.shadow_prefix else None
+    return Inputs(predictions, earlier, labels, skipped, shadow)
 
 
 def assess(plan: LiveQualityPlan, collected_prefix: str, end: datetime, classes: Sequence[str]) -> LiveQualityResult:
@@ -285,8 +353,43 @@ def score(inputs: Inputs, task: Task, metric: Metric, classes: Sequence[str]) ->
         metric=metric,
         model_classes=known,
     )
+    if inputs.shadow is not None:
+        result.shadow = score_shadow(inputs.shadow, labels, task, metric, classes)
     if inputs.skipped:
         result.note = "; ".join(filter(None, [result.note, _skipped_note(inputs.skipped)]))
+    return result
+
+
+def score_shadow(
+    shadow: ShadowRows, labels: Columns, task: Task, metric: Metric, classes: Sequence[str]
+) -> ShadowLiveQuality:
+    """The shadowed candidate and the champion on the same labelled recorded rows (no I/O)."""
+    s_ids, l_ids = id_codes([shadow.ids], labels.ids)
+    label_values = unify(labels.values)
+    truth: npt.NDArray[Any]
+    candidate: npt.NDArray[Any]
+    champion: npt.NDArray[Any]
+    if task == Task.REGRESSION:
+        truth, candidate, champion = (float_values(v) for v in (label_values, shadow.candidate, shadow.champion))
+        known = 0
+    else:
+        (label_texts, label_rows), (candidate_texts, candidate_rows), (champion_texts, champion_rows) = (
+            _uniques(v) for v in (label_values, shadow.candidate, shadow.champion)
+        )
+        codes = vocabulary(classes, label_texts, candidate_texts, champion_texts)
+        truth = class_codes(label_texts, label_rows, codes)
+        candidate = class_codes(candidate_texts, candidate_rows, codes)
+        champion = class_codes(champion_texts, champion_rows, codes)
+        known = len(classes) or len(codes)
+    recorded = quality.Recorded(
+        quality.Side(s_ids, shadow.times, candidate), champion, shadow.version, shadow.champion_version
+    )
+    result = quality.assess_shadow(
+        recorded, quality.Side(l_ids, _times(labels), truth), task=task, metric=metric, model_classes=known
+    )
+    if shadow.older_rows:
+        older = f"{shadow.older_rows:,} recorded rows of an earlier candidate left out"
+        result.message = "; ".join(filter(None, [result.message, older]))[:1024]
     return result
 
 
@@ -322,6 +425,7 @@ def _skipped_note(skipped: list[str]) -> str:
 __all__ = [
     "Columns",
     "Inputs",
+    "ShadowRows",
     "assess",
     "class_codes",
     "float_values",
@@ -330,7 +434,9 @@ __all__ = [
     "read",
     "read_labels",
     "read_predictions",
+    "read_shadow",
     "score",
+    "score_shadow",
     "unify",
     "vocabulary",
 ]

@@ -303,6 +303,7 @@ def test_the_plan_carries_quality_prediction_drift_and_the_quality_history() -> 
     full = reconciler.check_plan(plan, monitor, model, work, chosen, f.SETTINGS.store_uri)
     assert full.quality is not None and full.prediction_drift is not None
     assert full.quality.labels_prefix == "file:///var/lib/mlops/team-a/labels/iris-clf"
+    assert full.quality.shadow_prefix == "file:///var/lib/mlops/team-a/shadow/iris-clf"
     assert full.quality.window_start == NOW - timedelta(days=1) and full.window_start == NOW - timedelta(minutes=10)
     assert [(p.value, p.labelled) for p in full.quality.history] == [(0.8, 60)]
     assert (full.quality.metric, full.quality.task) == ("accuracy", "classification")
@@ -318,7 +319,11 @@ def test_the_plan_carries_retention_never_shorter_than_the_windows() -> None:
     plan = jobs.drift_plan(monitor, tick=NOW, profile_uri=chosen.profile_uri, settings=f.SETTINGS)
     full = reconciler.check_plan(plan, monitor, model, DriftMonitorStatus(), chosen, f.SETTINGS.store_uri)
     assert full.retention is not None and full.quality is not None
-    assert full.retention.partition_prefixes == [plan.collected_prefix, full.quality.labels_prefix]
+    assert full.retention.partition_prefixes == [
+        plan.collected_prefix,
+        full.quality.labels_prefix,
+        full.quality.shadow_prefix,
+    ]
     assert full.retention.max_age_days == 6  # the quality window reaches back 5 days and a second
     assert full.retention.keep_runs == 20  # the status history (historyLimit 20) links to its reports
     assert plan.output_dir == f"{full.retention.runs_dir}/{plan.output_dir.rsplit('/', 1)[1]}"

@@ -103,6 +103,7 @@ def test_an_unmonitored_collecting_model_prunes_its_collected_rows_daily() -> No
     assert plan.partition_prefixes == [
         "file:///var/lib/mlops/team-a/collected/iris-clf",
         "file:///var/lib/mlops/team-a/labels/iris-clf",
+        "file:///var/lib/mlops/team-a/shadow/iris-clf",
     ]
     assert plan.now == datetime(2026, 1, 2, tzinfo=UTC)  # the cutoff counts back from the tick's start
     assert retention.model_plan(m, status, SETTINGS.store_uri, None).partition_prefixes == []

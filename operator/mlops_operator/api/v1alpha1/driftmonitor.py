@@ -232,6 +232,37 @@ class CheckRecord(CRModel):
     """The dataset version whose profile was the baseline."""
 
 
+MetricName = Annotated[str, StringConstraints(max_length=32)]
+MetricValues = Annotated[dict[MetricName, float], Field(max_length=16)]
+
+
+class ShadowLiveQuality(CRModel):
+    """A Shadow rollout's candidate and the champion on the same labelled rows: the answers the
+    mirroring champion recorded by prediction id (both models' to each mirrored row), joined to the
+    labels like the champion's collected predictions."""
+
+    version: Annotated[str, StringConstraints(max_length=64)]
+    """The candidate's version (the newest one recorded in the quality window)."""
+    champion_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """The champion that mirrored the rows."""
+    metric: MetricName
+    """The same metric as the champion's live quality."""
+    value: float | None = None
+    """The candidate's value on the labelled rows; omitted when it could not be computed (see message)."""
+    champion_value: float | None = None
+    """The champion's value on exactly the same rows."""
+    labelled: int = 0
+    """Recorded rows with a label that both models answered validly (the metrics' n)."""
+    predictions: int = 0
+    """Rows of this candidate recorded in the quality window."""
+    metrics: MetricValues = Field(default_factory=dict)
+    """Every metric of the task the candidate's answers gave (roc_auc needs probabilities: never here)."""
+    champion_metrics: MetricValues = Field(default_factory=dict)
+    """The champion's, on the same rows."""
+    message: Message | None = None
+    """Why a value is missing, or what was left out (rows of an older candidate)."""
+
+
 class LiveQualityCounts(CRModel):
     """The live metric and its counts: what the drift workload reports and status.liveQuality keeps."""
 
@@ -249,6 +280,9 @@ class LiveQualityCounts(CRModel):
     """Labels whose id matches no collected prediction."""
     duplicates: int = 0
     """Label rows replaced by a later label for the same id (the last one wins)."""
+    shadow: ShadowLiveQuality | None = None
+    """A shadowed candidate scored with the same labels, beside the champion on the same rows; omitted
+    when no candidate answer was recorded in the quality window."""
 
 
 class LiveQuality(LiveQualityCounts):

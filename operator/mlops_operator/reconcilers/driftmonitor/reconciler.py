@@ -94,8 +94,11 @@ def check_plan(
         for h in work.history
         if h.quality_metric == metric and h.labelled
     ]
+    labels = contracts.labels_prefix(store_uri, monitor.namespace, model.name)
+    shadow = contracts.shadow_prefix(store_uri, monitor.namespace, model.name)
     quality = LiveQualityPlan(
-        labels_prefix=contracts.labels_prefix(store_uri, monitor.namespace, model.name),
+        labels_prefix=labels,
+        shadow_prefix=shadow,
         window_start=tick - timedelta(seconds=spec.quality_window_seconds or spec.window_seconds),
         task=model.spec.task,
         metric=metric,
@@ -106,7 +109,7 @@ def check_plan(
         test=spec.triggers.prediction_drift.test,
         threshold=spec.triggers.prediction_drift.threshold,
     )
-    retention = retention_plan(monitor, model, quality.labels_prefix, plan)
+    retention = retention_plan(monitor, model, [labels, shadow], plan)
     return plan.model_copy(
         update={
             "quality": quality,
@@ -117,13 +120,13 @@ def check_plan(
     )
 
 
-def retention_plan(monitor: DriftMonitor, model: Model, labels_prefix: str, plan: DriftPlan) -> RetentionPlan:
-    """Collected rows and labels past the Model's retention (never less than this monitor's windows
-    reach back), and check runs past the monitor's bound."""
+def retention_plan(monitor: DriftMonitor, model: Model, prefixes: list[str], plan: DriftPlan) -> RetentionPlan:
+    """Collected rows, labels and recorded shadow rows past the Model's retention (never less than this
+    monitor's windows reach back), and check runs past the monitor's bound."""
     reach = max(monitor.spec.window_seconds, monitor.spec.quality_window_seconds or 0)
     days = max(model.spec.serving.collection.retention_days, math.ceil(reach / 86400))
     return RetentionPlan(
-        partition_prefixes=[plan.collected_prefix, labels_prefix],
+        partition_prefixes=[plan.collected_prefix, *prefixes],
         max_age_days=days,
         runs_dir=plan.output_dir.rstrip("/").rsplit("/", 1)[0],
         keep_runs=max(monitor.spec.retention.reports, monitor.spec.history_limit),  # status links to them
