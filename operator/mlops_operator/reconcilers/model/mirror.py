@@ -10,12 +10,20 @@ The Job also applies retention (reconcilers/retention.py): it deletes the artifa
 no longer lists and, for a Model that collects and that no DriftMonitor checks, collected rows and
 labels past retentionDays; for those the Job's name includes the day, so one runs at least daily
 (status.registry.digest stays the digest of the versions' content).
+
+While a training runs or a version rolls out the ledger is about to change again, so the mirror
+waits for it to settle and writes it once per retrain cycle instead of once per transition (the
+number of Jobs then no longer depends on how fast each one ran); it waits at most
+SETTLE_SECONDS after the newest version began, so a long training or a stuck rollout is still
+mirrored.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from mlops_operator import conditions as cond
 from mlops_operator import contracts
 from mlops_operator.api.results import RegistryResult
 from mlops_operator.api.v1alpha1.model import RegistryMirror
@@ -25,6 +33,8 @@ from mlops_operator.reconcilers import observe, retention
 from mlops_operator.reconcilers.context import normal, warning
 from mlops_operator.reconcilers.model import versions
 from mlops_operator.reconcilers.model.children import ModelRun
+
+SETTLE_SECONDS = 600.0
 
 
 def _name(job: dict[str, Any]) -> str:
@@ -117,11 +127,23 @@ async def _count_superseded(run: ModelRun, mirror_jobs: list[dict[str, Any]], re
             run.note(*retention.record_model_pruned(run.work, outcome.result, run.now))
 
 
-async def start_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> None:
-    """After the status patch: a Job that writes the recorded versions to the store, one at a time.
+def settle_seconds(run: ModelRun, serving_state: cond.State) -> float:
+    """How long the mirror still waits for the ledger to settle (0: write it now). The first mirror
+    never waits: it is also the read that rebuilds a recreated Model."""
+    work = run.work
+    in_flight = work.active_training is not None or serving_state.reason == cond.Reason.ROLLING_OUT
+    if work.registry is None or not in_flight:
+        return 0.0
+    began = [v.created_at for v in work.versions if v.created_at is not None]
+    newest: datetime | None = max(began, default=None)
+    if newest is None:
+        return 0.0
+    return max(0.0, SETTLE_SECONDS - (run.now - newest).total_seconds())
 
-    Superseded finished mirror Jobs are removed.
-    """
+
+async def start_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]], serving_state: cond.State) -> None:
+    """After the status patch: a Job that writes the recorded versions to the store, one at a time,
+    once the ledger settled. Superseded finished mirror Jobs are removed."""
     work, model, kube, ns = run.work, run.resource, run.ctx.kube, run.key.namespace
     tick = await collection_tick(run)
     digest = jobs.registry_digest(work.versions)
@@ -131,6 +153,9 @@ async def start_mirror(run: ModelRun, mirror_jobs: list[dict[str, Any]]) -> None
         if _name(job) not in keep and not observe.job_phase(job).active:
             await kube.delete_child(job, model.uid)
     if _mirrored(run, digest, wanted):
+        return
+    if (wait := settle_seconds(run, serving_state)) > 0:
+        run.wake_in(wait)  # the run that ends the training or the rollout comes first, as a rule
         return
     if any(_name(j) == wanted for j in mirror_jobs):
         return

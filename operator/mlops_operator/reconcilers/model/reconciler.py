@@ -54,7 +54,7 @@ async def steps(run: ModelRun) -> None:
     status.summarize(
         work, model, dataset=dataset_state, approval=approval, serving_=serving_state, now=run.now, blocked=blocked
     )
-    run.after_status(lambda: mirror.start_mirror(run, found.mirror_jobs))
+    run.after_status(lambda: mirror.start_mirror(run, found.mirror_jobs, serving_state))
     run.after_status(lambda: release_events.start_events(run, found.events_jobs))
     run.after_status(lambda: _export_series(run, approval.reason))
 
