@@ -2,11 +2,13 @@
 
 One release per module, watching one workload namespace only (so it never reconciles what another
 test or `make demo` runs elsewhere). The tests run in file order: validate, install, samples to a
-served model, RBAC against the golden file, restricted pods, clean log, upgrade, uninstall.
+served model, approvals by two people through the installed webhook (issue 15 item 1), RBAC against
+the golden file, restricted pods, clean log, upgrade, uninstall.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -18,11 +20,18 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mlops_operator import contracts
+from mlops_operator.api.v1alpha1.model import ModelVersion
+from mlops_operator.builders import jobs as job_builders
+from mlops_operator.plugin import actions
+from mlops_operator.plugin.resources import parse_time
 from tests.e2e.conftest import CACHE, REPO, Cluster, restricted_namespace
 
 pytestmark = pytest.mark.e2e
@@ -420,6 +429,218 @@ def test_the_samples_go_from_dataset_to_a_served_model(cluster: Cluster, install
     for account in ("mlops-workload", "mlops-serving"):
         sa = cluster.json("-n", installed.workloads, "get", "serviceaccount", account)
         assert sa.get("automountServiceAccountToken") is False
+
+
+# --- issue 15 item 1: who approved, through the installed webhook -------------------------------------
+
+
+MANUAL_SAMPLE = "breast-cancer-rf"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone with their own credentials: the API server authenticates `client`'s requests as `user`."""
+
+    user: str
+    groups: list[str]
+    client: Cluster
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """Polls (bounded) until `check()` is truthy; returns it."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached in {timeout:.0f} s; last seen: {found!r}")
+        time.sleep(1)
+    return found
+
+
+def model_editors(cluster: Cluster, namespace: str, names: tuple[str, ...]) -> None:
+    """ServiceAccounts `names`, allowed to get, list and patch Models in `namespace` and nothing else."""
+    role = {"apiGroups": [contracts.GROUP], "resources": ["models"], "verbs": ["get", "list", "patch"]}
+    subjects = [{"kind": "ServiceAccount", "name": name, "namespace": namespace} for name in names]
+    cluster.apply(
+        *({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}} for name in names),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "model-editors"},
+            "rules": [role],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "model-editors"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "model-editors"},
+            "subjects": subjects,
+        },
+        namespace=namespace,
+    )
+
+
+def person(cluster: Cluster, namespace: str, name: str, directory: Path) -> Person:
+    """A kubeconfig with only the server, its CA and a token of ServiceAccount `name`: the admin's client
+    certificate is not in it, so nothing but the token says who is asking."""
+    token = cluster.kubectl("-n", namespace, "create", "token", name, "--duration=1h").stdout.strip()
+    admin = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    server = {k: v for k, v in admin["clusters"][0]["cluster"].items() if k in ("server", "certificate-authority-data")}
+    kubeconfig = directory / f"{name}.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "cluster", "cluster": server}],
+                "users": [{"name": name, "user": {"token": token}}],
+                "contexts": [{"name": name, "context": {"cluster": "cluster", "user": name}}],
+                "current-context": name,
+            }
+        )
+    )
+    kubeconfig.chmod(0o600)
+    client = Cluster(str(kubeconfig), started_here=False, local=cluster.local)
+    who = json.loads(client.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
+    assert who["username"] == f"system:serviceaccount:{namespace}:{name}", who
+    return Person(who["username"], who["groups"], client)
+
+
+def may_patch_models(who: Person, namespace: str) -> bool:
+    done = who.client.kubectl("auth", "can-i", "patch", f"models.{contracts.GROUP}", "-n", namespace, check=False)
+    return done.stdout.strip() == "yes"
+
+
+def approve(who: Person, namespace: str, model: str, version: int) -> None:
+    """What `kubectl mlops approve` sends, with that person's own credentials."""
+    patch = json.dumps(actions.approve_patch(version))
+    who.client.kubectl("-n", namespace, "patch", "model", model, "--type=merge", "-p", patch)
+
+
+def version_record(model: dict[str, Any], version: int) -> dict[str, Any]:
+    return next((v for v in (model.get("status") or {}).get("versions") or [] if v["version"] == version), {})
+
+
+def approved_message(model: dict[str, Any]) -> str:
+    conditions = (model.get("status") or {}).get("conditions") or []
+    return next((str(c.get("message", "")) for c in conditions if c["type"] == "Approved"), "")
+
+
+def event_messages(cluster: Cluster, namespace: str, model: str, reason: str) -> list[str]:
+    selector = f"involvedObject.kind=Model,involvedObject.name={model},reason={reason}"
+    return [e["message"] for e in cluster.json("-n", namespace, "get", "events", "--field-selector", selector)["items"]]
+
+
+def mirrored(model: dict[str, Any]) -> bool:
+    """Whether the registry mirror in the store holds exactly what status.versions holds now."""
+    status = model.get("status") or {}
+    versions = [ModelVersion.model_validate(v) for v in status.get("versions") or []]
+    return bool(versions) and (status.get("registry") or {}).get("digest") == job_builders.registry_digest(versions)
+
+
+def stored_registry(cluster: Cluster, namespace: str, model: str) -> dict[str, Any]:
+    """The model's registry.json, read where the store is: on the claim its server mounts (in the cluster)."""
+    (server,) = cluster.json("-n", namespace, "get", "deployments", "-l", f"{contracts.LABEL_MODEL}={model}")["items"]
+    env = {e["name"]: e.get("value") for e in server["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    store = env[contracts.ENV_STORE_URI]
+    assert store.startswith("file://"), f"the module's release uses the pvc store, not {store}"
+    path = contracts.model_registry_uri(store, namespace, model).removeprefix("file://")
+    ledger: dict[str, Any] = json.loads(
+        cluster.kubectl("-n", namespace, "exec", f"deployment/{server['metadata']['name']}", "--", "cat", path).stdout
+    )
+    return ledger
+
+
+def test_approvals_through_the_installed_webhook_name_each_person_and_need_two(
+    cluster: Cluster, installed: Release, tmp_path: Path
+) -> None:
+    ns, name = installed.workloads, MANUAL_SAMPLE
+    # The API server calls the operator pod through the release's Service once the operator published
+    # its CA in the configuration the chart created.
+    configuration = f"{installed.name}-approvals"
+    (hook,) = until(
+        lambda: [
+            h
+            for h in cluster.json("get", "mutatingwebhookconfiguration", configuration).get("webhooks") or []
+            if h["clientConfig"].get("caBundle")
+        ],
+        f"{configuration} published by the operator",
+    )
+    assert hook["clientConfig"]["service"]["namespace"] == installed.namespace
+    assert hook["clientConfig"]["service"]["name"] == f"{installed.name}-webhook"
+
+    # The Manual sample (its v1 trained in the samples test; applying it again changes nothing), made
+    # four-eyes: the approval policy is not part of the training spec, so nothing retrains.
+    cluster.kubectl("apply", "-n", ns, "-f", str(SAMPLES / "dataset.yaml"), "-f", str(SAMPLES / "model-manual.yaml"))
+    four_eyes = json.dumps({"spec": {"approval": {"policy": "Manual", "requiredApprovers": 2}}})
+    cluster.kubectl("-n", ns, "patch", "model", name, "--type=merge", "-p", four_eyes)
+    installed.wait_for(
+        "model",
+        name,
+        "v1 validated, awaiting approval",
+        lambda o: (
+            (o.get("status") or {}).get("phase") == "AwaitingApproval"
+            and version_record(o, 1).get("state") in ("Validated", "AwaitingApproval")
+        ),
+    )
+
+    model_editors(cluster, ns, ("alice", "bob"))
+    alice, bob = (person(cluster, ns, who, tmp_path) for who in ("alice", "bob"))
+    for who in (alice, bob):
+        until(functools.partial(may_patch_models, who, ns), f"{who.user} may patch Models (RBAC caught up)")
+        assert not may_patch_models(who, installed.namespace)
+
+    approve(alice, ns, name, 1)
+    first = installed.wait_for(
+        "model", name, "alice's approval recorded", lambda o: bool(version_record(o, 1).get("approvals"))
+    )
+    # One record per person and second: the same person's second approval falls in a later second.
+    recorded_at = parse_time(version_record(first, 1)["approvals"][0]["at"])
+    until(lambda: datetime.now(UTC) >= recorded_at + timedelta(seconds=1), "the next second")
+    approve(alice, ns, name, 1)
+    waiting = installed.wait_for(
+        "model",
+        name,
+        "alice's second approval recorded, still one of two",
+        lambda o: (
+            len(version_record(o, 1).get("approvals") or []) == 2
+            and f"version 1: 1 of 2 approvals ({alice.user}); needs one more" in approved_message(o)
+        ),
+    )
+    record = version_record(waiting, 1)
+    assert [(a["user"], a["groups"]) for a in record["approvals"]] == [(alice.user, alice.groups)] * 2
+    # The same person twice is one approval: nothing serves.
+    assert waiting["status"]["phase"] == "AwaitingApproval" and waiting["status"].get("servingVersion") is None
+    assert not record.get("approvedBy") and not record.get("approvedAt")
+    assert not cluster.json("-n", ns, "get", "deployments", "-l", f"{contracts.LABEL_MODEL}={name}")["items"]
+    alice_recorded = f"version 1 approved by {alice.user} (groups: {', '.join(alice.groups)})"
+    until(
+        lambda: alice_recorded in event_messages(cluster, ns, name, "ApprovalRecorded"),
+        "alice's ApprovalRecorded Event",
+    )
+
+    approve(bob, ns, name, 1)  # a second person: v1 serves
+    served = installed.wait_for(
+        "model", name, "v1 serving", lambda o: (o.get("status") or {}).get("servingVersion") == 1, timeout=300
+    )
+    record = version_record(served, 1)
+    assert record["approvedBy"] == f"{alice.user}, {bob.user}"
+    assert [(a["user"], a["counted"]) for a in record["approvals"]] == [
+        (alice.user, True),
+        (alice.user, True),
+        (bob.user, True),
+    ]
+    assert parse_time(record["approvedAt"]) >= parse_time(record["approvals"][-1]["at"])
+    assert record["servingPeriods"][-1]["by"] == bob.user
+    until(
+        lambda: f"version 1 approved by {alice.user}, {bob.user}" in event_messages(cluster, ns, name, "Approved"),
+        "the Approved Event naming both",
+    )
+
+    synced = installed.wait_for("model", name, "the ledger mirrored to the store", mirrored, timeout=300)
+    (stored,) = [v for v in stored_registry(cluster, ns, name)["versions"] if v["version"] == 1]
+    assert stored["approvedBy"] == f"{alice.user}, {bob.user}"
+    assert parse_time(stored["approvedAt"]) == parse_time(version_record(synced, 1)["approvedAt"])
+    assert [a["user"] for a in stored["approvals"]] == [alice.user, alice.user, bob.user]
 
 
 def can_i_list(cluster: Cluster, release: Release) -> list[str]:
