@@ -12,6 +12,7 @@ import pytest
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftResult, LiveQualityResult
 from mlops_operator.api.v1alpha1 import DriftMonitor
+from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.metrics import Metrics
 from tests.integration.reconcile_harness import Cluster, eventually, resource
 from tests.integration.test_reconcile_model import (
@@ -26,9 +27,13 @@ pytestmark = pytest.mark.integration
 REFRESH = f"{contracts.GROUP}/refresh-requested"
 
 
-def check_result(verdict: str = "NoDrift", accuracy: float | None = None, labelled: int = 40) -> str:
+def check_result(
+    verdict: str = "NoDrift", accuracy: float | None = None, labelled: int = 40, shadow: ShadowLiveQuality | None = None
+) -> str:
     quality = (
-        LiveQualityResult(metric="accuracy", value=accuracy, labelled=labelled, predictions=200, late=3, unknown=1)
+        LiveQualityResult(
+            metric="accuracy", value=accuracy, labelled=labelled, predictions=200, late=3, unknown=1, shadow=shadow
+        )
         if accuracy is not None
         else None
     )
@@ -82,10 +87,19 @@ def test_quality_decay_refreshes_first_no_new_data_then_new_data_retrains(runnin
     assert plan["profileUri"] == f"file:///var/lib/mlops/p/{VERSION_A}/profile.json"  # the serving version's data
     assert plan["quality"]["labelsPrefix"].endswith(f"/{c.ns}/labels/clf") and plan["quality"]["metric"] == "accuracy"
     assert plan["quality"]["task"] == "classification" and "predictionDrift" in plan
+    # a Shadow rollout's recorded rows are read beside the labels, and pruned with them
+    assert plan["quality"]["shadowPrefix"].endswith(f"/{c.ns}/shadow/clf")
+    assert plan["quality"]["shadowPrefix"] in plan["retention"]["partitionPrefixes"]
 
-    # too few labels: no verdict, no action
-    c.finish_job(first, message=check_result(accuracy=0.5, labelled=5))
-    eventually(lambda: c.status("DriftMonitor", "quality").get("liveQuality"), what="live quality in status")
+    # too few labels: no verdict, no action; a shadowed candidate's scores land in status as reported
+    shadow = ShadowLiveQuality(
+        version="2", champion_version="1", metric="accuracy", value=0.8, champion_value=0.6, labelled=5,
+        predictions=60, metrics={"accuracy": 0.8, "f1": 0.75}, champion_metrics={"accuracy": 0.6, "f1": 0.5},
+        message="3 recorded rows of an earlier candidate left out",
+    )
+    c.finish_job(first, message=check_result(accuracy=0.5, labelled=5, shadow=shadow))
+    live = eventually(lambda: c.status("DriftMonitor", "quality").get("liveQuality"), what="live quality in status")
+    assert ShadowLiveQuality.model_validate(live["shadow"]) == shadow
     assert REFRESH not in (c.get("Dataset", "iris")["metadata"].get("annotations") or {})
 
     # decayed with enough labels: the Dataset is asked to refresh first, nothing is asked of the Model
