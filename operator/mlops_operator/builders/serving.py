@@ -300,5 +300,9 @@ def shadow_service(model: Model) -> dict[str, Any]:
     return meta.with_spec_hash({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec})
 
 
-def shadow_url(model: Model) -> str:
-    return f"http://{shadow_service_name(model)}.{model.namespace}.svc"
+def shadow_url(service: dict[str, Any]) -> str:
+    """Where the champion mirrors to: the shadow Service's ClusterIP and port, not its DNS name, so
+    mirroring needs no cluster DNS (the local cluster has none: a name would not resolve in its
+    pods); the IP is fixed for the Service's life, and each candidate gets a new Service."""
+    spec = service["spec"]
+    return f"http://{spec['clusterIP']}:{spec['ports'][0]['port']}"

@@ -32,6 +32,8 @@ class FakeKube(Kube):
         stored = copy.deepcopy(obj)
         stored["metadata"].setdefault("uid", uid())
         stored["metadata"].setdefault("resourceVersion", "1")
+        if collection.endswith("/services") and "spec" in stored:  # the API server allocates a ClusterIP
+            stored["spec"].setdefault("clusterIP", f"10.96.0.{len(self.objects) % 250 + 2}")
         self.objects[f"{collection}/{stored['metadata']['name']}"] = stored
         return stored
 

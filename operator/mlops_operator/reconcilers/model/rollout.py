@@ -285,10 +285,16 @@ async def finish(run: ModelRun, target: ModelVersion) -> None:
 async def _shadow(
     run: ModelRun, target: ModelVersion, stable: ModelVersion, record: RolloutStatus
 ) -> cond.State | Outcome:
-    model, spec = run.resource, run.resource.spec.serving.rollout
+    model, spec, kube, ns = run.resource, run.resource.spec.serving.rollout, run.ctx.kube, run.key.namespace
+    await kube.ensure(manifests.shadow_service(model))
+    name = manifests.shadow_service_name(model)
+    service = await kube.get(SERVICE, ns, name) or await kube.get(SERVICE, ns, name, fresh=True)
+    if service is None or not (service.get("spec") or {}).get("clusterIP"):
+        run.wake_in(1.0)
+        return _progressing(record, "creating the shadowed candidate's Service")
     args = [
         MIRROR_FLAG,
-        manifests.shadow_url(model),
+        manifests.shadow_url(service),
         MIRROR_SAMPLE_FLAG,
         str(spec.shadow.sample_percent),
         MIRROR_VERSION_FLAG,
