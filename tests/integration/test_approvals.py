@@ -97,7 +97,12 @@ def webhook(
 
 
 def version_record(c: Cluster, version: int) -> dict[str, Any]:
-    return next(v for v in c.status("Model", NAME)["versions"] if v["version"] == version)
+    """The version's record; KeyError (which `eventually` retries) until the status holds it: its
+    training Job is created before the status patch that records it."""
+    found = [v for v in c.status("Model", NAME).get("versions") or [] if v["version"] == version]
+    if not found:
+        raise KeyError(f"version {version} not in status yet")
+    return found[0]
 
 
 def approved_message(c: Cluster) -> str:

@@ -119,11 +119,17 @@ def test_sigkill_at_random_points_neither_duplicates_jobs_nor_loses_versions(
             proc = start_operator(apiserver_instance.kubeconfig, namespace, log)
             starts += 1
 
-        # converge: finish whatever still runs, and let the operator settle
+        # converge: finish whatever still runs, complete the rollout (the registry mirror waits for
+        # the ledger to settle), and let the operator settle
         def settled() -> bool:
             for job in c.model_jobs("crash"):
                 if not (job.get("status") or {}).get("conditions"):
                     step(c, rng, accuracy)
+            server = c.deployment("crash-server")
+            if server is not None and (server.get("status") or {}).get("observedGeneration") != server["metadata"].get(
+                "generation"
+            ):
+                c.roll_out("crash-server")
             status = c.status("Model", "crash")
             wanted = (
                 c.get("Model", "crash")["metadata"].get("annotations", {}).get(contracts.ANNOTATION_RETRAIN_REQUESTED)

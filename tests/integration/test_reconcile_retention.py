@@ -121,12 +121,13 @@ def test_artifacts_of_versions_dropped_from_status_go_and_the_serving_ones_stay(
     document = json.loads((models_dir / "registry.json").read_text())
     assert document["artifactsPruned"] == [2] and [e["version"] for e in document["versions"]] == [1, 2, 3]
     assert eventually(lambda: any(r == "Pruned" for r, _ in c.events("art")), what="Pruned Event")
-    # no DriftMonitor checks "art" and it collects: its registry Jobs prune collected rows and labels too
+    # no DriftMonitor checks "art" and it collects: its registry Jobs prune collected rows, labels and a
+    # Shadow rollout's recorded answers too
     labels = {contracts.LABEL_MODEL: "art", contracts.LABEL_COMPONENT: str(contracts.Component.REGISTRY)}
     mirror = eventually(lambda: c.jobs(**labels)[-1], what="a registry Job")
     args = mirror["spec"]["template"]["spec"]["containers"][0]["args"]
     plan = json.loads(args[args.index(contracts.PLAN_FLAG) + 1])["retention"]
-    assert [p.rsplit("/", 2)[-2] for p in plan["partitionPrefixes"]] == ["collected", "labels"]
+    assert [p.rsplit("/", 2)[-2] for p in plan["partitionPrefixes"]] == ["collected", "labels", "shadow"]
     assert plan["maxAgeDays"] == 30
 
 
