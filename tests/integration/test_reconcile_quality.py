@@ -12,7 +12,7 @@ import pytest
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftResult, LiveQualityResult
 from mlops_operator.api.v1alpha1 import DriftMonitor
-from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.metrics import Metrics
 from tests.integration.reconcile_harness import Cluster, eventually, resource
 from tests.integration.test_reconcile_model import (

@@ -39,8 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mlops_operator.api.results import LiveQualityResult
-from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.api.v1alpha1.model import Metric, Task
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.drift.stats import FloatArray, IntArray
 
 BoolArray = npt.NDArray[np.bool_]

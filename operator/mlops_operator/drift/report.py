@@ -24,7 +24,7 @@ import numpy as np
 
 from mlops_operator.api.plans import QualityPoint
 from mlops_operator.api.results import LiveQualityResult, PredictionDriftResult
-from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.drift import features, select
 from mlops_operator.drift.select import Evaluation, FeatureVerdict
 from mlops_operator.drift.stats import FloatArray

@@ -42,8 +42,8 @@ import pyarrow.parquet as pq
 from mlops_operator import contracts, store
 from mlops_operator.api.plans import LiveQualityPlan
 from mlops_operator.api.results import LiveQualityResult
-from mlops_operator.api.v1alpha1.driftmonitor import ShadowLiveQuality
 from mlops_operator.api.v1alpha1.model import Metric, Task
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.drift import categories, quality
 from mlops_operator.drift.stats import FloatArray, IntArray
 from mlops_operator.workloads import collected, common

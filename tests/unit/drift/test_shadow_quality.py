@@ -16,8 +16,9 @@ from sklearn import metrics as skm
 
 from mlops_operator import contracts
 from mlops_operator.api.results import DriftFeatureResult, DriftResult, LiveQualityResult
-from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, LiveQuality, ShadowLiveQuality
+from mlops_operator.api.v1alpha1.driftmonitor import DriftTest, LiveQuality
 from mlops_operator.api.v1alpha1.model import Metric, Task
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.drift import quality, report
 from mlops_operator.drift.quality import Recorded, Side
 from mlops_operator.workloads import common, drift, live_quality

@@ -25,6 +25,7 @@ from mlops_operator.api.base import (
 )
 from mlops_operator.api.v1alpha1.model import Metric
 from mlops_operator.api.v1alpha1.pods import PodOptions
+from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 
 CronExpr = Annotated[str, StringConstraints(min_length=9, max_length=128, pattern=r"^(\S+\s+){4}\S+$")]
 
@@ -230,37 +231,6 @@ class CheckRecord(CRModel):
     """The prediction-drift score (a distance or a p-value, as its test)."""
     baseline_version: ShortText | None = None
     """The dataset version whose profile was the baseline."""
-
-
-MetricName = Annotated[str, StringConstraints(max_length=32)]
-MetricValues = Annotated[dict[MetricName, float], Field(max_length=16)]
-
-
-class ShadowLiveQuality(CRModel):
-    """A Shadow rollout's candidate and the champion on the same labelled rows: the answers the
-    mirroring champion recorded by prediction id (both models' to each mirrored row), joined to the
-    labels like the champion's collected predictions."""
-
-    version: Annotated[str, StringConstraints(max_length=64)]
-    """The candidate's version (the newest one recorded in the quality window)."""
-    champion_version: Annotated[str, StringConstraints(max_length=64)] | None = None
-    """The champion that mirrored the rows."""
-    metric: MetricName
-    """The same metric as the champion's live quality."""
-    value: float | None = None
-    """The candidate's value on the labelled rows; omitted when it could not be computed (see message)."""
-    champion_value: float | None = None
-    """The champion's value on exactly the same rows."""
-    labelled: int = 0
-    """Recorded rows with a label that both models answered validly (the metrics' n)."""
-    predictions: int = 0
-    """Rows of this candidate recorded in the quality window."""
-    metrics: MetricValues = Field(default_factory=dict)
-    """Every metric of the task the candidate's answers gave (roc_auc needs probabilities: never here)."""
-    champion_metrics: MetricValues = Field(default_factory=dict)
-    """The champion's, on the same rows."""
-    message: Message | None = None
-    """Why a value is missing, or what was left out (rows of an older candidate)."""
 
 
 class LiveQualityCounts(CRModel):

@@ -13,7 +13,7 @@ import itertools
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from mlops_operator.api.base import CRModel, Message, cel
 
@@ -132,6 +132,37 @@ class RolloutStep(CRModel):
     """When it was judged."""
 
 
+MetricName = Annotated[str, StringConstraints(max_length=32)]
+MetricValues = Annotated[dict[MetricName, float], Field(max_length=16)]
+
+
+class ShadowLiveQuality(CRModel):
+    """A Shadow rollout's candidate and the champion on the same labelled rows: the answers the
+    mirroring champion recorded by prediction id (both models' to each mirrored row), joined to the
+    labels like the champion's collected predictions by a DriftMonitor's check (docs/drift.md)."""
+
+    version: Annotated[str, StringConstraints(max_length=64)]
+    """The candidate's version (the newest one recorded in the quality window)."""
+    champion_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """The champion that mirrored the rows."""
+    metric: MetricName
+    """The same metric as the champion's live quality."""
+    value: float | None = None
+    """The candidate's value on the labelled rows; omitted when it could not be computed (see message)."""
+    champion_value: float | None = None
+    """The champion's value on exactly the same rows."""
+    labelled: int = 0
+    """Recorded rows with a label that both models answered validly (the metrics' n)."""
+    predictions: int = 0
+    """Rows of this candidate recorded in the quality window."""
+    metrics: MetricValues = Field(default_factory=dict)
+    """Every metric of the task the candidate's answers gave (roc_auc needs probabilities: never here)."""
+    champion_metrics: MetricValues = Field(default_factory=dict)
+    """The champion's, on the same rows."""
+    message: Message | None = None
+    """Why a value is missing, or what was left out (rows of an older candidate)."""
+
+
 class ShadowAgreement(CRModel):
     """The champion's comparison of its answers with the candidate's on mirrored requests."""
 
@@ -149,6 +180,10 @@ class ShadowAgreement(CRModel):
     """agreedRows / comparedRows."""
     mean_abs_diff: float | None = None
     """A regressor's mean |candidate - champion| over the compared rows."""
+    live_quality: ShadowLiveQuality | None = None
+    """Both models scored with the feedback labels on the same rows, as the latest check of a DriftMonitor
+    of this Model reported them for this candidate (its status.liveQuality.shadow); omitted: none yet.
+    Informational: promotion is judged on agreement."""
 
 
 class RolloutPhase(enum.StrEnum):

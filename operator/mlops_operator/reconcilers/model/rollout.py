@@ -37,7 +37,7 @@ from mlops_operator.kube import DEPLOYMENT, POD, SERVICE
 from mlops_operator.kube.scrape import ScrapeError, pod_metrics
 from mlops_operator.reconcilers import observe
 from mlops_operator.reconcilers.context import normal, warning
-from mlops_operator.reconcilers.model import analysis, versions
+from mlops_operator.reconcilers.model import analysis, shadow_scores, versions
 from mlops_operator.reconcilers.model.children import ModelRun
 
 POLL_SECONDS = 10.0  # how often a step waiting for traffic or time is looked at again
@@ -309,6 +309,7 @@ async def _shadow(
         return _progressing(record, "starting the shadowed candidate and the mirroring champion")
     champion = await _scrape(run, manifests.deployment_name(model), manifests.selector(model))
     record.shadow = analysis.agreement(champion)
+    record.shadow.live_quality = await shadow_scores.labelled_scores(run, target.version)  # informational
     record.updated_at = run.now
     judged = analysis.judge_shadow(spec.shadow, record.shadow, spec.analysis.max_error_rate)
     if judged.verdict == analysis.Verdict.ROLL_BACK:
