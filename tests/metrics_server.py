@@ -3,7 +3,9 @@ canary and shadow analysis reads: shared by the unit and integration rollout tes
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -47,3 +49,15 @@ class MetricsServer:
         self.shadow.failed.inc(failed)
         self.shadow.compared_rows.inc(rows)
         self.shadow.agreed_rows.inc(agreed)
+
+
+@contextlib.contextmanager
+def metrics_servers() -> Iterator[tuple[MetricsServer, MetricsServer]]:
+    """A candidate's and a champion's pod, shut down afterwards (the tests' fixtures)."""
+    pair = (MetricsServer(), MetricsServer())
+    try:
+        yield pair
+    finally:
+        for server in pair:
+            server.httpd.shutdown()
+            server.httpd.server_close()

@@ -40,6 +40,8 @@ KUBECTL = os.environ.get("MLOPS_KUBECTL", str(CACHE / "bin" / "kubectl"))
 LOCAL_KUBECONFIG = REPO / ".kube" / "config"
 LOCAL_SERVER = "https://10.88.0.1:6443"
 DEFAULT_IMAGE = "localhost/mlops-operator:dev"
+CTR_SOCKET = "/run/containerd-k8s/containerd.sock"  # the local cluster's own containerd
+CRICTL = str(CACHE / "bin" / "crictl")
 
 # The restricted PodSecurity profile, for pod specs built in tests.
 POD_SECURITY_CONTEXT: dict[str, Any] = {
@@ -178,6 +180,18 @@ def image(cluster: Cluster) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"hack/image.sh failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return name
+
+
+def container_pid(container_id: str) -> int:
+    """The host pid of a container of the local cluster (crictl inspect on its containerd)."""
+    inspect = subprocess.run(
+        [CRICTL, "--runtime-endpoint", f"unix://{CTR_SOCKET}", "inspect", container_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return int(json.loads(inspect.stdout)["info"]["pid"])
 
 
 def restricted_namespace(cluster: Cluster, name: str) -> None:

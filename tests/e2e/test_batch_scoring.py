@@ -20,7 +20,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,11 @@ from mlops_operator.kube import JOB, POD
 from mlops_operator.reconcilers.batch_runs import ANNOTATION_COMPLETION_INDEX
 from mlops_operator.settings import Settings
 from mlops_operator.workloads import artifacts
-from tests.e2e.conftest import CACHE, Cluster
-from tests.e2e.test_install import CTR_SOCKET
+from tests.e2e.conftest import Cluster, container_pid
 from tests.integration.reconcile_harness import Cluster as Live
 from tests.integration.reconcile_harness import eventually, resource
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CRICTL = str(CACHE / "bin" / "crictl")
 MOUNT = contracts.STORE_MOUNT_PATH  # where workload pods mount the store claim
 ROWS, SHARDS, KILLED = 1_000_000, 4, 2
 # Three input files of unequal size: shard 1 spans the first boundary (400,000), shard 2 ends on the second.
@@ -129,17 +126,6 @@ def running_container(pod: dict[str, Any]) -> str | None:
 def terminated(pod: dict[str, Any]) -> dict[str, Any]:
     state: dict[str, Any] = pod["status"]["containerStatuses"][0]["state"]
     return dict(state.get("terminated") or {})
-
-
-def host_pid(container_id: str) -> int:
-    inspect = subprocess.run(
-        [CRICTL, "--runtime-endpoint", f"unix://{CTR_SOCKET}", "inspect", container_id],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return int(json.loads(inspect.stdout)["info"]["pid"])
 
 
 def process_state(pid: int) -> str:
@@ -239,7 +225,7 @@ def test_a_million_rows_in_four_shards_one_killed_and_retried_alone_equal_the_mo
         every=0.2,
         attempts=900,
     )
-    pid = host_pid(container)
+    pid = container_pid(container)
     assert "batch-score" in Path(f"/proc/{pid}/cmdline").read_text(), "not the scoring process"
     eventually(
         lambda: written_but_not_committed(output, KILLED),

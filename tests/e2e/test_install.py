@@ -32,7 +32,7 @@ from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.builders import jobs as job_builders
 from mlops_operator.plugin import actions
 from mlops_operator.plugin.resources import parse_time
-from tests.e2e.conftest import CACHE, REPO, Cluster, restricted_namespace
+from tests.e2e.conftest import CACHE, CTR_SOCKET, REPO, Cluster, restricted_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,6 @@ HELM = os.environ.get("MLOPS_HELM", str(CACHE / "bin" / "helm"))
 CHART = REPO / "charts" / "mlops-operator"
 SAMPLES = REPO / "manifests" / "samples"
 GOLDEN_CAN_I = REPO / "tests" / "golden" / "rbac-can-i.txt"
-CTR_SOCKET = "/run/containerd-k8s/containerd.sock"
 
 
 # --- helpers shared with test_plugin.py ------------------------------------------------------------

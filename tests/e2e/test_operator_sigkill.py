@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,13 +24,12 @@ from sklearn.datasets import load_breast_cancer
 from mlops_operator import contracts
 from mlops_operator.api.v1alpha1.model import ModelVersion
 from mlops_operator.builders import jobs as job_builders
-from tests.e2e.conftest import CACHE, Cluster
-from tests.e2e.test_install import CTR_SOCKET, Release
+from tests.e2e.conftest import Cluster, container_pid
+from tests.e2e.test_install import Release
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 KILLS = 10
 RETRAIN_AT = (2, 5, 8)  # kill rounds that also ask for a retrain (when the previous ask is answered)
-CRICTL = str(CACHE / "bin" / "crictl")
 MOUNT = "/var/lib/mlops"  # where workload pods mount the store claim
 
 
@@ -78,14 +76,7 @@ def sigkill(rel: Release, pod: dict[str, Any]) -> None:
     ten kills over many minutes without testing anything more.
     """
     container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    inspect = subprocess.run(
-        [CRICTL, "--runtime-endpoint", f"unix://{CTR_SOCKET}", "inspect", container_id],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    os.kill(int(json.loads(inspect.stdout)["info"]["pid"]), signal.SIGKILL)
+    os.kill(container_pid(container_id), signal.SIGKILL)
     name = pod["metadata"]["name"]
     rel.cluster.kubectl("-n", rel.namespace, "delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
 

@@ -20,7 +20,7 @@ from mlops_operator.kube import DEPLOYMENT, POD, SERVICE
 from mlops_operator.kube.client import MERGE_PATCH
 from tests.integration.reconcile_harness import Cluster, eventually, profile_result, train_result
 from tests.integration.test_reconcile_model import serving_first_version, training_job, version_state
-from tests.metrics_server import MetricsServer
+from tests.metrics_server import MetricsServer, metrics_servers
 
 pytestmark = pytest.mark.integration
 CANARY = {
@@ -33,11 +33,8 @@ CANARY = {
 
 @pytest.fixture
 def servers() -> Iterator[tuple[MetricsServer, MetricsServer]]:
-    pair = (MetricsServer(), MetricsServer())
-    yield pair
-    for server in pair:
-        server.httpd.shutdown()
-        server.httpd.server_close()
+    with metrics_servers() as pair:
+        yield pair
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from mlops_operator.reconcilers.context import Key, ReconcileContext
 from mlops_operator.reconcilers.model import serving
 from mlops_operator.reconcilers.skeleton import Run
 from tests.metrics_server import MetricsServer as Pod
+from tests.metrics_server import metrics_servers
 from tests.unit import factories as f
 from tests.unit.reconcilers.fake_kube import FakeKube
 
@@ -32,11 +33,8 @@ ROLLOUT = {
 
 @pytest.fixture
 def pods() -> Iterator[tuple[Pod, Pod]]:
-    pair = (Pod(), Pod())
-    yield pair
-    for pod in pair:
-        pod.httpd.shutdown()
-        pod.httpd.server_close()
+    with metrics_servers() as pair:
+        yield pair
 
 
 def version(n: int, state: VersionState) -> ModelVersion:

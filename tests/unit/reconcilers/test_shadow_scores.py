@@ -13,6 +13,7 @@ from mlops_operator.api.v1alpha1.rollout import ShadowLiveQuality
 from mlops_operator.kube import DRIFT_MONITOR
 from mlops_operator.reconcilers.model.shadow_scores import latest_for
 from tests.metrics_server import MetricsServer as Pod
+from tests.metrics_server import metrics_servers
 from tests.unit import factories as f
 from tests.unit.reconcilers.fake_kube import FakeKube
 from tests.unit.reconcilers.test_canary_reconcile import NS, Loop
@@ -62,11 +63,8 @@ def test_the_latest_check_of_this_models_monitors_for_this_candidate_wins() -> N
 
 @pytest.fixture
 def pods() -> Iterator[tuple[Pod, Pod]]:
-    pair = (Pod(), Pod())
-    yield pair
-    for pod in pair:
-        pod.httpd.shutdown()
-        pod.httpd.server_close()
+    with metrics_servers() as pair:
+        yield pair
 
 
 def test_the_rollout_status_carries_the_scores_beside_the_agreement(pods: tuple[Pod, Pod]) -> None:
