@@ -9,7 +9,11 @@ most one row group at each end.
 
 The model is loaded exactly as the server loads it (workloads.artifacts.load_verified_model: the
 sha256 checked before skops parses a byte, trusted types only, a Pipeline only), and predicts `chunk_rows`
-rows at a time: memory follows the chunk, not the shard. The shard's predictions are written to
+rows at a time: memory follows the chunk, not the shard. A reader thread reads the next chunk and a
+writer thread writes the previous one while the main thread predicts (pyarrow releases the GIL), each
+at most one chunk away, so a pod holds a few chunks at most; text features are read as Parquet's
+dictionaries, and BLAS runs on one thread (docs/batch-scoring.md, Measured, says why and how much).
+The shard's predictions are written to
 `<output_dir>/part-<index>.parquet` through the store's atomic writer, so the part appears whole or
 not at all, and a retried shard replaces it: running a shard twice gives the same file. Columns: the
 plan's key columns as read (or `_mlops_row`, the row's ordinal in the input), `_mlops_prediction`, and
@@ -22,12 +26,14 @@ operator adds up into the BatchScoring's status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # a dependency of scikit-learn
 
 from mlops_operator import contracts, store
 from mlops_operator.api.batch import BatchScorePlan, BatchScoreResult
@@ -42,6 +49,8 @@ from mlops_operator.api.v1alpha1.dataset import DataFormat, FeatureType
 from mlops_operator.workloads import artifacts, common, confinement, data, sources
 
 log = logging.getLogger(__name__)
+
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
@@ -87,10 +96,17 @@ def read_layout(uris: Sequence[str]) -> list[InputFile]:
 
 
 def shard_batches(
-    files: Sequence[InputFile], start: int, stop: int, columns: list[str], chunk_rows: int
-) -> Iterator[tuple[int, pa.RecordBatch]]:
+    files: Sequence[InputFile],
+    start: int,
+    stop: int,
+    columns: list[str],
+    chunk_rows: int,
+    as_dictionary: Sequence[str] = (),
+) -> Generator[tuple[int, pa.RecordBatch], None, None]:
     """(ordinal of the first row, batch) for the rows [start, stop), reading only the row groups that
-    overlap them, at most `chunk_rows` rows a batch."""
+    overlap them, at most `chunk_rows` rows a batch. The text columns named in `as_dictionary` come as
+    Arrow dictionaries: Parquet stores text dictionary-encoded, so this skips building every row's
+    string (3x cheaper to read, and features_frame makes one object per distinct value)."""
     for file in files:
         group_start = file.first_row
         overlapping: list[tuple[int, int]] = []  # (row group, its first ordinal)
@@ -101,7 +117,7 @@ def shard_batches(
         if not overlapping:
             continue
         with store.open_read(file.uri) as handle:
-            parquet = pq.ParquetFile(handle)
+            parquet = pq.ParquetFile(handle, read_dictionary=list(as_dictionary) or None)
             for group, position in overlapping:
                 for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=columns):
                     lo, hi = max(start, position), min(stop, position + batch.num_rows)
@@ -123,9 +139,29 @@ def features_frame(batch: pa.RecordBatch, schema: Sequence[artifacts.InputFeatur
                 columns[feature.name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise common.DataError("SchemaMismatch", f"column {feature.name!r} is not numeric: {exc}") from exc
+        elif _is_text_dictionary(column):
+            columns[feature.name] = _shared_text_objects(column)
         else:
             columns[feature.name] = data.as_categorical(pd.Series(column.to_pandas()))
     return pd.DataFrame(columns)
+
+
+def _is_text_dictionary(column: pa.Array) -> bool:
+    kind = column.type
+    return bool(
+        pa.types.is_dictionary(kind)
+        and (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type))
+        and column.dictionary.null_count == 0
+    )
+
+
+def _shared_text_objects(column: pa.DictionaryArray) -> pd.Series[Any]:
+    """The values of a text dictionary as `as_categorical` gives them (str objects, NaN for missing), with
+    one object per distinct value shared by its rows, like the trainer's frames (data._shared_text_objects):
+    no string built per row, and the imputer's and one-hot encoder's lookups hit the identity check."""
+    objects = np.append(column.dictionary.to_numpy(zero_copy_only=False).astype(object), np.nan)
+    codes = column.indices.fill_null(-1) if column.null_count else column.indices  # -1 picks the NaN
+    return pd.Series(objects[codes.to_numpy(zero_copy_only=False)], dtype=object)
 
 
 def _check_columns(files: Sequence[InputFile], needed: Sequence[str]) -> None:
@@ -174,6 +210,117 @@ def _arrow_labels(labels: npt.NDArray[Any], classes: npt.NDArray[Any] | None) ->
     return pa.array(labels.astype(object) if labels.dtype.kind == "U" else labels)
 
 
+def _read_ahead(items: Iterator[ItemT], reader: ThreadPoolExecutor) -> Generator[ItemT, None, None]:
+    """`items` in order, each next one produced on `reader` while the caller works on the current one.
+    One read at a time and one ahead at most; closed early (the caller failed), it waits for the read in
+    flight so that the caller can then close `items` (a generator runs on one thread at a time)."""
+    pending = reader.submit(next, items, None)
+    try:
+        while (item := pending.result()) is not None:
+            pending = reader.submit(next, items, None)
+            yield item
+    finally:
+        with contextlib.suppress(Exception):
+            pending.result()  # already failed or no longer wanted: only wait for it
+
+
+class _PartWriter:
+    """The part's Parquet writer, fed one chunk's predictions at a time (on the writer thread)."""
+
+    def __init__(self, handle: Any, classes: Any, key_columns: Sequence[str], version: int) -> None:
+        self.handle, self.classes, self.key_columns, self.version = handle, classes, key_columns, version
+        self.parquet: pq.ParquetWriter | None = None
+
+    def write(self, batch: pa.RecordBatch, first: int, labels: Any) -> None:
+        table = _prediction_table(batch, first, labels, self.classes, self.key_columns, self.version)
+        if self.parquet is None:
+            # Dictionary pages only where values repeat: the row ordinals and keys are (nearly) unique.
+            repeated = [contracts.COLLECT_PREDICTION_COLUMN, contracts.COLLECT_MODEL_VERSION_COLUMN]
+            # the row ordinals are ascending: delta-encoded they cost next to nothing to write and store
+            ordinals = {contracts.BATCH_ROW_COLUMN: "DELTA_BINARY_PACKED"} if not self.key_columns else None
+            self.parquet = pq.ParquetWriter(
+                self.handle, table.schema, compression="lz4", use_dictionary=repeated, column_encoding=ordinals
+            )
+        self.parquet.write_table(table.cast(self.parquet.schema))
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(
+        cls, handle: Any, classes: Any, key_columns: Sequence[str], version: int
+    ) -> Generator[_PartWriter, None, None]:
+        """The writer, closed when the block ends; on a failure closed too, quietly, while `handle` is still
+        open (pyarrow would otherwise close it when collected, into a closed file), its own error dropped:
+        the block's error is the one to report, and the atomic writer throws the partial file away."""
+        part = cls(handle, classes, key_columns, version)
+        try:
+            yield part
+        except BaseException:
+            if part.parquet is not None:
+                with contextlib.suppress(Exception):
+                    part.parquet.close()
+            raise
+        if part.parquet is not None:
+            part.parquet.close()
+
+
+@dataclass
+class _Spent:
+    """Rows scored, and where the main thread's time went (the log says whether a shard waits on I/O)."""
+
+    rows: int = 0
+    predicting: float = 0.0
+    converting: float = 0.0  # Arrow to the DataFrame the pipeline takes
+    reading: float = 0.0  # waiting for the reader thread's next chunk
+    writing: float = 0.0  # waiting for the writer thread's previous chunk
+
+
+def _write_part(
+    uri: str,
+    batches: Generator[tuple[int, pa.RecordBatch], None, None],
+    model: Pipeline,
+    schema: Sequence[artifacts.InputFeature],
+    plan: BatchScorePlan,
+    spent: _Spent,
+) -> None:
+    """Predict every batch and write the part: the next batch is read and the previous one written while
+    this thread predicts."""
+    classes = getattr(model, "classes_", None)
+    with (
+        # One BLAS thread: a pod's parallelism is its shards. OpenBLAS sizes its pool to the node's cores (not
+        # the pod's CPU limit), and its threads spin after each chunk's small matrix product, taking CPU from this
+        # thread: the trainer's LogisticRegression pipeline predicted 1.7x slower with them (docs/batch-scoring.md).
+        threadpool_limits(limits=1, user_api="blas"),
+        store.atomic_writer(uri) as handle,
+        _PartWriter.opened(handle, classes, plan.key_columns, plan.version) as part,
+        ThreadPoolExecutor(1, thread_name_prefix="batch-read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="batch-write") as writer,
+        contextlib.closing(batches),
+        contextlib.closing(_read_ahead(batches, reader)) as chunks,
+    ):
+        # On leaving, in reverse order: the read in flight is awaited and the input closed, the write in
+        # flight is awaited, the Parquet writer closed, and the part committed (or thrown away on an error).
+        writing: Future[None] | None = None
+        waited = time.monotonic()
+        for first, batch in chunks:
+            converting = time.monotonic()
+            spent.reading += converting - waited
+            frame = features_frame(batch, schema)
+            predicting = time.monotonic()
+            spent.converting += predicting - converting
+            labels = model.predict(frame)
+            handing_over = time.monotonic()
+            spent.predicting += handing_over - predicting
+            if writing is not None:
+                writing.result()  # one write in flight at most (bounded memory); its error stops the shard here
+            writing = writer.submit(part.write, batch, first, labels)
+            spent.rows += batch.num_rows
+            waited = time.monotonic()
+            spent.writing += waited - handing_over
+        if writing is not None:
+            writing.result()
+        spent.writing += time.monotonic() - waited
+
+
 def score(plan: BatchScorePlan, index: int, pipeline: Pipeline | None = None) -> BatchScoreResult:
     """Score shard `index` of the plan's input and write its part; `pipeline` skips the load (tests)."""
     if not 0 <= index < plan.shards:
@@ -181,35 +328,22 @@ def score(plan: BatchScorePlan, index: int, pipeline: Pipeline | None = None) ->
     started = time.monotonic()
     model = pipeline if pipeline is not None else artifacts.load_verified_model(plan.artifact_uri, plan.sha256)
     schema = artifacts.feature_schema(model)
-    classes = getattr(model, "classes_", None)
     files = read_layout(list_inputs(plan.input_uri, plan.store_uri))
     total = sum(sum(f.group_rows) for f in files)
     start, stop = shard_range(total, plan.shards, index)
     names = [f.name for f in schema]
     columns = list(dict.fromkeys([*names, *plan.key_columns]))
     _check_columns(files, columns)
+    # key columns are written as read: never turn one into a dictionary
+    text = [f.name for f in schema if f.kind == FeatureType.CATEGORICAL and f.name not in plan.key_columns]
     uri = part_uri(plan.output_dir, index)
-    rows, predicting = 0, 0.0
+    spent = _Spent()
     if stop > start:
-        with store.atomic_writer(uri) as handle:
-            writer: pq.ParquetWriter | None = None
-            for first, batch in shard_batches(files, start, stop, columns, plan.chunk_rows):
-                began = time.monotonic()
-                labels = model.predict(features_frame(batch, schema))
-                predicting += time.monotonic() - began
-                table = _prediction_table(batch, first, labels, classes, plan.key_columns, plan.version)
-                if writer is None:
-                    # Dictionary pages only where values repeat: the row ordinals and keys are (nearly) unique.
-                    repeated = [contracts.COLLECT_PREDICTION_COLUMN, contracts.COLLECT_MODEL_VERSION_COLUMN]
-                    # the row ordinals are ascending: delta-encoded they cost next to nothing to write and store
-                    ordinals = {contracts.BATCH_ROW_COLUMN: "DELTA_BINARY_PACKED"} if not plan.key_columns else None
-                    writer = pq.ParquetWriter(
-                        handle, table.schema, compression="lz4", use_dictionary=repeated, column_encoding=ordinals
-                    )
-                writer.write_table(table.cast(writer.schema))
-                rows += batch.num_rows
-            if writer is not None:
-                writer.close()
+        batches = shard_batches(files, start, stop, columns, plan.chunk_rows, text)
+        try:
+            _write_part(uri, batches, model, schema, plan, spent)
+        except OSError as exc:  # writing the part failed (a full or failing store): reads raise StoreErrors already
+            raise store._error_from(exc, uri) from exc
     seconds = time.monotonic() - started
     log.info(
         "shard %d of %d: rows %d-%d (%d rows) in %.1fs -> %s",
@@ -217,17 +351,25 @@ def score(plan: BatchScorePlan, index: int, pipeline: Pipeline | None = None) ->
         plan.shards,
         start,
         stop,
-        rows,
+        spent.rows,
         seconds,
-        store.redact(uri) if rows else "no part (empty shard)",
+        store.redact(uri) if spent.rows else "no part (empty shard)",
     )
+    if spent.rows:
+        log.info(
+            "of which predicting %.2fs, converting %.2fs, waiting for reads %.2fs and for writes %.2fs",
+            spent.predicting,
+            spent.converting,
+            spent.reading,
+            spent.writing,
+        )
     return BatchScoreResult(
         ok=True,
         index=index,
-        rows=rows,
+        rows=spent.rows,
         seconds=round(seconds, 3),
-        predict_seconds=round(predicting, 3),
-        output_uri=uri if rows else None,
+        predict_seconds=round(spent.predicting, 3),
+        output_uri=uri if spent.rows else None,
     )
 
 
