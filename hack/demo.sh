@@ -39,7 +39,7 @@ for ns in "$RELEASE_NS" "$NAMESPACE" mlops-reaction; do
 done
 "$KUBECTL" apply --server-side --force-conflicts -f charts/mlops-operator/crds >/dev/null
 "$HELM" upgrade --install mlops-operator charts/mlops-operator -n "$RELEASE_NS" \
-  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" \
+  --set image.repository="${IMAGE%:*}" --set-string image.tag="${IMAGE##*:}" \
   --set "operator.watchNamespaces={$NAMESPACE,mlops-reaction}" --wait --timeout 5m
 "$KUBECTL" -n "$RELEASE_NS" rollout status deploy/mlops-operator --timeout=180s
 

@@ -149,6 +149,16 @@ def test_image_values_reach_the_operator_and_its_workloads(helm: str) -> None:
     assert container["imagePullPolicy"] == env["MLOPS_IMAGE_PULL_POLICY"] == "Never"
 
 
+def test_a_tag_of_digits_needs_set_string_and_a_number_is_refused_by_name(helm: str) -> None:
+    """A short git hash can be all digits (4187364): `--set` makes it a number, which the schema
+    refuses naming the field (the tests and hack/demo.sh pass tags with --set-string, as the docs say)."""
+    (deployment,) = by_kind(render(helm, "--set-string", "image.tag=4187364"), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost/mlops-operator:4187364"
+    numeric = ("--set", "image.tag=4187364")
+    done = run(helm, "template", "mlops-operator", str(CHART), "-n", "mlops-system", *KUBE, *numeric)
+    assert done.returncode != 0 and "/image/tag" in done.stderr and "want string" in done.stderr, done.stderr
+
+
 def test_azure_store_wires_workload_identity_for_the_workloads_only(helm: str) -> None:
     client_id = "11111111-2222-3333-4444-555555555555"
     objects = render(

@@ -99,7 +99,7 @@ def test_aks_overlay_renders_what_the_chart_renders_for_azure_blob(helm: str, ku
         *("--set", "store.type=azure", "--set", f"store.azure.storageAccount={AZURE['storageAccount']}"),
         *("--set", "store.azure.container=artifacts", "--set", "store.azure.prefix=prod"),
         *("--set", f"store.azure.clientId={AZURE['clientId']}"),
-        *("--set", f"image.repository={repository}", "--set", f"image.tag={tag}"),
+        *("--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}"),
         "--include-crds",
     )
     chart_by_key = {key(o): sorted_env(sync_base.strip_helm_labels(o)) for o in chart}

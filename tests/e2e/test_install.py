@@ -94,7 +94,7 @@ class Release:
         return helm(
             self.cluster,
             *("upgrade", "--install", self.name, str(CHART), "-n", self.namespace),
-            *("--set", f"image.repository={repository}", "--set", f"image.tag={tag}"),
+            *("--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}"),
             *("--set", f"operator.watchNamespaces={{{self.workloads}}}"),
             *("--set", "operator.logLevel=debug", "--wait", "--timeout", "5m", *extra),
         ).stdout

@@ -123,7 +123,7 @@ def install(cluster: Cluster, image: str, release: str, release_ns: str, watched
     repository, tag = image.rsplit(":", 1)
     rendered = subprocess.run(
         [HELM, "template", release, str(REPO / "charts" / "mlops-operator"), "-n", release_ns,
-         "--kube-version", "1.32.0", "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+         "--kube-version", "1.32.0", "--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}",
          "--set", "operator.watchNamespaces={" + ",".join(watched) + "}"],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
