@@ -56,7 +56,9 @@ def redact(uri: str) -> str:
     return uri.split("?", 1)[0]
 
 
-def _error_from(exc: BaseException, uri: str) -> StoreError:
+def error_from(exc: BaseException, uri: str) -> StoreError:
+    """The StoreError for a backend's exception on `uri` (for a caller that must tell a failed write
+    through atomic_writer's handle from its own errors; elsewhere use `translated`)."""
     where = redact(uri)
     if isinstance(exc, StoreError):
         return exc
@@ -73,14 +75,14 @@ def _error_from(exc: BaseException, uri: str) -> StoreError:
 
 
 @contextlib.contextmanager
-def _translated(uri: str) -> Iterator[None]:
+def translated(uri: str) -> Iterator[None]:
     """Around store operations only (never a caller's code): backends raise their own exception
     types for a dead endpoint or bad credentials (botocore's EndpointConnectionError, azure-core's
     ServiceRequestError), so anything short of BaseException is a store failure here."""
     try:
         yield
     except Exception as exc:
-        raise _error_from(exc, uri) from exc
+        raise error_from(exc, uri) from exc
 
 
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -93,7 +95,7 @@ def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
         hint = f"pip install 'mlops-operator[{extra}]'"
         raise StoreError("StoreUnavailable", f"{scheme}:// needs the '{extra}' extra: {hint}") from exc
     except Exception as exc:
-        raise _error_from(exc, uri) from exc
+        raise error_from(exc, uri) from exc
     return fs, path
 
 
@@ -107,19 +109,19 @@ def join(root: str, *parts: str) -> str:
 
 def exists(uri: str) -> bool:
     fs, path = filesystem(uri)
-    with _translated(uri):
+    with translated(uri):
         return bool(fs.exists(path))
 
 
 def size(uri: str) -> int:
     fs, path = filesystem(uri)
-    with _translated(uri):
+    with translated(uri):
         return int(fs.size(path))
 
 
 def read_bytes(uri: str) -> bytes:
     fs, path = filesystem(uri)
-    with _translated(uri):
+    with translated(uri):
         data: bytes = fs.cat_file(path)
         return data
 
@@ -128,7 +130,7 @@ def read_bytes(uri: str) -> bytes:
 def open_read(uri: str) -> Iterator[IO[bytes]]:
     """A binary file object for streaming reads (pandas and pyarrow accept it)."""
     fs, path = filesystem(uri)
-    with _translated(uri), fs.open(path, "rb") as handle:
+    with translated(uri), fs.open(path, "rb") as handle:
         yield handle
 
 
@@ -157,28 +159,31 @@ def atomic_writer(uri: str) -> Iterator[IO[bytes]]:
 def _local_atomic_writer(uri: str, path: str) -> Iterator[IO[bytes]]:
     directory = os.path.dirname(path) or "."
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    with _translated(uri):
+    with translated(uri):
         os.makedirs(directory, exist_ok=True)
         handle = open(temporary, "wb")  # noqa: SIM115 - closed on every path below
     committed = False
     try:
-        with handle:
-            yield handle
-            with _translated(uri):
-                handle.flush()
-                os.fsync(handle.fileno())
-        with _translated(uri):
+        yield handle
+        with translated(uri):
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
             os.replace(temporary, path)
         committed = True
     finally:
         if not committed:
+            # Closing flushes what is still buffered, which fails the way the error being raised did
+            # (a full disk): that first error is the one to report, not the close's.
+            with contextlib.suppress(OSError):
+                handle.close()
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     _fsync_directory(directory)
 
 
 def _object_atomic_writer(uri: str, fs: fsspec.AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
-    with _translated(uri):
+    with translated(uri):
         with contextlib.suppress(OSError, NotImplementedError):
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # a no-op on flat object stores
         handle = fs.open(path, "wb")
@@ -192,7 +197,7 @@ def _object_atomic_writer(uri: str, fs: fsspec.AbstractFileSystem, path: str) ->
                 discard()
             handle.closed = True  # or the file's finalizer would flush (commit) what is left
         raise
-    with _translated(uri):
+    with translated(uri):
         handle.close()
 
 
@@ -218,7 +223,7 @@ def write_json_atomic(uri: str, value: Any) -> None:
 def list_prefix(uri: str) -> list[str]:
     """Every object under a prefix, recursively, as full URIs in sorted order; [] if there is none."""
     fs, path = filesystem(uri)
-    with _translated(uri):
+    with translated(uri):
         if not fs.exists(path):
             return []
         found = fs.find(path)
@@ -236,7 +241,7 @@ def sha256_bytes(data: bytes) -> str:
 def sha256_file(uri: str) -> str:
     """Hash an object by streaming it in 1 MiB chunks (constant memory)."""
     digest = hashlib.sha256()
-    with open_read(uri) as handle, _translated(uri):
+    with open_read(uri) as handle, translated(uri):
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
@@ -245,7 +250,7 @@ def sha256_file(uri: str) -> str:
 def remove(uri: str) -> None:
     """Delete an object or a prefix; a missing one is not an error."""
     fs, path = filesystem(uri)
-    with _translated(uri):
+    with translated(uri):
         if fs.exists(path):
             fs.rm(path, recursive=True)
 
@@ -253,6 +258,7 @@ def remove(uri: str) -> None:
 __all__ = [
     "StoreError",
     "atomic_writer",
+    "error_from",
     "exists",
     "filesystem",
     "join",
@@ -265,6 +271,7 @@ __all__ = [
     "sha256_bytes",
     "sha256_file",
     "size",
+    "translated",
     "write_bytes_atomic",
     "write_json_atomic",
 ]

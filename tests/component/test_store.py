@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -75,6 +77,43 @@ def test_failed_first_write_never_creates_the_final_name(tmp_path: Path) -> None
         handle.write(b"partial")
         raise KeyboardInterrupt
     assert not store.exists(uri)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a full disk: every write of bytes fails with ENOSPC, as the kernel's would."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _open_on_a_full_disk(path: str, mode: str) -> io.BufferedWriter:
+    Path(path).touch()  # the temporary exists, as it would
+    return io.BufferedWriter(_FullDisk(), buffer_size=1 << 16)
+
+
+def test_the_callers_error_is_not_masked_by_closing_a_handle_on_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block's bytes wait in the buffer; closing after the block failed flushes them and fails
+    too. The caller must see its own error, and nothing is left behind."""
+    monkeypatch.setattr(store, "open", _open_on_a_full_disk, raising=False)
+    uri = (tmp_path / "part.parquet").as_uri()
+    with pytest.raises(ValueError, match="the caller's own"), store.atomic_writer(uri) as handle:
+        handle.write(b"buffered, not yet written")
+        raise ValueError("the caller's own error")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_at_commit_is_a_store_full_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "open", _open_on_a_full_disk, raising=False)
+    uri = (tmp_path / "part.parquet").as_uri()
+    with pytest.raises(StoreError) as raised, store.atomic_writer(uri) as handle:
+        handle.write(b"flushed when the block ends")
+    assert raised.value.reason == "StoreFull"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -73,7 +73,7 @@ def list_inputs(uri: str, store_uri: str) -> list[str]:
     """The Parquet files to score: `uri` itself, or every Parquet file under it (a prefix or a
     directory, such as a Dataset version's snapshot), in name order."""
     fs, path = store.filesystem(uri)
-    with store._translated(uri):
+    with store.translated(uri):
         directory = uri.endswith("/") or fs.isdir(path)
     listed = sources.list_source(uri.rstrip("/") + "/" if directory else uri, DataFormat.PARQUET)
     confinement.check_source_files(uri, listed, store_uri)
@@ -343,7 +343,7 @@ def score(plan: BatchScorePlan, index: int, pipeline: Pipeline | None = None) ->
         try:
             _write_part(uri, batches, model, schema, plan, spent)
         except OSError as exc:  # writing the part failed (a full or failing store): reads raise StoreErrors already
-            raise store._error_from(exc, uri) from exc
+            raise store.error_from(exc, uri) from exc
     seconds = time.monotonic() - started
     log.info(
         "shard %d of %d: rows %d-%d (%d rows) in %.1fs -> %s",

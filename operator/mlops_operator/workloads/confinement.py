@@ -58,7 +58,7 @@ def read_source_file(uri: str, store_uri: str) -> bytes | None:
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
     except OSError:
-        with store._translated(uri):  # a missing file is ObjectNotFound, as for any read
+        with store.translated(uri):  # a missing file is ObjectNotFound, as for any read
             raise
 
 

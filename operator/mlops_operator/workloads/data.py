@@ -194,7 +194,7 @@ def read_snapshot(uri: str) -> pd.DataFrame:
     """A version's cleaned snapshot: a directory of Parquet parts sharing one schema, read in name
     order as one table (or, for versions written before parts, one Parquet file)."""
     fs, path = store.filesystem(uri)
-    with store._translated(uri):  # the store's error mapping
+    with store.translated(uri):  # the store's error mapping
         names = sorted(p for p in fs.ls(path, detail=False) if p.endswith(".parquet")) if fs.isdir(path) else []
     if not names:
         return parse_table(store.read_bytes(uri), DataFormat.PARQUET, store.redact(uri))

@@ -249,7 +249,7 @@ class _Opener:
         if directory not in self._directories:
             self._directories[directory] = store.filesystem(directory)
         fs, path = self._directories[directory]
-        with store._translated(uri), fs.open(f"{path}/{name}", "rb") as handle:  # the store's error mapping
+        with store.translated(uri), fs.open(f"{path}/{name}", "rb") as handle:  # the store's error mapping
             yield handle
 
 

@@ -95,7 +95,7 @@ def _prune(plan: RegistryPlan, document: dict[str, Any], result: RegistryResult)
     """The plan's retention after the mirror; a store error is logged and retried by the next Job."""
     assert plan.retention is not None
     try:
-        with store._translated(plan.retention.model_dir):
+        with store.translated(plan.retention.model_dir):
             pruned = retention.prune_model(plan.retention, datetime.now(UTC))
         if pruned.versions:
             gone = {int(v.removeprefix("v")) for v in pruned.versions}

@@ -238,7 +238,7 @@ def after_profile(plan: ProfilePlan, result: ProfileResult) -> ProfileResult:
         return result
     dataset_dir = contracts.dataset_dir(plan.store_uri, plan.namespace, plan.dataset)
     try:
-        with store._translated(dataset_dir):
+        with store.translated(dataset_dir):
             pruned = prune_dataset_versions(dataset_dir, plan.retention, result.version)
     except store.StoreError as exc:
         log.warning("retention skipped this time: %s", exc.message)

@@ -80,7 +80,7 @@ def list_source(uri: str, data_format: DataFormat | str = DataFormat.AUTO) -> li
         return [SourceFile(uri=uri, path=uri, size=0, tag="bundled")]
     fs, path = store.filesystem(uri)
     if not is_prefix(uri):
-        with store._translated(uri):  # the store's error mapping (fsspec's errors → StoreError)
+        with store.translated(uri):  # the store's error mapping (fsspec's errors → StoreError)
             info = fs.info(path)
         if info.get("type") == "directory":
             raise store.StoreError("ObjectNotFound", f"not a file in the store: {store.redact(uri)}; "
@@ -88,7 +88,7 @@ def list_source(uri: str, data_format: DataFormat | str = DataFormat.AUTO) -> li
         name = path.rstrip("/").rsplit("/", 1)[-1]
         return [_source_file(uri, name, info)]
     root = path.rstrip("/")
-    with store._translated(uri):
+    with store.translated(uri):
         if isinstance(fs, LocalFileSystem):
             found = _walk_local(root)
         else:

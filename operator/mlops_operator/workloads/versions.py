@@ -97,7 +97,7 @@ def commit(version_dir: str, write: Callable[[str], None]) -> bool:
 
 
 def _rename_if_absent(temporary: str, final: str, version_dir: str) -> bool:
-    with store._translated(version_dir):  # the store's error mapping
+    with store.translated(version_dir):  # the store's error mapping
         if os.path.isdir(final) and not is_complete(version_dir):
             # Not a version: a directory a writer before PROFILE_FORMAT 2 left half-written.
             log.warning("removing the incomplete version directory %s", final)
@@ -122,7 +122,7 @@ def place(sources: Sequence[str], directory: str) -> list[str]:
     storage (a copy where links are refused), a server-side copy on object stores."""
     fs, target = store.filesystem(directory)
     names = []
-    with store._translated(directory):
+    with store.translated(directory):
         if isinstance(fs, LocalFileSystem):
             os.makedirs(target, exist_ok=True)
         for index, source in enumerate(sources):
