@@ -127,10 +127,17 @@ build_prometheus() {
   link "$out/prometheus"; link "$out/promtool"
 }
 
+# BINARIES picks a subset, e.g. BINARIES=kubernetes to compile another minor ahead of hack/test-matrix.sh
+BINARIES="${BINARIES:-etcd kubernetes helm crictl prometheus}"
 T_START=$(date +%s)
-build_etcd
-build_kubernetes
-build_go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
-build_go_install crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION"
-build_prometheus
+for binary in $BINARIES; do
+  case "$binary" in
+    etcd) build_etcd ;;
+    kubernetes) build_kubernetes ;;
+    helm) build_go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" ;;
+    crictl) build_go_install crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" ;;
+    prometheus) build_prometheus ;;
+    *) log "unknown binary '$binary' in BINARIES"; exit 2 ;;
+  esac
+done
 log "binaries ready in $CACHE/bin: $(ls "$CACHE/bin" | tr '\n' ' ')"

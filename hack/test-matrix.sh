@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the integration and e2e suites on each Kubernetes minor in K8S_VERSIONS, one local cluster at a
 # time, and prints one result line per version (the README's support matrix is written from them).
-#   K8S_VERSIONS  default "v1.32.13 v1.35.4" (make test covers the default, v1.34.4)
+#   K8S_VERSIONS  default "v1.32.9 v1.35.4" (make test covers the default, v1.34.4). v1.32.9: the newest
+#                 1.32 patch whose staging modules are all served by the Go module proxy here
 # Each version gets its own binary cache, $MLOPS_CACHE-<minor> (etcd, helm and crictl hard-linked
 # from the default cache, so only Kubernetes itself is compiled: 15-40 min cold on 2 cores, nothing
 # warm). The default cluster is torn down first and left down at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VERSIONS=${K8S_VERSIONS:-v1.32.13 v1.35.4}
+VERSIONS=${K8S_VERSIONS:-v1.32.9 v1.35.4}
 BASE_CACHE=${MLOPS_CACHE:-/var/cache/mlops-operator}
 RESULTS=${MATRIX_RESULTS:-build/test-matrix.txt}
 mkdir -p "$(dirname "$RESULTS")"
@@ -18,7 +19,7 @@ for version in $VERSIONS; do
   minor=${version%.*}
   cache="$BASE_CACHE-$minor"
   mkdir -p "$cache"
-  for shared in etcd helm crictl azurite wheels; do
+  for shared in etcd helm crictl prometheus azurite wheels; do
     [ -e "$BASE_CACHE/$shared" ] && [ ! -e "$cache/$shared" ] && cp -al "$BASE_CACHE/$shared" "$cache/"
   done
   log "$version: binaries ($cache)"

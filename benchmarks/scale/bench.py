@@ -379,6 +379,9 @@ class World:
     def unfinished_jobs(self, prefix: str) -> int:
         return sum(1 for j in self.snapshot("Job") if j["metadata"]["namespace"].startswith(prefix) and not finished(j))
 
+    def jobs(self, prefix: str) -> int:
+        return sum(1 for j in self.snapshot("Job") if j["metadata"]["namespace"].startswith(prefix))
+
     def quiet_for(self, prefix: str) -> float:
         """Seconds since the last watch event in the namespaces named `prefix`-*."""
         with self.lock:
@@ -619,6 +622,17 @@ def wait_steady(
         f"Models not serving ({len(not_serving)}): {not_serving[:2] if ours else '-'}; "
         f"harness errors: {world.errors[-5:]}"
     )
+
+
+def wait_jobs_gone(world: World, prefix: str, settle: float, timeout: float) -> float:
+    """Wait until no Job of these namespaces is left and no watch event came for `settle` seconds;
+    the seconds waited (the TTL controller deletes finished Jobs after --job-ttl)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if world.jobs(prefix) == 0 and world.quiet_for(prefix.rstrip("-")) >= settle:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
 
 
 def probe_train_job(ns: str, model: str, above: int) -> Callable[[Seen], bool]:
@@ -877,7 +891,11 @@ def settle_and_idle(
     steady = max(last_event - t0, created)
     out["bootstrap"] = {"create_s": round(created, 1), "to_steady_state_s": round(steady, 1)}
     out["bootstrap"]["rss_mib"] = round(op.rss_mib(), 1)
-    print(f"{who}: steady after {steady:.1f} s; idle {args.idle} s", flush=True)
+    # Idle means nothing left to do: the bootstrap's finished Jobs are deleted after their TTL, and each
+    # deletion wakes its Model (and counted as idle traffic before this wait).
+    drained = wait_jobs_gone(world, f"{NAME_PREFIX[who]}-", args.settle, args.job_ttl + 120)
+    out["bootstrap"]["jobs_gone_s"] = round(drained, 1)
+    print(f"{who}: steady after {steady:.1f} s, its Jobs gone {drained:.1f} s later; idle {args.idle} s", flush=True)
     meter = Meter(op, http).start()
     time.sleep(args.idle)
     out["idle"] = meter.read()

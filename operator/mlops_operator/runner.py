@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.sslproto
 import logging
 import threading
 from collections.abc import Sequence
@@ -34,6 +35,18 @@ class RetriedRequestsAreWarnings(logging.Filter):
 
 
 LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
+
+# asyncio gives every TLS connection a 256 KiB read buffer, touched at once. kopf keeps one watch
+# connection per watched kind and namespace (a dozen kinds: 120 connections for 10 namespaces), so
+# these buffers alone were 30 MiB of the operator's memory in the scale benchmark. A watch event or a list page arrives in TLS records of
+# at most 16 KiB; 32 KiB reads lose nothing measurable and hold 1/8 of the memory.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def limit_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Smaller TLS read buffers for the asyncio connections (kopf's watches) of this process."""
+    if getattr(asyncio.sslproto.SSLProtocol, "max_size", 0) > size:
+        asyncio.sslproto.SSLProtocol.max_size = size
 
 
 def configure_logging(*, verbose: bool, quiet: bool, log_format: str = "text") -> None:
@@ -79,6 +92,7 @@ async def run(
     ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
     """Run until stopped. Namespaces come from settings (none: cluster-wide)."""
+    limit_tls_read_buffers()
     memo = kopf.Memo(settings=settings, kubeconfig=kubeconfig, metrics=metrics or Metrics())
     await kopf.operator(
         registry=build_handler_registry(admission_webhook=bool(settings.admission_port)),

@@ -62,6 +62,19 @@ def test_a_pod_keeps_its_containers_and_status_only() -> None:
     assert kept["status"] == {"phase": "Running"}
 
 
+def test_every_read_is_a_copy_and_the_watched_object_is_never_changed() -> None:
+    watched = job("j", "5", **{contracts.LABEL_MODEL: "m"})
+    cache = ObjectCache()
+    cache.observe(None, watched)
+    assert watched["spec"]["template"] and watched["metadata"]["managedFields"]  # kept out, not popped
+    got = cache.get(JOB, "ns", "j")
+    assert got is not None
+    got["status"]["active"] = 0
+    got["metadata"]["labels"].clear()
+    listed = cache.list(JOB, "ns", {contracts.LABEL_MODEL: "m"})  # labels still select it
+    assert [j["status"] for j in listed] == [{"active": 1}]
+
+
 def test_never_backwards_and_a_deleted_object_is_not_brought_back_by_a_late_event() -> None:
     cache = ObjectCache()
     cache.observe(None, job("j", "7"))
