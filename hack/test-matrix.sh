@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the integration and e2e suites on each Kubernetes minor in K8S_VERSIONS, one local cluster at a
 # time, and prints one result line per version (the README's support matrix is written from them).
+#   MATRIX_TESTS  default "tests/integration tests/e2e"
 #   K8S_VERSIONS  default "v1.32.9 v1.35.4" (make test covers the default, v1.34.4). v1.32.9: the newest
 #                 1.32 patch whose staging modules are all served by the Go module proxy here
 # Each version gets its own binary cache, $MLOPS_CACHE-<minor> (etcd, helm and crictl hard-linked
@@ -9,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSIONS=${K8S_VERSIONS:-v1.32.9 v1.35.4}
+TESTS=${MATRIX_TESTS:-tests/integration tests/e2e}  # or some of them, e.g. to re-run a fixed test
 BASE_CACHE=${MLOPS_CACHE:-/var/cache/mlops-operator}
 RESULTS=${MATRIX_RESULTS:-build/test-matrix.txt}
 mkdir -p "$(dirname "$RESULTS")"
@@ -29,7 +31,8 @@ for version in $VERSIONS; do
   rc=0
   MLOPS_CACHE=$cache hack/cluster-up.sh || rc=$?
   if [ "$rc" = 0 ]; then
-    MLOPS_CACHE=$cache .venv/bin/pytest tests/integration tests/e2e -m "not slow or slow" -p no:cacheprovider -q \
+    # shellcheck disable=SC2086  # TESTS is a list of paths
+    MLOPS_CACHE=$cache .venv/bin/pytest $TESTS -m "not slow or slow" -p no:cacheprovider -q \
       | tee "build/test-matrix-$minor.log" || rc=$?
   fi
   summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' "build/test-matrix-$minor.log" 2>/dev/null | tail -n1 || true)

@@ -869,7 +869,17 @@ def run(args: argparse.Namespace, gate: quiet.Gate) -> dict[str, Any]:
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
     result["settings"] = {
         k: getattr(args, k)
-        for k in ("idle", "churn", "rate", "samples", "drift_samples", "settle", "job_ttl", "malloc_arena_max")
+        for k in (
+            "idle",
+            "churn",
+            "floor_churn",
+            "rate",
+            "samples",
+            "drift_samples",
+            "settle",
+            "job_ttl",
+            "malloc_arena_max",
+        )
     }
     result["conditions"] = gate.conditions(packages=(*quiet.LIBRARIES, "kopf", "kubernetes"))
     return result
@@ -906,9 +916,10 @@ def churn_phase(
     who: str, out: dict[str, Any], args: argparse.Namespace, http: httpx.Client, op: Operator, background: Background
 ) -> None:
     """Phase 4, under the running background."""
-    print(f"{who}: churn {args.churn} s", flush=True)
+    seconds = args.floor_churn if who == "floor" and args.floor_churn is not None else args.churn
+    print(f"{who}: churn {seconds} s", flush=True)
     sent = background.sent
-    out["churn"] = churn(lambda: Meter(op, http), op, args.churn)
+    out["churn"] = churn(lambda: Meter(op, http), op, seconds)
     changes = background.sent - sent
     out["background_changes"] = background.sent
     # each change is one whole cycle (ours: training Job, result, gate, rollout, registry mirror; the
@@ -974,6 +985,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=100, help="N: Models (each with a Dataset and a DriftMonitor)")
     parser.add_argument("--idle", type=float, default=120, help="seconds of idle measurement")
     parser.add_argument("--churn", type=float, default=1800, help="seconds of churn for the RSS slope")
+    parser.add_argument(
+        "--floor-churn",
+        type=float,
+        default=None,
+        help="seconds of churn for the floor (default: --churn; its RSS has been flat in every run)",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="background changes per second elsewhere")
     parser.add_argument("--samples", type=int, default=30, help="samples of the two training transitions")
     parser.add_argument("--drift-samples", type=int, default=20, help="samples of drift result → retrain Job")
