@@ -38,8 +38,9 @@ LOG_FORMATS = {"text": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
 
 # asyncio gives every TLS connection a 256 KiB read buffer, touched at once. kopf keeps one watch
 # connection per watched kind and namespace (a dozen kinds: 120 connections for 10 namespaces), so
-# these buffers alone were 30 MiB of the operator's memory in the scale benchmark. A watch event or a list page arrives in TLS records of
-# at most 16 KiB; 32 KiB reads lose nothing measurable and hold 1/8 of the memory.
+# these buffers alone were 30 MiB of the operator's memory in the scale benchmark. A watch event or
+# a list page arrives in TLS records of at most 16 KiB; 32 KiB reads lose nothing measurable and hold
+# 1/8 of the memory.
 TLS_READ_BUFFER = 32 * 1024
 
 
