@@ -811,17 +811,34 @@ def churn(meter_of: Callable[[], Meter], op: Operator, seconds: float, every: fl
         samples.append((round(elapsed, 1), round(op.rss_mib(), 2)))
         time.sleep(min(every, max(0.1, seconds - elapsed)))
     samples.append((round(time.monotonic() - started, 1), round(op.rss_mib(), 2)))
-    return {**meter.read(), "rss_samples": samples, "rss_slope_mib_per_hour": slope(samples)}
+    fit = slope_fit(samples)
+    rss = [mib for _, mib in samples]
+    return {
+        **meter.read(),
+        "rss_samples": samples,
+        "rss_min_max_mib": [min(rss), max(rss)],
+        "rss_slope_mib_per_hour": fit[0] if fit else None,
+        "rss_slope_stderr_mib_per_hour": fit[1] if fit else None,
+    }
 
 
-def slope(samples: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of RSS over time, MiB per hour."""
+def slope_fit(samples: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """Least-squares slope of RSS over time and its standard error, MiB per hour.
+
+    The error assumes independent residuals; RSS samples 10 s apart are not, so read it as a lower
+    bound of the noise: a slope within about two of it is flat.
+    """
     if len(samples) < 3:
         return None
     xs, ys = [s[0] for s in samples], [s[1] for s in samples]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
-    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx * 3600, 2) if sxx else None
+    if not sxx:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    residuals = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+    stderr = math.sqrt(residuals / (len(samples) - 2) / sxx)
+    return round(b * 3600, 2), round(stderr * 3600, 2)
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -1024,6 +1041,8 @@ def main(argv: list[str] | None = None) -> int:
             "idle": result[side]["idle"],
             "reaction_p50_p99_s": {k: (v["p50_s"], v["p99_s"]) for k, v in result[side]["reaction"].items()},
             "rss_slope_mib_per_hour": result[side]["churn"]["rss_slope_mib_per_hour"],
+            "rss_slope_stderr_mib_per_hour": result[side]["churn"].get("rss_slope_stderr_mib_per_hour"),
+            "rss_min_max_mib": result[side]["churn"].get("rss_min_max_mib"),
             "requests_per_change": result[side]["churn"].get("requests_per_change"),
         }
         for side in ("ours", "floor")

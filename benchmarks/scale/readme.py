@@ -53,6 +53,16 @@ def reaction_table(runs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _slope(churn: dict[str, Any]) -> str:
+    """The RSS slope, ± its standard error where the run recorded one, and the churn's length."""
+    value, error = churn["rss_slope_mib_per_hour"], churn.get("rss_slope_stderr_mib_per_hour")
+    if value is None:
+        return "—"
+    minutes = churn["rss_samples"][-1][0] / 60 if churn.get("rss_samples") else None
+    text = f"{value} ± {error}" if error is not None else f"{value}"
+    return f"{text} ({minutes:.0f} min)" if minutes else text
+
+
 def cost_table(runs: dict[str, Any]) -> list[str]:
     lines = [
         "| N Models | operator | steady state after s | idle RSS MiB | idle CPU % of one core | idle API req/s "
@@ -66,7 +76,7 @@ def cost_table(runs: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {int(n):,} | {r['label']} | {r['bootstrap']['to_steady_state_s']:.1f} | {idle['rss_mib']:.0f} "
                 f"| {idle['cpu_percent_of_one_core']:.2f} | {idle['api_requests_per_s']:.3f} "
-                f"| {churn['rss_slope_mib_per_hour'] if churn['rss_slope_mib_per_hour'] is not None else '—'} "
+                f"| {_slope(churn)} "
                 f"| {churn['cpu_percent_of_one_core']:.2f} | {churn['api_requests_per_s']:.2f} "
                 f"| {r.get('background_changes', 0):,} |"
             )
