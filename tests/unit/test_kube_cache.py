@@ -7,10 +7,14 @@ each test says exactly which reads reach the server.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from mlops_operator import contracts
-from mlops_operator.kube import DATASET, DEPLOYMENT, JOB, MODEL, POD, accounting
+from mlops_operator.kube import DATASET, DEPLOYMENT, JOB, MODEL, POD, Kind, accounting
+from mlops_operator.kube import cache as cache_module
 from mlops_operator.kube.cache import ObjectCache, essentials
 from tests.unit.reconcilers.fake_kube import FakeKube
 
@@ -88,6 +92,24 @@ def test_never_backwards_and_a_deleted_object_is_not_brought_back_by_a_late_even
     assert cache.get(JOB, "ns", "j")["metadata"]["uid"] == "u2"  # type: ignore[index]
     cache.observe("DELETED", job("j", "10", uid="u2"))
     assert cache.get(JOB, "ns", "j") is None and len(cache) == 0
+
+
+def test_an_object_seen_again_at_the_same_version_is_not_stored_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    stored: list[str] = []
+    original = cache_module._Held.of
+
+    def counting(kind: Kind, obj: Mapping[str, Any]) -> Any:
+        stored.append(str(obj["metadata"]["resourceVersion"]))
+        return original(kind, obj)
+
+    monkeypatch.setattr(cache_module._Held, "of", counting)
+    cache = ObjectCache()
+    cache.observe(None, job("j", "5"))  # the index handler
+    cache.observe("ADDED", job("j", "5"))  # the event handler, same event
+    cache.observe(None, job("j", "5"))  # kopf's relist when its watch reconnects
+    cache.observe("MODIFIED", job("j", "6"))
+    assert stored == ["5", "6"]
+    assert cache.get(JOB, "ns", "j")["metadata"]["resourceVersion"] == "6"  # type: ignore[index]
 
 
 def test_a_listing_drops_what_is_gone_or_older_than_listed() -> None:

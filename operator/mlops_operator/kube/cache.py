@@ -161,8 +161,12 @@ class ObjectCache:
             return  # a late event of an object the operator deleted
         if current is not None and current.uid == uid:
             have, new = current.version, _version(obj)
-            if have is not None and new is not None and new < have:
-                return  # older than what is held (e.g. our own write's answer came first)
+            if have is not None and new is not None and new <= have:
+                # older than what is held (our own write's answer came first), or the same version
+                # again: kopf relists every watch each time it reconnects (every few minutes), and
+                # the index and event handlers both pass each event; serializing the same object
+                # again would only churn the heap
+                return
         objects[key] = _Held.of(kind, obj)
 
     def deleted(self, kind: Kind, namespace: str, name: str, uid: str | None) -> None:

@@ -71,8 +71,13 @@ class FakeKube(Kube):
         base = path.removesuffix("/status")
         if base not in self.objects:
             raise NotFound(404, "NotFound", f"{path} not found")
-        _merge(self.objects[base], body)
-        return copy.deepcopy(self.objects[base])
+        stored = self.objects[base]
+        before = copy.deepcopy(stored)
+        _merge(stored, body)
+        if stored != before:  # as the API server: a write that changes the object gives it a new version
+            version = str(stored["metadata"].get("resourceVersion") or "1")
+            stored["metadata"]["resourceVersion"] = str(int(version) + 1) if version.isdigit() else version
+        return copy.deepcopy(stored)
 
     def _delete(self, path: str, body: Any, query: dict[str, str]) -> Any:
         found = self.objects.get(path)

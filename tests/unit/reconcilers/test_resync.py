@@ -109,19 +109,19 @@ def test_objects_that_never_ran_are_queued_then_unchanged_ones_are_not(setup: An
     controller, _, queue = setup
     assert sorted(resync_then_run(controller, queue)) == sorted([DATASET_KEY, MODEL_KEY, MONITOR_KEY])
     assert resync_then_run(controller, queue) == []  # its own status patch is not a change to catch up on
-    assert controller.versions.get(MONITOR_KEY) == {
-        ("DriftMonitor", "ns", "mon"): "30",
-        ("Model", "ns", "m"): "20",
-        ("Dataset", "ns", "d"): "10",
+    assert controller.versions.get(MONITOR_KEY) == {  # each first run's status patch moved its version by one
+        ("DriftMonitor", "ns", "mon"): "31",
+        ("Model", "ns", "m"): "21",
+        ("Dataset", "ns", "d"): "11",
     }
 
 
 def test_a_missed_change_queues_the_object_and_everything_that_read_it(setup: Any) -> None:
     controller, cluster, queue = setup
     resync_then_run(controller, queue)
-    cluster.bump(DATASET_KEY, "11")
+    cluster.bump(DATASET_KEY, "15")
     assert sorted(resync_then_run(controller, queue)) == sorted([DATASET_KEY, MODEL_KEY, MONITOR_KEY])
-    cluster.bump(MONITOR_KEY, "31")
+    cluster.bump(MONITOR_KEY, "35")
     assert resync_then_run(controller, queue) == [MONITOR_KEY]  # nothing else read the monitor
     assert resync_then_run(controller, queue) == []
 
@@ -159,7 +159,7 @@ def test_a_run_that_moves_its_objects_version_wakes_the_objects_that_read_an_old
     assert woken_by(controller, queue, MODEL_KEY) == []
     assert woken_by(controller, queue, MONITOR_KEY) == []
     assert woken_by(controller, queue, DATASET_KEY) == []  # every reader has seen this version: no ping-pong
-    cluster.bump(MODEL_KEY, "21")  # the Model's run patches its status
+    cluster.bump(MODEL_KEY, "25")  # the Model's run patches its status
     assert woken_by(controller, queue, MODEL_KEY) == [(MONITOR_KEY, Lane.HIGH)]
 
 
