@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pytest
 
 from mlops_operator import contracts
@@ -110,6 +111,20 @@ def test_an_object_seen_again_at_the_same_version_is_not_stored_again(monkeypatc
     cache.observe("MODIFIED", job("j", "6"))
     assert stored == ["5", "6"]
     assert cache.get(JOB, "ns", "j")["metadata"]["resourceVersion"] == "6"  # type: ignore[index]
+
+
+def test_an_object_is_held_deflated_and_read_back_whole() -> None:
+    served = model("m", "7")
+    served["status"] = {
+        "conditions": [
+            {"type": t, "status": "True", "reason": "Succeeded", "message": f"{t} finished", "lastTransitionTime": "x"}
+            for t in ("Trained", "Evaluated", "Approved", "Serving", "Ready")
+        ],
+        "versions": [{"version": v, "metrics": {"accuracy": 0.95, "f1": 0.94}, "phase": "Retired"} for v in range(20)],
+    }
+    held = cache_module._Held.of(MODEL, served)
+    assert len(held.packed) < len(orjson.dumps(essentials(MODEL, served))) / 2
+    assert held.object() == essentials(MODEL, served)
 
 
 def test_a_listing_drops_what_is_gone_or_older_than_listed() -> None:
