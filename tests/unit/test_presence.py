@@ -45,6 +45,19 @@ def test_the_cache_follows_the_watch_and_keeps_only_what_kube_reads() -> None:
     assert len(presence) == 0
 
 
+def test_every_read_is_a_fresh_copy() -> None:
+    presence = Presence()
+    owner = {"apiVersion": "mlops.dev/v1alpha1", "kind": "Model", "name": "m", "uid": "m1", "controller": True}
+    presence.observe(None, ours("Service", "m", ownerReferences=[owner]))
+    first = presence.get(SERVICE, "ns", "m")
+    assert first is not None
+    first["metadata"]["ownerReferences"][0]["uid"] = "changed"
+    first["metadata"]["labels"].clear()
+    again = presence.get(SERVICE, "ns", "m")
+    assert again is not None and again["metadata"]["ownerReferences"] == [owner]
+    assert again["metadata"]["labels"] == {contracts.LABEL_MANAGED_BY: contracts.MANAGED_BY}
+
+
 def test_a_miss_means_absent_only_once_trusted_and_only_for_the_kinds_it_holds() -> None:
     presence = Presence()
     assert not presence.holds(SERVICE)

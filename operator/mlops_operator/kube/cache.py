@@ -82,7 +82,7 @@ def essentials(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _plain(value: object) -> dict[str, Any]:
+def json_fallback(value: object) -> dict[str, Any]:
     """orjson's fallback for a mapping that is not a dict (kopf's views of a body)."""
     if isinstance(value, Mapping):
         return dict(value)
@@ -102,7 +102,7 @@ class _Held:
     def of(cls, kind: Kind, obj: Mapping[str, Any]) -> _Held:
         meta = obj.get("metadata") or {}
         labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-        packed = zlib.compress(orjson.dumps(essentials(kind, obj), default=_plain), PACK_LEVEL)
+        packed = zlib.compress(orjson.dumps(essentials(kind, obj), default=json_fallback), PACK_LEVEL)
         return cls(str(meta.get("uid") or ""), _version(obj), labels, packed)
 
     def object(self) -> dict[str, Any]:

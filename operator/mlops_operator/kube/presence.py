@@ -15,7 +15,8 @@ label (made by an administrator in advance) is never cached: it is looked up eve
 deletion is seen.
 
 What the cache keeps of an object is what `Kube.ensure` and `Kube.delete_child` read: its identity,
-its owner references and its spec-hash annotation.
+its owner references and its spec-hash annotation, as compact JSON (~0.5 KB, against ~2 KB of dicts
+and strings: at 1,000 Models this cache holds ~4,000 objects).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from mlops_operator import contracts
+from mlops_operator.kube.cache import json_fallback
 from mlops_operator.kube.kinds import HPA, PDB, PVC, SERVICE, SERVICE_ACCOUNT, Kind
 
 KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, PVC, SERVICE, HPA, PDB)
@@ -56,7 +60,7 @@ def _ours(obj: Mapping[str, Any]) -> bool:
 
 class Presence:
     def __init__(self) -> None:
-        self._objects: dict[ObjectId, dict[str, Any]] = {}
+        self._objects: dict[ObjectId, bytes] = {}
         self._trusted = False
 
     def trust(self) -> None:
@@ -69,7 +73,10 @@ class Presence:
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as last seen (its essentials), or None."""
         found = self._objects.get((kind.kind, namespace, name))
-        return None if found is None else {**found, "metadata": dict(found["metadata"])}
+        if found is None:
+            return None
+        loaded: dict[str, Any] = orjson.loads(found)  # a fresh copy: the caller may change it
+        return loaded
 
     def observe(self, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """A watch event (None: kopf's initial listing), or an object as our own write returned it."""
@@ -81,7 +88,7 @@ class Presence:
         if event_type == "DELETED" or meta.get("deletionTimestamp") or not _ours(obj):
             self._objects.pop(object_id, None)
         else:
-            self._objects[object_id] = _essentials(obj, kind)
+            self._objects[object_id] = orjson.dumps(_essentials(obj, kind), default=json_fallback)
 
     def forget(self, kind: Kind, namespace: str, name: str) -> None:
         self._objects.pop((kind.kind, namespace, name), None)
