@@ -55,8 +55,8 @@ def limit_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
 
 # The API requests run in worker threads, and glibc gives each thread its own malloc arena. Memory
 # freed there (a parsed list page, a watch burst) stays in the arena, counted in the process's RSS,
-# until something returns it: after the bootstrap of 1,000 Models that was ~50 MiB, which the next
-# bursts reuse only in part. malloc_trim(0) gives the free pages of every arena back to the kernel.
+# until something returns it; the next bursts reuse it only in part. malloc_trim(0) gives the free
+# pages of every arena back to the kernel.
 HEAP_TRIM_SECONDS = 60.0
 
 

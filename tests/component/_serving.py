@@ -248,14 +248,6 @@ def parse_response(data: bytes) -> RawResponse:
     return RawResponse(int(lines[0].split()[1]), headers, body)
 
 
-def vm_rss_kib(pid: int) -> int:
-    """Resident set size of a process, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 # --- V2 requests a client sends -------------------------------------------------------------------------
 def matrix_request(X: Any, **extra: Any) -> dict[str, Any]:
     rows = [[None if isinstance(v, float) and v != v else v for v in row] for row in X.to_numpy().tolist()]

@@ -35,9 +35,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import mlops_operator.workloads.serve as serve_package
+from tests.procfs import vm_rss_kib
 
 from ._fuzzing import Tally, Target, hostile_http, hostile_raw, http_request, send, send_raw
-from ._serving import ServerProcess, build_models, vm_rss_kib
+from ._serving import ServerProcess, build_models
 
 pytestmark = pytest.mark.slow
 SEED = int(os.environ.get("MLOPS_FUZZ_SEED", "20261201"))

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from mlops_operator import runner
+from tests.procfs import vm_rss_kib
 
 
 def rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
+    return vm_rss_kib(os.getpid()) / 1024
 
 
 @pytest.fixture
